@@ -1,0 +1,4 @@
+//! fake-ec2: a deterministic, clock-driven fake of EC2 that real AWS clients cannot tell apart
+//! from the real thing on the paths it covers.
+
+pub mod world;

@@ -1,0 +1,156 @@
+//! Instances and their lifecycle on the clock.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::clock::Millis;
+use super::pools::{CapacityType, PoolId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Pending => 0,
+            Self::Running => 16,
+            Self::ShuttingDown => 32,
+            Self::Terminated => 48,
+            Self::Stopping => 64,
+            Self::Stopped => 80,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// Whether an instance in this state holds pool capacity and counts against quotas.
+    pub fn holds_capacity(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetadataOptions {
+    pub http_tokens: String,
+    pub http_put_response_hop_limit: i64,
+    pub http_endpoint: String,
+    pub http_protocol_ipv6: String,
+    pub instance_metadata_tags: String,
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        Self {
+            http_tokens: "required".into(),
+            http_put_response_hop_limit: 2,
+            http_endpoint: "enabled".into(),
+            http_protocol_ipv6: "disabled".into(),
+            instance_metadata_tags: "disabled".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub volume_id: String,
+    pub volume_size_gib: i64,
+    pub volume_type: String,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LaunchTemplateRef {
+    pub id: String,
+    pub name: String,
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: String,
+    /// Launch order: the stable order of Describe calls and their page tokens.
+    pub seq: u64,
+    pub reservation_id: String,
+    pub instance_type: String,
+    pub zone: String,
+    pub zone_id: String,
+    #[serde(skip)]
+    pub pool: PoolId,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub image_id: String,
+    pub architecture: String,
+    pub private_ip: Ipv4Addr,
+    pub private_dns_name: String,
+    pub state: InstanceState,
+    pub state_transition_reason: String,
+    pub state_reason: Option<(String, String)>,
+    pub launch_time: Millis,
+    pub capacity_type: CapacityType,
+    pub spot_instance_request_id: Option<String>,
+    /// terminate | stop | hibernate
+    pub interruption_behavior: String,
+    pub security_groups: Vec<(String, String)>,
+    pub tags: BTreeMap<String, String>,
+    pub user_data: Option<String>,
+    pub iam_instance_profile: Option<String>,
+    pub metadata_options: MetadataOptions,
+    pub block_devices: Vec<BlockDevice>,
+    pub launch_template: Option<LaunchTemplateRef>,
+    pub key_name: Option<String>,
+    pub client_token: Option<String>,
+    pub fleet_id: Option<String>,
+    pub ami_launch_index: u32,
+    /// When status checks started failing, if they are (admin knob).
+    pub instance_impaired_since: Option<Millis>,
+    pub system_impaired_since: Option<Millis>,
+    /// Scheduled events (code, description, not-before) for DescribeInstanceStatus.
+    pub scheduled_events: Vec<(String, String, Millis)>,
+    /// When the instance last entered `running`, for status checks' `initializing` phase.
+    pub running_since: Option<Millis>,
+    pub terminated_at: Option<Millis>,
+}
+
+impl Instance {
+    pub fn vcpus_counted(&self) -> bool {
+        self.state.holds_capacity()
+    }
+}
+
+/// Things the clock will do to instances.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    FinishBoot(String),
+    FinishShutdown(String),
+    FinishStop(String),
+    Expunge(String),
+}
+
+/// One state transition, as the event bus will publish it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub at: Millis,
+    pub instance_id: String,
+    pub from: Option<InstanceState>,
+    pub to: InstanceState,
+}
