@@ -1,1 +1,48 @@
-fn main() {}
+use anyhow::Context;
+use clap::Parser;
+use fake_ec2::cli::{Args, Command, LogFormat};
+use fake_ec2::server::{AppState, bind, serve};
+use fake_ec2::world::World;
+use fake_ec2::world::config::WorldConfig;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?;
+    match args.log_format {
+        LogFormat::Plain => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
+    }
+    match args.command {
+        Command::Check { world } => {
+            let cfg = WorldConfig::load(&world)?;
+            let w = World::new(cfg, 0, world.parent().unwrap_or(std::path::Path::new(".")))?;
+            println!(
+                "{}: region {}, {} zones, {} subnets, {} instance types, {} pools",
+                world.display(),
+                w.cfg.region,
+                w.cfg.zones.len(),
+                w.subnets.len(),
+                w.catalog.all().len(),
+                w.pools.len() * 2
+            );
+            Ok(())
+        }
+        Command::Serve(a) => {
+            let mut w = World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
+            if let Some(mode) = a.clock {
+                w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
+            }
+            let listener = bind(a.listen).await.with_context(|| format!("binding {}", a.listen))?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, world = %a.world.display(), seed = a.seed, "fake-ec2 listening");
+            // One stable line on stdout for scripts: the endpoint to point AWS clients at.
+            println!("fake-ec2 listening on http://{addr}");
+            serve(listener, AppState::new(w), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            Ok(())
+        }
+    }
+}

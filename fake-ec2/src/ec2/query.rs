@@ -105,6 +105,16 @@ impl<'a> Params<'a> {
         self.map.range(key.clone()..).take_while(|(k, _)| k.starts_with(&key)).any(|(k, _)| *k == key || k.starts_with(&dotted))
     }
 
+    /// Every parameter below `name.`, keyed by the rest of its dotted name.
+    pub fn entries_under(&self, name: &str) -> Vec<(String, String)> {
+        let dotted = format!("{}.", self.key(name));
+        self.map
+            .range(dotted.clone()..)
+            .take_while(|(k, _)| k.starts_with(&dotted))
+            .map(|(k, v)| (k[dotted.len()..].to_owned(), v.clone()))
+            .collect()
+    }
+
     /// Indices N for which `name.N` or `name.N.*` is present, in numeric order.
     fn indices(&self, name: &str) -> Ec2Result<Vec<u32>> {
         let dotted = format!("{}.", self.key(name));

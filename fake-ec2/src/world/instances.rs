@@ -132,6 +132,48 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// A placeholder instance, for checking filter names when the world has none.
+    pub fn sample() -> Self {
+        Self {
+            id: "i-00000000000000000".into(),
+            seq: 0,
+            reservation_id: String::new(),
+            instance_type: String::new(),
+            zone: String::new(),
+            zone_id: String::new(),
+            pool: 0,
+            subnet_id: String::new(),
+            vpc_id: String::new(),
+            image_id: String::new(),
+            architecture: String::new(),
+            private_ip: Ipv4Addr::UNSPECIFIED,
+            private_dns_name: String::new(),
+            state: InstanceState::Pending,
+            state_transition_reason: String::new(),
+            state_reason: None,
+            launch_time: 0,
+            capacity_type: CapacityType::OnDemand,
+            spot_instance_request_id: None,
+            interruption_behavior: String::new(),
+            security_groups: Vec::new(),
+            tags: BTreeMap::new(),
+            user_data: None,
+            iam_instance_profile: None,
+            metadata_options: MetadataOptions::default(),
+            block_devices: Vec::new(),
+            launch_template: None,
+            key_name: None,
+            client_token: None,
+            fleet_id: None,
+            ami_launch_index: 0,
+            instance_impaired_since: None,
+            system_impaired_since: None,
+            scheduled_events: Vec::new(),
+            running_since: None,
+            terminated_at: None,
+        }
+    }
+
     pub fn vcpus_counted(&self) -> bool {
         self.state.holds_capacity()
     }

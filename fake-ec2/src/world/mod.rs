@@ -79,6 +79,8 @@ pub struct World {
     pub instance_index: HashMap<String, u64>,
     next_seq: u64,
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
+    /// Responses already given for a `ClientToken`, keyed `Action/token` (idempotent retries).
+    pub client_tokens: BTreeMap<String, String>,
     pub throttle: Throttle,
     timers: BTreeMap<(Millis, u64), Timer>,
     timer_seq: u64,
@@ -131,6 +133,7 @@ impl World {
             instance_index: HashMap::new(),
             next_seq: 0,
             launch_templates: BTreeMap::new(),
+            client_tokens: BTreeMap::new(),
             throttle,
             timers: BTreeMap::new(),
             timer_seq: 0,
@@ -467,6 +470,22 @@ impl World {
         let boot = self.cfg.lifecycle.boot_seconds * 1000;
         self.schedule(now + boot, Timer::FinishBoot(id.clone()));
         Ok(id)
+    }
+
+    /// Removes an instance that a failed all-or-nothing launch created: as if it never was.
+    pub fn discard(&mut self, id: &str) {
+        let Some(seq) = self.instance_index.remove(id) else { return };
+        let Some(inst) = self.instances.remove(&seq) else { return };
+        if inst.state.holds_capacity() {
+            self.pools.give_back(inst.capacity_type, inst.pool);
+            let vcpus = self.catalog.get(&inst.instance_type).map_or(0, |t| t.vcpu);
+            self.count_quota(inst.capacity_type, vcpus, false);
+        }
+        if let Some(s) = self.subnets.iter_mut().find(|s| s.id() == inst.subnet_id) {
+            s.release_ip(inst.private_ip);
+        }
+        self.timers.retain(|_, t| !matches!(t, Timer::FinishBoot(x) if x == id));
+        self.state_changes.retain(|c| c.instance_id != id);
     }
 
     /// Starts termination; returns (previous, current) state. Idempotent for terminated instances.

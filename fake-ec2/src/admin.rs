@@ -1,0 +1,302 @@
+//! The admin API (JSON under `/_fake/`): read the world, move its clock, change pools, prices,
+//! quotas and throttling. Documented in the README; used by tests and the e2e harness.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::server::AppState;
+use crate::world::World;
+use crate::world::clock::{ClockMode, iso};
+use crate::world::config::ThrottleMode;
+use crate::world::pools::CapacityType;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/state", get(state))
+        .route("/instances", get(instances))
+        .route("/instances/{id}/status", post(set_status))
+        .route("/events", get(events))
+        .route("/pools", get(pools).post(set_pools))
+        .route("/clock", get(clock).post(set_clock))
+        .route("/quotas", post(set_quotas))
+        .route("/throttling", post(set_throttling))
+}
+
+fn bad(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+fn clock_json(w: &World) -> Value {
+    json!({
+        "now": iso(w.now()),
+        "now_ms": w.now(),
+        "mode": w.clock.mode(),
+        "factor": w.clock.factor(),
+    })
+}
+
+async fn state(State(s): State<AppState>) -> Json<Value> {
+    let mut w = s.world();
+    w.sync();
+    let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
+    for i in w.instances.values() {
+        *by_state.entry(i.state.name()).or_default() += 1;
+    }
+    let (spot_vcpus, spot_instances, od_vcpus) = w.quota_usage();
+    Json(json!({
+        "seed": w.seed,
+        "region": w.cfg.region,
+        "clock": clock_json(&w),
+        "instances": by_state,
+        "launch_templates": w.launch_templates.len(),
+        "quotas": {
+            "limits": w.cfg.quotas,
+            "usage": {"spot_vcpus": spot_vcpus, "spot_instances": spot_instances, "on_demand_vcpus": od_vcpus},
+        },
+        "throttling": w.throttle,
+    }))
+}
+
+#[derive(Serialize)]
+struct InstanceSummary<'a> {
+    id: &'a str,
+    instance_type: &'a str,
+    zone: &'a str,
+    state: &'a str,
+    capacity_type: &'a str,
+    launch_time: String,
+    private_dns_name: &'a str,
+    tags: &'a std::collections::BTreeMap<String, String>,
+}
+
+async fn instances(State(s): State<AppState>) -> Json<Value> {
+    let mut w = s.world();
+    w.sync();
+    let list: Vec<InstanceSummary<'_>> = w
+        .instances
+        .values()
+        .map(|i| InstanceSummary {
+            id: &i.id,
+            instance_type: &i.instance_type,
+            zone: &i.zone,
+            state: i.state.name(),
+            capacity_type: i.capacity_type.as_str(),
+            launch_time: iso(i.launch_time),
+            private_dns_name: &i.private_dns_name,
+            tags: &i.tags,
+        })
+        .collect();
+    Json(json!(list))
+}
+
+#[derive(Deserialize)]
+struct StatusChange {
+    system_impaired: Option<bool>,
+    instance_impaired: Option<bool>,
+}
+
+async fn set_status(State(s): State<AppState>, Path(id): Path<String>, Json(c): Json<StatusChange>) -> Response {
+    let mut w = s.world();
+    let now = w.now();
+    let Some(i) = w.instance_mut(&id) else { return bad(StatusCode::NOT_FOUND, format!("no instance {id}")) };
+    if let Some(b) = c.system_impaired {
+        i.system_impaired_since = b.then_some(i.system_impaired_since.unwrap_or(now));
+    }
+    if let Some(b) = c.instance_impaired {
+        i.instance_impaired_since = b.then_some(i.instance_impaired_since.unwrap_or(now));
+    }
+    Json(json!({"id": id})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Since {
+    #[serde(default)]
+    since: usize,
+}
+
+async fn events(State(s): State<AppState>, Query(q): Query<Since>) -> Json<Value> {
+    let mut w = s.world();
+    w.sync();
+    let list: Vec<Value> = w
+        .state_changes
+        .iter()
+        .skip(q.since)
+        .map(|c| json!({"at": iso(c.at), "instance_id": c.instance_id, "from": c.from, "to": c.to}))
+        .collect();
+    Json(json!(list))
+}
+
+#[derive(Deserialize, Default)]
+struct PoolSelector {
+    instance_type: Option<String>,
+    zone: Option<String>,
+}
+
+fn selected_pools(w: &World, instance_type: Option<&str>, zone: Option<&str>) -> Vec<(String, String, usize)> {
+    let mut out = Vec::new();
+    for t in w.catalog.all() {
+        if instance_type.is_some_and(|x| x != "*" && x != t.name) {
+            continue;
+        }
+        for z in &w.cfg.zones {
+            if zone.is_some_and(|x| x != "*" && x != z.name) {
+                continue;
+            }
+            if let Some(pool) = w.pool_of(&t.name, &z.name) {
+                out.push((t.name.clone(), z.name.clone(), pool));
+            }
+        }
+    }
+    out
+}
+
+async fn pools(State(s): State<AppState>, Query(q): Query<PoolSelector>) -> Json<Value> {
+    let w = s.world();
+    let now = w.now();
+    let list: Vec<Value> = selected_pools(&w, q.instance_type.as_deref(), q.zone.as_deref())
+        .into_iter()
+        .map(|(t, z, pool)| {
+            json!({
+                "instance_type": t,
+                "zone": z,
+                "on_demand_price": w.pools.on_demand_price(pool),
+                "spot_price": w.pools.spot_price_at(pool, now).1,
+                "spot": {"capacity": w.pools.capacity(CapacityType::Spot, pool), "used": w.pools.used(CapacityType::Spot, pool)},
+                "on_demand": {"capacity": w.pools.capacity(CapacityType::OnDemand, pool), "used": w.pools.used(CapacityType::OnDemand, pool)},
+            })
+        })
+        .collect();
+    Json(json!(list))
+}
+
+#[derive(Deserialize)]
+struct PoolChange {
+    instance_type: String,
+    #[serde(default = "star")]
+    zone: String,
+    #[serde(default = "spot")]
+    capacity_type: String,
+    capacity: Option<u32>,
+    spot_price: Option<f64>,
+}
+
+fn star() -> String {
+    "*".into()
+}
+fn spot() -> String {
+    "spot".into()
+}
+
+async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Response {
+    let mut w = s.world();
+    let Some(ct) = CapacityType::parse(&c.capacity_type) else {
+        return bad(StatusCode::BAD_REQUEST, format!("capacity_type must be spot or on-demand, not {}", c.capacity_type));
+    };
+    let pools = selected_pools(&w, Some(&c.instance_type), Some(&c.zone));
+    if pools.is_empty() {
+        return bad(StatusCode::NOT_FOUND, format!("no pool matches instance_type={} zone={}", c.instance_type, c.zone));
+    }
+    if c.spot_price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
+        return bad(StatusCode::BAD_REQUEST, "spot_price must be a positive number");
+    }
+    let now = w.now();
+    for (_, _, pool) in &pools {
+        if let Some(cap) = c.capacity {
+            w.pools.set_capacity(ct, *pool, cap);
+        }
+        if let Some(p) = c.spot_price {
+            w.pools.set_spot_price(*pool, now, p);
+        }
+    }
+    Json(json!({"pools_changed": pools.len()})).into_response()
+}
+
+async fn clock(State(s): State<AppState>) -> Json<Value> {
+    let w = s.world();
+    Json(clock_json(&w))
+}
+
+#[derive(Deserialize)]
+struct ClockChange {
+    advance_seconds: Option<f64>,
+    mode: Option<ClockMode>,
+    factor: Option<f64>,
+}
+
+async fn set_clock(State(s): State<AppState>, Json(c): Json<ClockChange>) -> Response {
+    let mut w = s.world();
+    if let Some(secs) = c.advance_seconds {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return bad(StatusCode::BAD_REQUEST, "advance_seconds must be a non-negative number");
+        }
+        w.clock.advance((secs * 1000.0) as i64);
+    }
+    if let Some(mode) = c.mode {
+        let factor = c.factor.unwrap_or(1.0);
+        if mode == ClockMode::Scaled && !(factor.is_finite() && factor > 0.0) {
+            return bad(StatusCode::BAD_REQUEST, "factor must be positive for scaled mode");
+        }
+        w.clock.set_mode(mode, factor);
+    }
+    w.sync();
+    Json(clock_json(&w)).into_response()
+}
+
+#[derive(Deserialize)]
+struct QuotaChange {
+    #[serde(default, with = "double_option")]
+    spot_vcpus: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    spot_instances: Option<Option<u32>>,
+    #[serde(default, with = "double_option")]
+    on_demand_vcpus: Option<Option<u32>>,
+}
+
+/// Tells an absent field (keep) from an explicit `null` (no limit).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Option::<u32>::deserialize(d).map(Some)
+    }
+}
+
+async fn set_quotas(State(s): State<AppState>, Json(c): Json<QuotaChange>) -> Json<Value> {
+    let mut w = s.world();
+    if let Some(v) = c.spot_vcpus {
+        w.cfg.quotas.spot_vcpus = v;
+    }
+    if let Some(v) = c.spot_instances {
+        w.cfg.quotas.spot_instances = v;
+    }
+    if let Some(v) = c.on_demand_vcpus {
+        w.cfg.quotas.on_demand_vcpus = v;
+    }
+    Json(json!(w.cfg.quotas))
+}
+
+#[derive(Deserialize)]
+struct ThrottleChange {
+    mode: ThrottleMode,
+    #[serde(default = "one")]
+    scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+async fn set_throttling(State(s): State<AppState>, Json(c): Json<ThrottleChange>) -> Response {
+    if !(c.scale.is_finite() && c.scale > 0.0) {
+        return bad(StatusCode::BAD_REQUEST, "scale must be positive");
+    }
+    let mut w = s.world();
+    let now = w.now();
+    w.throttle.configure(c.mode, c.scale, now);
+    Json(json!({"mode": c.mode, "scale": c.scale})).into_response()
+}
