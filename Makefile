@@ -1,0 +1,51 @@
+# spotbench: fake-ec2, the autoscaler and the e2e harness.
+# Build output lives outside the clone so fresh clones (CI) reuse earlier builds.
+SHELL := /bin/bash
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spotbench
+export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
+export CARGO_TERM_PROGRESS_WHEN ?= never
+FAKE_EC2 := $(CARGO_TARGET_DIR)/debug/fake-ec2
+PORT ?= 4566
+SEED ?= 1
+WORLD ?= fixtures/worlds/default.yaml
+PYTHON ?= python3
+
+.PHONY: help setup build demo test test-rust test-python lint bench clean-cache
+
+help:
+	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
+	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2), boto3 and AWS CLI suites"
+	@echo "make bench  - fake-ec2 vs moto_server benchmarks -> bench/results.md"
+	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
+
+setup:
+	@bash .ci/setup
+
+build:
+	cargo build -p fake-ec2 --bins
+
+demo: setup build
+	@echo "fake-ec2: world $(WORLD), seed $(SEED). Try, in another shell:"
+	@echo "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-west-2"
+	@echo "  aws --endpoint-url http://127.0.0.1:$(PORT) ec2 describe-instance-types --instance-types m5.large"
+	$(FAKE_EC2) serve --world $(WORLD) --seed $(SEED) --listen 127.0.0.1:$(PORT)
+
+test: setup test-rust test-python
+
+test-rust:
+	cargo build -p fake-ec2 --bins
+	cargo test --workspace --no-fail-fast
+
+test-python: build
+	FAKE_EC2_BIN=$(FAKE_EC2) $(PYTHON) -m pytest fake-ec2/tests/python -q -p no:cacheprovider
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: setup
+	cargo build --release -p fake-ec2 --bins
+	$(PYTHON) bench/ec2_bench.py
+
+clean-cache:
+	rm -rf $(CACHE_DIR)
