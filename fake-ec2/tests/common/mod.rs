@@ -1,0 +1,90 @@
+//! Spawning fake-ec2 in-process on 127.0.0.1:0 and pointing real clients at it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use fake_ec2::server::{AppState, bind, serve};
+use fake_ec2::world::World;
+use fake_ec2::world::config::WorldConfig;
+
+pub const DEFAULT_WORLD: &str = include_str!("../../../fixtures/worlds/default.yaml");
+
+/// The default world with a manual clock (time moves only when a test says so).
+pub fn world(seed: u64) -> World {
+    world_with(seed, |_| {})
+}
+
+pub fn world_with(seed: u64, edit: impl FnOnce(&mut WorldConfig)) -> World {
+    let text = DEFAULT_WORLD.replace("mode: real", "mode: manual");
+    let mut cfg = WorldConfig::parse(&text, "default.yaml").unwrap();
+    edit(&mut cfg);
+    World::new(cfg, seed, Path::new(".")).unwrap()
+}
+
+pub struct Server {
+    pub endpoint: String,
+    pub state: AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub async fn start(world: World) -> Self {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(world);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Self { endpoint, state, stop: Some(tx) }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let cfg = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_ec2::Client::from_conf(cfg)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        let mut w = self.state.world();
+        w.clock.advance(secs * 1000);
+        w.sync();
+    }
+
+    /// POSTs a raw Query body, signed in form only; returns (status, body).
+    pub async fn raw(&self, body: &str) -> (u16, String) {
+        let r = reqwest::Client::new()
+            .post(&self.endpoint)
+            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header("x-amz-date", "20260101T000000Z")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-west-2/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+            )
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Error code of an SDK error, as the SDK parsed it from the wire.
+pub fn code<E: aws_sdk_ec2::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_owned()
+}

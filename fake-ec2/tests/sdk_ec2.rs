@@ -1,0 +1,381 @@
+//! Every EC2 action through the real aws-sdk-ec2 client against a spawned fake-ec2.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{
+    DefaultTargetCapacityType, Filter, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
+    FleetLaunchTemplateSpecificationRequest, FleetType, InstanceStateName, InstanceType, LocationType,
+    RequestLaunchTemplateData, ResourceType, SpotAllocationStrategy, SpotOptionsRequest, Tag, TagSpecification,
+    TargetCapacitySpecificationRequest,
+};
+use common::{Server, code, world};
+
+const AMI: &str = "ami-0a0b0c0d0e0f10111";
+const SUBNET_A: &str = "subnet-0a1a1a1a1a1a1a1a1";
+const SUBNET_B: &str = "subnet-0b2b2b2b2b2b2b2b2";
+
+async fn launch_template(c: &aws_sdk_ec2::Client, name: &str) -> String {
+    let out = c
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(AMI)
+                .security_group_ids("sg-0123456789abcdef0")
+                .user_data("IyEvYmluL2Jhc2g=")
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .tags(Tag::builder().key("karpenter.k8s.aws/ec2nodeclass").value("default").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.launch_template().unwrap().launch_template_id().unwrap().to_owned()
+}
+
+fn override_for(t: &str, subnet: &str, zone: &str) -> FleetLaunchTemplateOverridesRequest {
+    FleetLaunchTemplateOverridesRequest::builder()
+        .instance_type(InstanceType::from(t))
+        .subnet_id(subnet)
+        .availability_zone(zone)
+        .image_id(AMI)
+        .build()
+}
+
+/// CreateFleet the way Karpenter sends it.
+fn karpenter_fleet(
+    c: &aws_sdk_ec2::Client,
+    lt: &str,
+    capacity_type: DefaultTargetCapacityType,
+    n: i32,
+    overrides: Vec<FleetLaunchTemplateOverridesRequest>,
+) -> aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder {
+    c.create_fleet()
+        .r#type(FleetType::Instant)
+        .target_capacity_specification(
+            TargetCapacitySpecificationRequest::builder().total_target_capacity(n).default_target_capacity_type(capacity_type).build(),
+        )
+        .spot_options(SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized).build())
+        .launch_template_configs(
+            FleetLaunchTemplateConfigRequest::builder()
+                .launch_template_specification(
+                    FleetLaunchTemplateSpecificationRequest::builder().launch_template_name(lt).version("$Latest").build(),
+                )
+                .set_overrides(Some(overrides))
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Instance)
+                .tags(Tag::builder().key("karpenter.sh/nodepool").value("default").build())
+                .build(),
+        )
+}
+
+#[tokio::test]
+async fn describes_the_catalog_zones_and_network() {
+    let s = Server::start(world(1)).await;
+    let c = s.ec2();
+    let types: Vec<_> = c.describe_instance_types().into_paginator().items().send().collect::<Vec<_>>().await;
+    let types: Vec<_> = types.into_iter().map(Result::unwrap).collect();
+    assert_eq!(types.len(), 163);
+    let m5 = types.iter().find(|t| t.instance_type() == Some(&InstanceType::M5Large)).unwrap();
+    assert_eq!(m5.v_cpu_info().unwrap().default_v_cpus(), Some(2));
+    assert_eq!(m5.memory_info().unwrap().size_in_mib(), Some(8192));
+    assert_eq!(m5.network_info().unwrap().maximum_network_interfaces(), Some(3));
+    assert_eq!(m5.network_info().unwrap().ipv4_addresses_per_interface(), Some(10));
+
+    let arm = c
+        .describe_instance_types()
+        .filters(Filter::builder().name("processor-info.supported-architecture").values("arm64").build())
+        .max_results(100)
+        .send()
+        .await
+        .unwrap();
+    assert!(!arm.instance_types().is_empty());
+    assert!(arm.instance_types().iter().all(|t| {
+        t.processor_info().unwrap().supported_architectures().iter().all(|a| a.as_str() == "arm64")
+    }));
+
+    let offerings = c.describe_instance_type_offerings().location_type(LocationType::AvailabilityZone).max_results(1000).send().await.unwrap();
+    assert_eq!(offerings.instance_type_offerings().len(), 163 * 3);
+
+    let zones = c.describe_availability_zones().send().await.unwrap();
+    let names: Vec<_> = zones.availability_zones().iter().map(|z| (z.zone_name().unwrap(), z.zone_id().unwrap())).collect();
+    assert_eq!(names, [("us-west-2a", "usw2-az1"), ("us-west-2b", "usw2-az2"), ("us-west-2c", "usw2-az3")]);
+
+    let subnets = c
+        .describe_subnets()
+        .filters(Filter::builder().name("tag:karpenter.sh/discovery").values("fake-cluster").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subnets.subnets().len(), 3);
+    assert!(subnets.subnets().iter().all(|s| s.available_ip_address_count().unwrap() > 8000));
+    let sgs = c.describe_security_groups().group_ids("sg-0123456789abcdef0").send().await.unwrap();
+    assert_eq!(sgs.security_groups()[0].group_name(), Some("eks-cluster-sg-fake-cluster"));
+    let images = c.describe_images().filters(Filter::builder().name("architecture").values("arm64").build()).send().await.unwrap();
+    assert_eq!(images.images().len(), 1);
+    let err = c.describe_images().image_ids("ami-0000000000000dead").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidAMIID.NotFound");
+}
+
+#[tokio::test]
+async fn spot_price_history_moves_and_covers_every_pool() {
+    let s = Server::start(world(2)).await;
+    let c = s.ec2();
+    let now = aws_smithy_types::DateTime::from_secs(1_767_225_600);
+    let latest = c
+        .describe_spot_price_history()
+        .product_descriptions("Linux/UNIX")
+        .start_time(now)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let latest: Vec<_> = latest.into_iter().map(Result::unwrap).collect();
+    let pools: std::collections::BTreeSet<_> =
+        latest.iter().map(|p| (p.instance_type().unwrap().as_str().to_owned(), p.availability_zone().unwrap().to_owned())).collect();
+    assert_eq!(pools.len(), 163 * 3, "one price per pool at least");
+    let m5a = latest.iter().find(|p| p.instance_type() == Some(&InstanceType::M5Large)).unwrap();
+    let price: f64 = m5a.spot_price().unwrap().parse().unwrap();
+    assert!(price > 0.0 && price < 0.096, "spot below on-demand: {price}");
+
+    let week = c
+        .describe_spot_price_history()
+        .instance_types(InstanceType::M5Large)
+        .availability_zone("us-west-2a")
+        .start_time(aws_smithy_types::DateTime::from_secs(1_767_225_600 - 7 * 86_400))
+        .end_time(now)
+        .send()
+        .await
+        .unwrap();
+    let prices: std::collections::BTreeSet<_> = week.spot_price_history().iter().map(|p| p.spot_price().unwrap().to_owned()).collect();
+    assert!(prices.len() > 5, "a week of history has moves: {prices:?}");
+    let times: Vec<_> = week.spot_price_history().iter().map(|p| p.timestamp().unwrap().secs()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+}
+
+#[tokio::test]
+async fn create_fleet_launches_spot_with_karpenters_request_shape() {
+    let s = Server::start(world(3)).await;
+    let c = s.ec2();
+    let lt_id = launch_template(&c, "karpenter.k8s.aws/123").await;
+    let out = karpenter_fleet(
+        &c,
+        "karpenter.k8s.aws/123",
+        DefaultTargetCapacityType::Spot,
+        2,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("c5.large", SUBNET_B, "us-west-2b")],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(out.errors().is_empty(), "{:?}", out.errors());
+    let ids: Vec<String> = out.instances().iter().flat_map(|i| i.instance_ids().iter().cloned()).collect();
+    assert_eq!(ids.len(), 2);
+    let first = &out.instances()[0];
+    assert_eq!(first.lifecycle().map(|l| l.as_str()), Some("spot"));
+    let ov = first.launch_template_and_overrides().unwrap().overrides().unwrap();
+    assert!(ov.availability_zone().is_some() && ov.instance_type().is_some() && ov.subnet_id().is_some());
+    assert_eq!(first.launch_template_and_overrides().unwrap().launch_template_specification().unwrap().launch_template_id(), Some(lt_id.as_str()));
+
+    let d = c.describe_instances().set_instance_ids(Some(ids.clone())).send().await.unwrap();
+    let insts: Vec<_> = d.reservations().iter().flat_map(|r| r.instances()).collect();
+    assert_eq!(insts.len(), 2);
+    for i in &insts {
+        assert_eq!(i.instance_lifecycle().map(|l| l.as_str()), Some("spot"));
+        assert!(i.spot_instance_request_id().is_some_and(|r| r.starts_with("sir-")));
+        assert_eq!(i.state().unwrap().name(), Some(&InstanceStateName::Pending));
+        assert!(i.tags().iter().any(|t| t.key() == Some("karpenter.sh/nodepool") && t.value() == Some("default")));
+    }
+    s.advance(15);
+    let d = c.describe_instances().set_instance_ids(Some(ids)).send().await.unwrap();
+    assert!(d.reservations().iter().flat_map(|r| r.instances()).all(|i| i.state().unwrap().name() == Some(&InstanceStateName::Running)));
+}
+
+#[tokio::test]
+async fn exhausted_pool_gives_partial_fulfilment_with_an_echoing_error() {
+    let s = Server::start(world(4)).await;
+    let c = s.ec2();
+    launch_template(&c, "lt-ice").await;
+    {
+        let mut w = s.state.world();
+        let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
+        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
+    }
+    let out = karpenter_fleet(&c, "lt-ice", DefaultTargetCapacityType::Spot, 3, vec![override_for("m5.large", SUBNET_A, "us-west-2a")])
+        .send()
+        .await
+        .unwrap();
+    let launched: usize = out.instances().iter().map(|i| i.instance_ids().len()).sum();
+    assert_eq!(launched, 1);
+    let e = &out.errors()[0];
+    assert_eq!(e.error_code(), Some("InsufficientInstanceCapacity"));
+    let ov = e.launch_template_and_overrides().unwrap().overrides().unwrap();
+    assert_eq!((ov.instance_type().map(|t| t.as_str()), ov.availability_zone()), (Some("m5.large"), Some("us-west-2a")));
+    assert_eq!(e.lifecycle().map(|l| l.as_str()), Some("spot"));
+}
+
+#[tokio::test]
+async fn quotas_surface_as_fleet_errors() {
+    let s = Server::start(common::world_with(5, |cfg| {
+        cfg.quotas.spot_vcpus = Some(2);
+        cfg.quotas.on_demand_vcpus = Some(0);
+    }))
+    .await;
+    let c = s.ec2();
+    launch_template(&c, "lt-q").await;
+    let ovs = || vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("m5.large", SUBNET_B, "us-west-2b")];
+    let out = karpenter_fleet(&c, "lt-q", DefaultTargetCapacityType::Spot, 2, ovs()).send().await.unwrap();
+    assert_eq!(out.instances().iter().map(|i| i.instance_ids().len()).sum::<usize>(), 1);
+    assert!(out.errors().iter().all(|e| e.error_code() == Some("MaxSpotInstanceCountExceeded")));
+    assert!(!out.errors().is_empty());
+    let od = karpenter_fleet(&c, "lt-q", DefaultTargetCapacityType::OnDemand, 1, ovs()).send().await.unwrap();
+    assert!(od.instances().is_empty());
+    assert_eq!(od.errors()[0].error_code(), Some("VcpuLimitExceeded"));
+}
+
+#[tokio::test]
+async fn run_describe_stop_start_terminate_on_the_clock() {
+    let s = Server::start(world(6)).await;
+    let c = s.ec2();
+    let run = c.run_instances().image_id(AMI).instance_type(InstanceType::C5Large).min_count(2).max_count(2).subnet_id(SUBNET_A).send().await.unwrap();
+    let ids: Vec<String> = run.instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(run.reservation_id().unwrap().starts_with("r-"));
+    s.advance(15);
+    let status = c.describe_instance_status().set_instance_ids(Some(ids.clone())).send().await.unwrap();
+    assert_eq!(status.instance_statuses().len(), 2);
+    let stop = c.stop_instances().instance_ids(&ids[0]).send().await.unwrap();
+    assert_eq!(stop.stopping_instances()[0].current_state().unwrap().name(), Some(&InstanceStateName::Stopping));
+    s.advance(10);
+    let start = c.start_instances().instance_ids(&ids[0]).send().await.unwrap();
+    assert_eq!(start.starting_instances()[0].previous_state().unwrap().name(), Some(&InstanceStateName::Stopped));
+    let term = c.terminate_instances().set_instance_ids(Some(ids.clone())).send().await.unwrap();
+    assert!(term.terminating_instances().iter().all(|t| t.current_state().unwrap().name() == Some(&InstanceStateName::ShuttingDown)));
+    s.advance(10);
+    let d = c
+        .describe_instances()
+        .filters(Filter::builder().name("instance-state-name").values("terminated").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.reservations().iter().flat_map(|r| r.instances()).count(), 2, "terminated instances stay visible");
+    let err = c.describe_instances().instance_ids("i-0123456789abcdef0").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidInstanceID.NotFound");
+    let err = c.describe_instances().instance_ids("bogus").send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidInstanceID.Malformed");
+}
+
+#[tokio::test]
+async fn run_instances_without_capacity_is_a_server_fault() {
+    let s = Server::start(world(7)).await;
+    {
+        let mut w = s.state.world();
+        let pool = w.pool_of("r5.large", "us-west-2a").unwrap();
+        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
+    }
+    let err = s.ec2().run_instances().image_id(AMI).instance_type(InstanceType::R5Large).min_count(1).max_count(1).subnet_id(SUBNET_A).send().await.unwrap_err();
+    assert_eq!(code(&err), "InsufficientInstanceCapacity");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+}
+
+#[tokio::test]
+async fn tags_and_launch_templates_round_trip() {
+    let s = Server::start(world(8)).await;
+    let c = s.ec2();
+    let lt = launch_template(&c, "tagged").await;
+    let dup = c
+        .create_launch_template()
+        .launch_template_name("tagged")
+        .launch_template_data(RequestLaunchTemplateData::builder().image_id(AMI).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&dup), "InvalidLaunchTemplateName.AlreadyExistsException");
+    let listed = c
+        .describe_launch_templates()
+        .filters(Filter::builder().name("tag:karpenter.k8s.aws/ec2nodeclass").values("default").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.launch_templates()[0].launch_template_id(), Some(lt.as_str()));
+    c.create_tags().resources(&lt).tags(Tag::builder().key("team").value("a").build()).send().await.unwrap();
+    let tags = c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
+    let keys: Vec<_> = tags.tags().iter().map(|t| t.key().unwrap()).collect();
+    assert_eq!(keys, ["karpenter.k8s.aws/ec2nodeclass", "team"]);
+    c.delete_tags().resources(&lt).tags(Tag::builder().key("team").build()).send().await.unwrap();
+    let tags = c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
+    assert_eq!(tags.tags().len(), 1);
+    c.delete_launch_template().launch_template_name("tagged").send().await.unwrap();
+    let gone = c.describe_launch_templates().launch_template_names("tagged").send().await.unwrap_err();
+    assert_eq!(code(&gone), "InvalidLaunchTemplateName.NotFoundException");
+}
+
+#[tokio::test]
+async fn dry_run_answers_412_and_unauthorized_when_denied() {
+    let s = Server::start(common::world_with(9, |cfg| cfg.auth.deny_actions = vec!["ec2:RunInstances".into()])).await;
+    let c = s.ec2();
+    let err = c.describe_instance_types().dry_run(true).send().await.unwrap_err();
+    assert_eq!(code(&err), "DryRunOperation");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(412));
+    let err = c.run_instances().image_id(AMI).min_count(1).max_count(1).dry_run(true).send().await.unwrap_err();
+    assert_eq!(code(&err), "UnauthorizedOperation");
+    let lt_err = c
+        .create_fleet()
+        .dry_run(true)
+        .r#type(FleetType::Instant)
+        .target_capacity_specification(
+            TargetCapacitySpecificationRequest::builder().total_target_capacity(1).default_target_capacity_type(DefaultTargetCapacityType::Spot).build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&lt_err), "MissingParameter", "validation comes before the dry-run answer");
+    assert!(s.state.world().instances.is_empty(), "a dry run launches nothing");
+}
+
+#[tokio::test]
+async fn throttling_refuses_then_refills_on_the_clock() {
+    let s = Server::start(common::world_with(10, |cfg| cfg.throttling.scale = 0.1)).await;
+    let c = s.ec2();
+    // Mutating bucket scaled to 5 tokens, refilling 0.5/s.
+    let mut codes = Vec::new();
+    for i in 0..7 {
+        let r = c
+            .create_launch_template()
+            .launch_template_name(format!("t-{i}"))
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(AMI).build())
+            .send()
+            .await;
+        codes.push(r.map(|_| "ok".to_owned()).unwrap_or_else(|e| e.code().unwrap_or_default().to_owned()));
+    }
+    assert_eq!(codes, ["ok", "ok", "ok", "ok", "ok", "RequestLimitExceeded", "RequestLimitExceeded"]);
+    s.advance(2);
+    assert!(c.create_launch_template().launch_template_name("later").launch_template_data(RequestLaunchTemplateData::builder().image_id(AMI).build()).send().await.is_ok());
+}
+
+#[tokio::test]
+async fn describe_instances_pages_without_loss_or_repeat() {
+    let s = Server::start(world(11)).await;
+    let c = s.ec2();
+    c.run_instances().image_id(AMI).instance_type(InstanceType::M5Large).min_count(23).max_count(23).subnet_id(SUBNET_B).send().await.unwrap();
+    let pages: Vec<_> = c.describe_instances().max_results(5).into_paginator().send().collect::<Vec<_>>().await;
+    assert_eq!(pages.len(), 5);
+    let ids: Vec<String> = pages
+        .into_iter()
+        .flat_map(|p| p.unwrap().reservations().iter().flat_map(|r| r.instances().iter().map(|i| i.instance_id().unwrap().to_owned())).collect::<Vec<_>>())
+        .collect();
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (23, 23));
+    let err = c.describe_instances().instance_ids(&ids[0]).max_results(5).send().await.unwrap_err();
+    assert_eq!(code(&err), "InvalidParameterCombination");
+}
