@@ -121,6 +121,10 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     if !sgs.is_empty() {
         spec.security_group_ids = sgs.iter().map(|s| (*s).to_owned()).collect();
     }
+    if spec.security_group_ids.is_empty() {
+        // Like EC2: no group named means the VPC's default group.
+        spec.security_group_ids.extend(w.security_groups.iter().filter(|g| g.cfg.name == "default").map(|g| g.cfg.id.clone()));
+    }
     for g in &spec.security_group_ids {
         if !w.security_groups.iter().any(|s| &s.cfg.id == g) {
             return Err(Ec2Error::client("InvalidGroup.NotFound", format!("The security group '{g}' does not exist")));

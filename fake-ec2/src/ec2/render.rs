@@ -37,6 +37,7 @@ pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
         w.open("stateReason").elem("code", code).elem("message", message).close();
     }
     w.elem("architecture", &i.architecture);
+    network_interfaces(w, world, i);
     w.elem("rootDeviceType", "ebs");
     w.elem("rootDeviceName", i.block_devices.first().map_or("/dev/xvda", |b| b.device_name.as_str()));
     w.item_set("blockDeviceMapping", &i.block_devices, |w, b| {
@@ -95,6 +96,44 @@ pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
         .close();
     w.open("maintenanceOptions").elem("autoRecovery", "default").close();
     w.elem("currentInstanceBootMode", if i.architecture == "arm64" { "uefi" } else { "legacy-bios" });
+}
+
+/// The primary interface every VPC instance has (`networkInterfaceSet`).
+fn network_interfaces(w: &mut XmlWriter, world: &World, i: &Instance) {
+    if i.state == crate::world::instances::InstanceState::Terminated {
+        w.open("networkInterfaceSet").close();
+        return;
+    }
+    let mac_seed = crate::world::rng::hash_str(&i.network_interface_id).to_be_bytes();
+    let mac = format!("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac_seed[0], mac_seed[1], mac_seed[2], mac_seed[3], mac_seed[4]);
+    w.item_set("networkInterfaceSet", [()], |w, ()| {
+        w.elem("networkInterfaceId", &i.network_interface_id)
+            .elem("subnetId", &i.subnet_id)
+            .elem("vpcId", &i.vpc_id)
+            .elem("description", "")
+            .elem("ownerId", &world.cfg.account_id)
+            .elem("status", "in-use")
+            .elem("macAddress", &mac)
+            .elem("privateIpAddress", i.private_ip.to_string())
+            .elem("privateDnsName", &i.private_dns_name)
+            .bool("sourceDestCheck", true);
+        w.item_set("groupSet", &i.security_groups, |w, (id, name)| {
+            w.elem("groupId", id).elem("groupName", name);
+        });
+        w.open("attachment")
+            .elem("attachmentId", i.network_interface_id.replacen("eni-", "eni-attach-", 1))
+            .num("deviceIndex", 0)
+            .elem("status", "attached")
+            .elem("attachTime", iso(i.launch_time))
+            .bool("deleteOnTermination", true)
+            .num("networkCardIndex", 0)
+            .close();
+        w.item_set("privateIpAddressesSet", [()], |w, ()| {
+            w.elem("privateIpAddress", i.private_ip.to_string()).elem("privateDnsName", &i.private_dns_name).bool("primary", true);
+        });
+        w.open("ipv6AddressesSet").close();
+        w.elem("interfaceType", "interface");
+    });
 }
 
 /// Writes `reservationSet`, grouping consecutive instances of one reservation as EC2 does.

@@ -9,6 +9,30 @@ use super::config::CatalogConfig;
 
 pub const BUILTIN_CATALOG: &str = include_str!("../../../fixtures/catalog/ec2-instance-types-us-west-2.json");
 
+/// Whether a name is an EC2 instance type at all: one of the built-in catalog's, or shaped like
+/// `family.size` with a size EC2 uses. A real type a world leaves out is `Unsupported`; a name
+/// that is no type is `InvalidParameterValue`.
+pub fn is_ec2_type(name: &str) -> bool {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        serde_json::from_str::<Vec<InstanceType>>(BUILTIN_CATALOG).map(|v| v.into_iter().map(|t| t.name).collect()).unwrap_or_default()
+    });
+    if names.iter().any(|n| n == name) {
+        return true;
+    }
+    const SIZES: [&str; 20] = [
+        "nano", "micro", "small", "medium", "large", "xlarge", "2xlarge", "3xlarge", "4xlarge", "6xlarge", "8xlarge",
+        "9xlarge", "10xlarge", "12xlarge", "16xlarge", "18xlarge", "24xlarge", "32xlarge", "48xlarge", "metal",
+    ];
+    name.split_once('.').is_some_and(|(family, size)| {
+        family.len() >= 2
+            && family.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && family.chars().any(|c| c.is_ascii_digit())
+            && family.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && (SIZES.contains(&size) || size.starts_with("metal-"))
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceType {
     pub name: String,
@@ -163,6 +187,12 @@ mod tests {
         for cat in ["c", "m", "r", "t"] {
             assert!(c.all().iter().any(|t| t.category == cat), "category {cat}");
         }
+    }
+
+    #[test]
+    fn tells_real_types_from_made_up_names() {
+        assert!(is_ec2_type("m5.large") && is_ec2_type("p5.48xlarge") && is_ec2_type("m7i.metal-24xl"));
+        assert!(!is_ec2_type("m5.huge") && !is_ec2_type("bogus") && !is_ec2_type("x.large"));
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub struct Instance {
     pub iam_instance_profile: Option<String>,
     pub metadata_options: MetadataOptions,
     pub block_devices: Vec<BlockDevice>,
+    /// The primary network interface (device index 0).
+    pub network_interface_id: String,
     pub launch_template: Option<LaunchTemplateRef>,
     pub key_name: Option<String>,
     pub client_token: Option<String>,
@@ -161,6 +163,7 @@ impl Instance {
             iam_instance_profile: None,
             metadata_options: MetadataOptions::default(),
             block_devices: Vec::new(),
+            network_interface_id: String::new(),
             launch_template: None,
             key_name: None,
             client_token: None,

@@ -208,6 +208,7 @@ impl World {
                     self.set_state(&id, InstanceState::Running, at);
                     if let Some(i) = self.instance_mut(&id) {
                         i.running_since = Some(at);
+                        i.state_reason = None;
                     }
                 }
             }
@@ -328,6 +329,12 @@ impl World {
         let zone = subnet.cfg.zone.clone();
         let itype = self.catalog.get(&spec.instance_type).filter(|_| self.catalog.offered_in(&spec.instance_type, &zone));
         let Some(itype) = itype else {
+            if !catalog::is_ec2_type(&spec.instance_type) {
+                return Err(LaunchFailure {
+                    code: "InvalidParameterValue",
+                    message: format!("Invalid value '{}' for InstanceType.", spec.instance_type),
+                });
+            }
             return Err(LaunchFailure {
                 code: "Unsupported",
                 message: format!(
@@ -399,6 +406,7 @@ impl World {
         let id = self.rng.hex_id("i", 17);
         let spot_request = (ct == CapacityType::Spot).then(|| self.rng.alnum_id("sir", 8));
         let volume_id = self.rng.hex_id("vol", 17);
+        let eni_id = self.rng.hex_id("eni", 17);
         let security_groups = spec
             .security_group_ids
             .iter()
@@ -451,6 +459,7 @@ impl World {
                 volume_type: vtype,
                 delete_on_termination: true,
             }],
+            network_interface_id: eni_id,
             launch_template: spec.launch_template.clone(),
             key_name: spec.key_name.clone(),
             client_token: spec.client_token.clone(),

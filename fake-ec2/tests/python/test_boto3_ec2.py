@@ -934,14 +934,9 @@ def test_pricing_get_products_m5_large_us_west_2(pricing):
 
 
 # ---------------------------------------------------------------------------------------------
-# Known gaps: where fake-ec2 still differs from EC2 (strict xfails: they fail loudly once fixed)
+# Behaviours that once differed from EC2, kept as regression tests
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a running instance keeps StateReason {pending, pending} from its launch; EC2 shows no "
-    "StateReason once the instance is running (world/mod.rs FinishBoot does not clear state_reason)",
-)
 def test_running_instance_has_no_state_reason(ec2, server):
     (iid,) = _launch(ec2)
     server.advance(15)
@@ -950,11 +945,6 @@ def test_running_instance_has_no_state_reason(ec2, server):
     assert "StateReason" not in i
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: instances have no networkInterfaceSet; every EC2 instance in a VPC lists its primary ENI "
-    "(eni-…, device index 0, its private IP, subnet and security groups)",
-)
 def test_vpc_instance_lists_its_primary_network_interface(ec2):
     (iid,) = _launch(ec2)
     (i,) = all_instances(ec2, InstanceIds=[iid])
@@ -965,22 +955,11 @@ def test_vpc_instance_lists_its_primary_network_interface(ec2):
     assert eni["SubnetId"] == i["SubnetId"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: RunInstances without SecurityGroupIds launches with no security group at all; EC2 puts the "
-    "instance in the VPC's `default` security group (the default world defines none)",
-)
 def test_run_instances_without_groups_gets_the_vpc_default_group(ec2):
     (i,) = ec2.run_instances(ImageId=AMI_X86, InstanceType="m5.large", MinCount=1, MaxCount=1)["Instances"]
     assert [g["GroupName"] for g in i["SecurityGroups"]] == ["default"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: RunInstances with an instance type that does not exist answers Unsupported "
-    "('not supported in your requested Availability Zone'); EC2 answers InvalidParameterValue "
-    "\"Invalid value 'm5.huge' for InstanceType.\" (seen in getmoto/moto#1695)",
-)
 def test_run_instances_unknown_type_is_invalid_parameter_value(ec2):
     with pytest.raises(ClientError) as e:
         ec2.run_instances(ImageId=AMI_X86, InstanceType="m5.huge", MinCount=1, MaxCount=1)
