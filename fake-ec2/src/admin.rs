@@ -104,7 +104,9 @@ struct StatusChange {
 async fn set_status(State(s): State<AppState>, Path(id): Path<String>, Json(c): Json<StatusChange>) -> Response {
     let mut w = s.world();
     let now = w.now();
-    let Some(i) = w.instance_mut(&id) else { return bad(StatusCode::NOT_FOUND, format!("no instance {id}")) };
+    let Some(i) = w.instance_mut(&id) else {
+        return bad(StatusCode::NOT_FOUND, format!("no instance {id}"));
+    };
     if let Some(b) = c.system_impaired {
         i.system_impaired_since = b.then_some(i.system_impaired_since.unwrap_or(now));
     }
@@ -196,11 +198,17 @@ fn spot() -> String {
 async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Response {
     let mut w = s.world();
     let Some(ct) = CapacityType::parse(&c.capacity_type) else {
-        return bad(StatusCode::BAD_REQUEST, format!("capacity_type must be spot or on-demand, not {}", c.capacity_type));
+        return bad(
+            StatusCode::BAD_REQUEST,
+            format!("capacity_type must be spot or on-demand, not {}", c.capacity_type),
+        );
     };
     let pools = selected_pools(&w, Some(&c.instance_type), Some(&c.zone));
     if pools.is_empty() {
-        return bad(StatusCode::NOT_FOUND, format!("no pool matches instance_type={} zone={}", c.instance_type, c.zone));
+        return bad(
+            StatusCode::NOT_FOUND,
+            format!("no pool matches instance_type={} zone={}", c.instance_type, c.zone),
+        );
     }
     if c.spot_price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
         return bad(StatusCode::BAD_REQUEST, "spot_price must be a positive number");

@@ -96,7 +96,10 @@ pub fn check(cfg: &AuthConfig, req: &SignedRequest<'_>) -> Result<(), Ec2Error> 
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&amz_date, "%Y%m%dT%H%M%SZ") {
         let skew = (chrono::Utc::now().naive_utc() - t).num_seconds().abs();
         if skew > 15 * 60 {
-            return Err(Ec2Error::client("RequestExpired", format!("Request has expired. Timestamp date is {amz_date}")));
+            return Err(Ec2Error::client(
+                "RequestExpired",
+                format!("Request has expired. Timestamp date is {amz_date}"),
+            ));
         }
     } else {
         return Err(auth_failure());
@@ -131,7 +134,8 @@ fn canonical_query(query: &str) -> String {
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
@@ -146,11 +150,8 @@ fn signature(secret: &str, auth: &Authorization, amz_date: &str, req: &SignedReq
             format!("{h}:{v}\n")
         })
         .collect();
-    let payload_hash = req
-        .headers
-        .get("x-amz-content-sha256")
-        .cloned()
-        .unwrap_or_else(|| hex::encode(Sha256::digest(req.body)));
+    let payload_hash =
+        req.headers.get("x-amz-content-sha256").cloned().unwrap_or_else(|| hex::encode(Sha256::digest(req.body)));
     let path = if req.path.is_empty() { "/" } else { req.path };
     let canonical = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -162,7 +163,8 @@ fn signature(secret: &str, auth: &Authorization, amz_date: &str, req: &SignedReq
         payload_hash
     );
     let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let to_sign =
+        format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes());
     let k_region = hmac(&k_date, auth.region.as_bytes());
     let k_service = hmac(&k_region, auth.service.as_bytes());

@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(a) => {
-            let mut w = World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
+            let mut w =
+                World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
             if let Some(mode) = a.clock {
                 w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
             }

@@ -97,7 +97,12 @@ fn check_format_version(req: &Map<String, Value>) -> Result<(), PricingError> {
 }
 
 /// Pages `items` (already in key order) after the token's key; the token names the last key sent.
-fn page<T>(items: Vec<T>, token: Option<&str>, size: usize, key: impl Fn(&T) -> String) -> Result<(Vec<T>, Option<String>), PricingError> {
+fn page<T>(
+    items: Vec<T>,
+    token: Option<&str>,
+    size: usize,
+    key: impl Fn(&T) -> String,
+) -> Result<(Vec<T>, Option<String>), PricingError> {
     let after = match token.filter(|t| !t.is_empty()) {
         None => None,
         Some(t) => Some(hex::decode(t).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| PricingError {
@@ -155,7 +160,8 @@ impl Product {
             "offerTermCode": ON_DEMAND_TERM,
             "termAttributes": {},
         });
-        let attributes: Map<String, Value> = self.attributes.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+        let attributes: Map<String, Value> =
+            self.attributes.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
         json!({
             "product": { "productFamily": PRODUCT_FAMILY, "attributes": attributes, "sku": self.sku },
             "serviceCode": SERVICE_CODE,
@@ -279,7 +285,11 @@ fn product(t: &InstanceType, region: &str) -> Product {
     a.insert("currentGeneration", yes_no(t.current_generation()));
     a.insert(
         "dedicatedEbsThroughput",
-        if ebs.baseline_mbps < ebs.max_mbps { format!("Up to {} Mbps", ebs.max_mbps) } else { format!("{} Mbps", ebs.baseline_mbps) },
+        if ebs.baseline_mbps < ebs.max_mbps {
+            format!("Up to {} Mbps", ebs.max_mbps)
+        } else {
+            format!("{} Mbps", ebs.baseline_mbps)
+        },
     );
     a.insert("ecu", "NA".into());
     a.insert("enhancedNetworkingSupported", "Yes".into());
@@ -368,7 +378,9 @@ fn parse_filters(req: &Map<String, Value>) -> Result<Vec<Filter>, PricingError> 
     }
     let mut out = Vec::new();
     for f in list {
-        let Value::Object(f) = f else { return Err(invalid("Input validation failed: a filter must be a structure")) };
+        let Value::Object(f) = f else {
+            return Err(invalid("Input validation failed: a filter must be a structure"));
+        };
         let get = |k: &str| f.get(k).and_then(Value::as_str);
         let (Some(kind), Some(field), Some(value)) = (get("Type"), get("Field"), get("Value")) else {
             return Err(invalid("Input validation failed: each filter needs Type, Field and Value"));
@@ -489,7 +501,8 @@ mod tests {
         let mut token: Option<String> = None;
         let mut pages = 0;
         loop {
-            let mut body = json!({ "ServiceCode": "AmazonEC2", "Filters": karpenter_filters("us-west-2"), "MaxResults": 100 });
+            let mut body =
+                json!({ "ServiceCode": "AmazonEC2", "Filters": karpenter_filters("us-west-2"), "MaxResults": 100 });
             if let (Some(t), Some(o)) = (&token, body.as_object_mut()) {
                 o.insert("NextToken".into(), json!(t));
             }
@@ -554,7 +567,8 @@ mod tests {
         }
         let (_, v) = call(&w, "GetProducts", json!({ "ServiceCode": "AmazonEC2", "Filters": dedicated }));
         assert_eq!(v["PriceList"], json!([]));
-        let (_, v) = call(&w, "GetProducts", json!({ "ServiceCode": "AmazonEC2", "Filters": karpenter_filters("eu-west-1") }));
+        let (_, v) =
+            call(&w, "GetProducts", json!({ "ServiceCode": "AmazonEC2", "Filters": karpenter_filters("eu-west-1") }));
         assert_eq!(v["PriceList"], json!([]));
         let (_, v) = call(&w, "GetProducts", json!({ "ServiceCode": "AmazonS3" }));
         assert_eq!(v["PriceList"], json!([]));
@@ -585,14 +599,19 @@ mod tests {
     #[test]
     fn describe_services_and_attribute_values() {
         let w = test_world(1);
-        let (status, v) = call(&w, "DescribeServices", json!({ "ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1" }));
+        let (status, v) =
+            call(&w, "DescribeServices", json!({ "ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1" }));
         assert_eq!(status, 200);
         assert_eq!(v["Services"][0]["ServiceCode"], "AmazonEC2");
         let names = v["Services"][0]["AttributeNames"].as_array().cloned().unwrap_or_default();
         assert!(names.contains(&json!("instanceType")) && names.contains(&json!("regionCode")));
         let (_, v) = call(&w, "GetAttributeValues", json!({ "ServiceCode": "AmazonEC2", "AttributeName": "tenancy" }));
         assert_eq!(v["AttributeValues"], json!([{ "Value": "Shared" }]));
-        let (_, v) = call(&w, "GetAttributeValues", json!({ "ServiceCode": "AmazonEC2", "AttributeName": "instanceType", "MaxResults": 5 }));
+        let (_, v) = call(
+            &w,
+            "GetAttributeValues",
+            json!({ "ServiceCode": "AmazonEC2", "AttributeName": "instanceType", "MaxResults": 5 }),
+        );
         assert_eq!(v["AttributeValues"].as_array().map(Vec::len), Some(5));
         assert!(v["NextToken"].is_string());
     }

@@ -71,7 +71,8 @@ async fn drive_clock(state: AppState) {
             w.sync();
             w.next_timer_at().and_then(|at| w.clock.real_delay_until(at))
         };
-        let wait = wait.unwrap_or(Duration::from_millis(200)).clamp(Duration::from_millis(5), Duration::from_millis(200));
+        let wait =
+            wait.unwrap_or(Duration::from_millis(200)).clamp(Duration::from_millis(5), Duration::from_millis(200));
         tokio::time::sleep(wait).await;
     }
 }
@@ -80,10 +81,12 @@ fn lower_headers(h: &HeaderMap) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in h {
         let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        out.entry(k.as_str().to_ascii_lowercase()).and_modify(|e| {
-            e.push(',');
-            e.push_str(&v);
-        }).or_insert(v);
+        out.entry(k.as_str().to_ascii_lowercase())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
     }
     out
 }
@@ -101,14 +104,21 @@ fn json_response(status: u16, content_type: &'static str, body: String) -> Respo
     r
 }
 
-async fn aws_endpoint(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws_endpoint(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(target) = target {
         return json_endpoint(&state, &target, &body);
     }
     let query = uri.query().unwrap_or_default().to_owned();
     let hdrs = lower_headers(&headers);
-    let signed = SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+    let signed =
+        SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
     let mut form = Form::parse(&body);
     for (k, v) in form_urlencoded::parse(query.as_bytes()).into_owned() {
         if !k.starts_with("X-Amz-") {
@@ -142,7 +152,13 @@ pub fn ec2_request(state: &AppState, form: &Form, signed: &SignedRequest<'_>) ->
     }
 }
 
-fn dispatch(w: &mut World, form: &Form, signed: &SignedRequest<'_>, action: &str, request_id: &str) -> Result<String, Ec2Error> {
+fn dispatch(
+    w: &mut World,
+    form: &Form,
+    signed: &SignedRequest<'_>,
+    action: &str,
+    request_id: &str,
+) -> Result<String, Ec2Error> {
     if action.is_empty() {
         return Err(Ec2Error::client("MissingAction", "The request must contain the parameter Action"));
     }

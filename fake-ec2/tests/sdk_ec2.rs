@@ -59,13 +59,21 @@ fn karpenter_fleet(
     c.create_fleet()
         .r#type(FleetType::Instant)
         .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder().total_target_capacity(n).default_target_capacity_type(capacity_type).build(),
+            TargetCapacitySpecificationRequest::builder()
+                .total_target_capacity(n)
+                .default_target_capacity_type(capacity_type)
+                .build(),
         )
-        .spot_options(SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized).build())
+        .spot_options(
+            SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized).build(),
+        )
         .launch_template_configs(
             FleetLaunchTemplateConfigRequest::builder()
                 .launch_template_specification(
-                    FleetLaunchTemplateSpecificationRequest::builder().launch_template_name(lt).version("$Latest").build(),
+                    FleetLaunchTemplateSpecificationRequest::builder()
+                        .launch_template_name(lt)
+                        .version("$Latest")
+                        .build(),
                 )
                 .set_overrides(Some(overrides))
                 .build(),
@@ -99,15 +107,24 @@ async fn describes_the_catalog_zones_and_network() {
         .await
         .unwrap();
     assert!(!arm.instance_types().is_empty());
-    assert!(arm.instance_types().iter().all(|t| {
-        t.processor_info().unwrap().supported_architectures().iter().all(|a| a.as_str() == "arm64")
-    }));
+    assert!(
+        arm.instance_types()
+            .iter()
+            .all(|t| { t.processor_info().unwrap().supported_architectures().iter().all(|a| a.as_str() == "arm64") })
+    );
 
-    let offerings = c.describe_instance_type_offerings().location_type(LocationType::AvailabilityZone).max_results(1000).send().await.unwrap();
+    let offerings = c
+        .describe_instance_type_offerings()
+        .location_type(LocationType::AvailabilityZone)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(offerings.instance_type_offerings().len(), 163 * 3);
 
     let zones = c.describe_availability_zones().send().await.unwrap();
-    let names: Vec<_> = zones.availability_zones().iter().map(|z| (z.zone_name().unwrap(), z.zone_id().unwrap())).collect();
+    let names: Vec<_> =
+        zones.availability_zones().iter().map(|z| (z.zone_name().unwrap(), z.zone_id().unwrap())).collect();
     assert_eq!(names, [("us-west-2a", "usw2-az1"), ("us-west-2b", "usw2-az2"), ("us-west-2c", "usw2-az3")]);
 
     let subnets = c
@@ -120,7 +137,12 @@ async fn describes_the_catalog_zones_and_network() {
     assert!(subnets.subnets().iter().all(|s| s.available_ip_address_count().unwrap() > 8000));
     let sgs = c.describe_security_groups().group_ids("sg-0123456789abcdef0").send().await.unwrap();
     assert_eq!(sgs.security_groups()[0].group_name(), Some("eks-cluster-sg-fake-cluster"));
-    let images = c.describe_images().filters(Filter::builder().name("architecture").values("arm64").build()).send().await.unwrap();
+    let images = c
+        .describe_images()
+        .filters(Filter::builder().name("architecture").values("arm64").build())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(images.images().len(), 1);
     let err = c.describe_images().image_ids("ami-0000000000000dead").send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidAMIID.NotFound");
@@ -141,8 +163,10 @@ async fn spot_price_history_moves_and_covers_every_pool() {
         .collect::<Vec<_>>()
         .await;
     let latest: Vec<_> = latest.into_iter().map(Result::unwrap).collect();
-    let pools: std::collections::BTreeSet<_> =
-        latest.iter().map(|p| (p.instance_type().unwrap().as_str().to_owned(), p.availability_zone().unwrap().to_owned())).collect();
+    let pools: std::collections::BTreeSet<_> = latest
+        .iter()
+        .map(|p| (p.instance_type().unwrap().as_str().to_owned(), p.availability_zone().unwrap().to_owned()))
+        .collect();
     assert_eq!(pools.len(), 163 * 3, "one price per pool at least");
     let m5a = latest.iter().find(|p| p.instance_type() == Some(&InstanceType::M5Large)).unwrap();
     let price: f64 = m5a.spot_price().unwrap().parse().unwrap();
@@ -157,7 +181,8 @@ async fn spot_price_history_moves_and_covers_every_pool() {
         .send()
         .await
         .unwrap();
-    let prices: std::collections::BTreeSet<_> = week.spot_price_history().iter().map(|p| p.spot_price().unwrap().to_owned()).collect();
+    let prices: std::collections::BTreeSet<_> =
+        week.spot_price_history().iter().map(|p| p.spot_price().unwrap().to_owned()).collect();
     assert!(prices.len() > 5, "a week of history has moves: {prices:?}");
     let times: Vec<_> = week.spot_price_history().iter().map(|p| p.timestamp().unwrap().secs()).collect();
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
@@ -185,7 +210,10 @@ async fn create_fleet_launches_spot_with_karpenters_request_shape() {
     assert_eq!(first.lifecycle().map(|l| l.as_str()), Some("spot"));
     let ov = first.launch_template_and_overrides().unwrap().overrides().unwrap();
     assert!(ov.availability_zone().is_some() && ov.instance_type().is_some() && ov.subnet_id().is_some());
-    assert_eq!(first.launch_template_and_overrides().unwrap().launch_template_specification().unwrap().launch_template_id(), Some(lt_id.as_str()));
+    assert_eq!(
+        first.launch_template_and_overrides().unwrap().launch_template_specification().unwrap().launch_template_id(),
+        Some(lt_id.as_str())
+    );
 
     let d = c.describe_instances().set_instance_ids(Some(ids.clone())).send().await.unwrap();
     let insts: Vec<_> = d.reservations().iter().flat_map(|r| r.instances()).collect();
@@ -198,7 +226,12 @@ async fn create_fleet_launches_spot_with_karpenters_request_shape() {
     }
     s.advance(15);
     let d = c.describe_instances().set_instance_ids(Some(ids)).send().await.unwrap();
-    assert!(d.reservations().iter().flat_map(|r| r.instances()).all(|i| i.state().unwrap().name() == Some(&InstanceStateName::Running)));
+    assert!(
+        d.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .all(|i| i.state().unwrap().name() == Some(&InstanceStateName::Running))
+    );
 }
 
 #[tokio::test]
@@ -211,16 +244,25 @@ async fn exhausted_pool_gives_partial_fulfilment_with_an_echoing_error() {
         let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
         w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
     }
-    let out = karpenter_fleet(&c, "lt-ice", DefaultTargetCapacityType::Spot, 3, vec![override_for("m5.large", SUBNET_A, "us-west-2a")])
-        .send()
-        .await
-        .unwrap();
+    let out = karpenter_fleet(
+        &c,
+        "lt-ice",
+        DefaultTargetCapacityType::Spot,
+        3,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a")],
+    )
+    .send()
+    .await
+    .unwrap();
     let launched: usize = out.instances().iter().map(|i| i.instance_ids().len()).sum();
     assert_eq!(launched, 1);
     let e = &out.errors()[0];
     assert_eq!(e.error_code(), Some("InsufficientInstanceCapacity"));
     let ov = e.launch_template_and_overrides().unwrap().overrides().unwrap();
-    assert_eq!((ov.instance_type().map(|t| t.as_str()), ov.availability_zone()), (Some("m5.large"), Some("us-west-2a")));
+    assert_eq!(
+        (ov.instance_type().map(|t| t.as_str()), ov.availability_zone()),
+        (Some("m5.large"), Some("us-west-2a"))
+    );
     assert_eq!(e.lifecycle().map(|l| l.as_str()), Some("spot"));
 }
 
@@ -233,7 +275,8 @@ async fn quotas_surface_as_fleet_errors() {
     .await;
     let c = s.ec2();
     launch_template(&c, "lt-q").await;
-    let ovs = || vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("m5.large", SUBNET_B, "us-west-2b")];
+    let ovs =
+        || vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("m5.large", SUBNET_B, "us-west-2b")];
     let out = karpenter_fleet(&c, "lt-q", DefaultTargetCapacityType::Spot, 2, ovs()).send().await.unwrap();
     assert_eq!(out.instances().iter().map(|i| i.instance_ids().len()).sum::<usize>(), 1);
     assert!(out.errors().iter().all(|e| e.error_code() == Some("MaxSpotInstanceCountExceeded")));
@@ -247,7 +290,16 @@ async fn quotas_surface_as_fleet_errors() {
 async fn run_describe_stop_start_terminate_on_the_clock() {
     let s = Server::start(world(6)).await;
     let c = s.ec2();
-    let run = c.run_instances().image_id(AMI).instance_type(InstanceType::C5Large).min_count(2).max_count(2).subnet_id(SUBNET_A).send().await.unwrap();
+    let run = c
+        .run_instances()
+        .image_id(AMI)
+        .instance_type(InstanceType::C5Large)
+        .min_count(2)
+        .max_count(2)
+        .subnet_id(SUBNET_A)
+        .send()
+        .await
+        .unwrap();
     let ids: Vec<String> = run.instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 2);
     assert!(run.reservation_id().unwrap().starts_with("r-"));
@@ -260,7 +312,11 @@ async fn run_describe_stop_start_terminate_on_the_clock() {
     let start = c.start_instances().instance_ids(&ids[0]).send().await.unwrap();
     assert_eq!(start.starting_instances()[0].previous_state().unwrap().name(), Some(&InstanceStateName::Stopped));
     let term = c.terminate_instances().set_instance_ids(Some(ids.clone())).send().await.unwrap();
-    assert!(term.terminating_instances().iter().all(|t| t.current_state().unwrap().name() == Some(&InstanceStateName::ShuttingDown)));
+    assert!(
+        term.terminating_instances()
+            .iter()
+            .all(|t| t.current_state().unwrap().name() == Some(&InstanceStateName::ShuttingDown))
+    );
     s.advance(10);
     let d = c
         .describe_instances()
@@ -283,7 +339,17 @@ async fn run_instances_without_capacity_is_a_server_fault() {
         let pool = w.pool_of("r5.large", "us-west-2a").unwrap();
         w.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
     }
-    let err = s.ec2().run_instances().image_id(AMI).instance_type(InstanceType::R5Large).min_count(1).max_count(1).subnet_id(SUBNET_A).send().await.unwrap_err();
+    let err = s
+        .ec2()
+        .run_instances()
+        .image_id(AMI)
+        .instance_type(InstanceType::R5Large)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(SUBNET_A)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "InsufficientInstanceCapacity");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
 }
@@ -309,11 +375,13 @@ async fn tags_and_launch_templates_round_trip() {
         .unwrap();
     assert_eq!(listed.launch_templates()[0].launch_template_id(), Some(lt.as_str()));
     c.create_tags().resources(&lt).tags(Tag::builder().key("team").value("a").build()).send().await.unwrap();
-    let tags = c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
+    let tags =
+        c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
     let keys: Vec<_> = tags.tags().iter().map(|t| t.key().unwrap()).collect();
     assert_eq!(keys, ["karpenter.k8s.aws/ec2nodeclass", "team"]);
     c.delete_tags().resources(&lt).tags(Tag::builder().key("team").build()).send().await.unwrap();
-    let tags = c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
+    let tags =
+        c.describe_tags().filters(Filter::builder().name("resource-id").values(&lt).build()).send().await.unwrap();
     assert_eq!(tags.tags().len(), 1);
     c.delete_launch_template().launch_template_name("tagged").send().await.unwrap();
     let gone = c.describe_launch_templates().launch_template_names("tagged").send().await.unwrap_err();
@@ -334,7 +402,10 @@ async fn dry_run_answers_412_and_unauthorized_when_denied() {
         .dry_run(true)
         .r#type(FleetType::Instant)
         .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder().total_target_capacity(1).default_target_capacity_type(DefaultTargetCapacityType::Spot).build(),
+            TargetCapacitySpecificationRequest::builder()
+                .total_target_capacity(1)
+                .default_target_capacity_type(DefaultTargetCapacityType::Spot)
+                .build(),
         )
         .send()
         .await
@@ -360,19 +431,40 @@ async fn throttling_refuses_then_refills_on_the_clock() {
     }
     assert_eq!(codes, ["ok", "ok", "ok", "ok", "ok", "RequestLimitExceeded", "RequestLimitExceeded"]);
     s.advance(2);
-    assert!(c.create_launch_template().launch_template_name("later").launch_template_data(RequestLaunchTemplateData::builder().image_id(AMI).build()).send().await.is_ok());
+    assert!(
+        c.create_launch_template()
+            .launch_template_name("later")
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(AMI).build())
+            .send()
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn describe_instances_pages_without_loss_or_repeat() {
     let s = Server::start(world(11)).await;
     let c = s.ec2();
-    c.run_instances().image_id(AMI).instance_type(InstanceType::M5Large).min_count(23).max_count(23).subnet_id(SUBNET_B).send().await.unwrap();
+    c.run_instances()
+        .image_id(AMI)
+        .instance_type(InstanceType::M5Large)
+        .min_count(23)
+        .max_count(23)
+        .subnet_id(SUBNET_B)
+        .send()
+        .await
+        .unwrap();
     let pages: Vec<_> = c.describe_instances().max_results(5).into_paginator().send().collect::<Vec<_>>().await;
     assert_eq!(pages.len(), 5);
     let ids: Vec<String> = pages
         .into_iter()
-        .flat_map(|p| p.unwrap().reservations().iter().flat_map(|r| r.instances().iter().map(|i| i.instance_id().unwrap().to_owned())).collect::<Vec<_>>())
+        .flat_map(|p| {
+            p.unwrap()
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances().iter().map(|i| i.instance_id().unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!((ids.len(), unique.len()), (23, 23));

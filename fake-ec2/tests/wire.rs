@@ -13,7 +13,11 @@ use proptest::prelude::*;
 
 fn call(state: &AppState, body: &str) -> (u16, String) {
     let headers = BTreeMap::from([
-        ("authorization".to_owned(), "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/ec2/aws4_request, SignedHeaders=host, Signature=0".to_owned()),
+        (
+            "authorization".to_owned(),
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/ec2/aws4_request, SignedHeaders=host, Signature=0"
+                .to_owned(),
+        ),
         ("host".to_owned(), "127.0.0.1".to_owned()),
     ]);
     let signed = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };

@@ -136,7 +136,10 @@ pub struct TypeInfo<'a>(pub &'a InstanceType);
 
 impl TypeInfo<'_> {
     fn free_tier(&self) -> bool {
-        matches!(self.0.name.as_str(), "t2.micro" | "t3.micro" | "t3.small" | "t4g.micro" | "t4g.small" | "c7i-flex.large" | "m7i-flex.large")
+        matches!(
+            self.0.name.as_str(),
+            "t2.micro" | "t3.micro" | "t3.small" | "t4g.micro" | "t4g.small" | "c7i-flex.large" | "m7i-flex.large"
+        )
     }
 
     fn bare_metal(&self) -> bool {
@@ -159,7 +162,8 @@ impl TypeInfo<'_> {
 
     fn encryption_in_transit(&self) -> bool {
         let t = self.0;
-        !t.burstable() && ((t.is_arm() && t.generation >= 7) || (!t.is_arm() && (t.generation >= 6 || t.family == "c5a")))
+        !t.burstable()
+            && ((t.is_arm() && t.generation >= 7) || (!t.is_arm() && (t.generation >= 6 || t.family == "c5a")))
     }
 
     /// (baseline, peak) network bandwidth in Gbps; "Up to N" types burst above a per-vCPU baseline.
@@ -167,13 +171,8 @@ impl TypeInfo<'_> {
         let t = self.0;
         let perf = t.network_performance.trim();
         let up_to = perf.starts_with("Up to");
-        let peak: f64 = perf
-            .trim_start_matches("Up to")
-            .trim()
-            .trim_end_matches("Gigabit")
-            .trim()
-            .parse()
-            .unwrap_or(10.0);
+        let peak: f64 =
+            perf.trim_start_matches("Up to").trim().trim_end_matches("Gigabit").trim().parse().unwrap_or(10.0);
         if !up_to {
             return (peak, peak);
         }
@@ -494,10 +493,9 @@ impl Filterable for SpotRow<'_> {
             "product-description" => one(self.description),
             "spot-price" => one(self.price_text()),
             // The documented form (`Wed Jan 01 00:00:00 UTC 2026`) and the ISO form the API returns.
-            "timestamp" => many([
-                clock::to_datetime(self.at).format("%a %b %d %H:%M:%S UTC %Y").to_string(),
-                clock::iso(self.at),
-            ]),
+            "timestamp" => {
+                many([clock::to_datetime(self.at).format("%a %b %d %H:%M:%S UTC %Y").to_string(), clock::iso(self.at)])
+            }
             _ => None,
         }
     }
@@ -515,8 +513,7 @@ pub fn describe_spot_price_history(w: &mut World, call: &Call<'_>) -> Ec2Result<
     let start = p.time("StartTime")?;
     let end = p.time("EndTime")?;
     let fs = filters::parse(p)?;
-    let sample =
-        SpotRow { instance_type: "", zone: "", zone_id: "", description: LINUX, at: 0, price: 0.0 };
+    let sample = SpotRow { instance_type: "", zone: "", zone_id: "", description: LINUX, at: 0, price: 0.0 };
     filters::validate(&fs, &sample)?;
     pagination::page_size(p, SPOT_LIMITS)?;
     call.dry_run(w)?;
@@ -550,10 +547,19 @@ pub fn describe_spot_price_history(w: &mut World, call: &Call<'_>) -> Ec2Result<
                 if !filters::matches(&pool_fs, &probe) {
                     continue;
                 }
-                let Some(pool) = w.pool_of(&t.name, &z.name) else { continue };
+                let Some(pool) = w.pool_of(&t.name, &z.name) else {
+                    continue;
+                };
                 for (at, price) in w.pools.spot_history(pool, from, to) {
                     for d in &descriptions {
-                        let row = SpotRow { instance_type: &t.name, zone: &z.name, zone_id: &z.id, description: d, at, price };
+                        let row = SpotRow {
+                            instance_type: &t.name,
+                            zone: &z.name,
+                            zone_id: &z.id,
+                            description: d,
+                            at,
+                            price,
+                        };
                         if filters::matches(&fs, &row) {
                             rows.push(row);
                         }
@@ -633,7 +639,9 @@ pub fn describe_availability_zones(w: &mut World, call: &Call<'_>) -> Ec2Result<
         .cfg
         .zones
         .iter()
-        .filter(|z| (names.is_empty() && ids.is_empty()) || names.contains(&z.name.as_str()) || ids.contains(&z.id.as_str()))
+        .filter(|z| {
+            (names.is_empty() && ids.is_empty()) || names.contains(&z.name.as_str()) || ids.contains(&z.id.as_str())
+        })
         .map(|z| ZoneView::new(w, &z.name, &z.id))
         .filter(|z| filters::matches(&fs, z))
         .collect();
@@ -754,7 +762,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut token = String::new();
         loop {
-            let q = if token.is_empty() { "MaxResults=37".to_owned() } else { format!("MaxResults=37&NextToken={token}") };
+            let q =
+                if token.is_empty() { "MaxResults=37".to_owned() } else { format!("MaxResults=37&NextToken={token}") };
             let xml = ok(run(describe_instance_types, &mut w, "DescribeInstanceTypes", &q));
             seen.extend(texts(&xml, "instanceType"));
             match texts(&xml, "nextToken").pop() {
@@ -772,12 +781,22 @@ mod tests {
     #[test]
     fn instance_type_errors() {
         let mut w = test_world(1);
-        let r = run(describe_instance_types, &mut w, "DescribeInstanceTypes", "InstanceType.1=m5.large&InstanceType.2=m5.huge");
+        let r = run(
+            describe_instance_types,
+            &mut w,
+            "DescribeInstanceTypes",
+            "InstanceType.1=m5.large&InstanceType.2=m5.huge",
+        );
         let e = r.err();
         assert_eq!(e.as_ref().map(|e| e.code.as_str()), Some("InvalidInstanceType"));
         assert_eq!(e.map(|e| e.message), Some("The following supplied instance types do not exist: [m5.huge]".into()));
         assert_eq!(
-            code(run(describe_instance_types, &mut w, "DescribeInstanceTypes", "Filter.1.Name=bogus&Filter.1.Value.1=x")),
+            code(run(
+                describe_instance_types,
+                &mut w,
+                "DescribeInstanceTypes",
+                "Filter.1.Name=bogus&Filter.1.Value.1=x"
+            )),
             Some((400, "InvalidParameterValue".into()))
         );
         assert_eq!(
@@ -794,7 +813,12 @@ mod tests {
     fn offerings_cover_every_offered_zone() {
         let mut w = test_world(1);
         let types = w.catalog.all().len();
-        let xml = ok(run(describe_instance_type_offerings, &mut w, "DescribeInstanceTypeOfferings", "LocationType=availability-zone&MaxResults=1000"));
+        let xml = ok(run(
+            describe_instance_type_offerings,
+            &mut w,
+            "DescribeInstanceTypeOfferings",
+            "LocationType=availability-zone&MaxResults=1000",
+        ));
         assert_eq!(texts(&xml, "location").len(), types * w.cfg.zones.len());
         assert!(texts(&xml, "locationType").iter().all(|l| l == "availability-zone"));
 
@@ -918,12 +942,23 @@ mod tests {
         let mut w = test_world(3);
         let xml = ok(run(describe_spot_price_history, &mut w, "DescribeSpotPriceHistory", "InstanceType.1=m5.large"));
         assert_eq!(texts(&xml, "productDescription"), ["Linux/UNIX"; 3]);
-        let xml = ok(run(describe_spot_price_history, &mut w, "DescribeSpotPriceHistory", "ProductDescription.1=Windows"));
+        let xml =
+            ok(run(describe_spot_price_history, &mut w, "DescribeSpotPriceHistory", "ProductDescription.1=Windows"));
         assert!(texts(&xml, "item").is_empty());
-        let xml = ok(run(describe_spot_price_history, &mut w, "DescribeSpotPriceHistory", "AvailabilityZone=us-west-2c&InstanceType.1=c5.large"));
+        let xml = ok(run(
+            describe_spot_price_history,
+            &mut w,
+            "DescribeSpotPriceHistory",
+            "AvailabilityZone=us-west-2c&InstanceType.1=c5.large",
+        ));
         assert_eq!(texts(&xml, "availabilityZone"), ["us-west-2c"]);
         assert_eq!(
-            code(run(describe_spot_price_history, &mut w, "DescribeSpotPriceHistory", "Filter.1.Name=cheapness&Filter.1.Value.1=x")),
+            code(run(
+                describe_spot_price_history,
+                &mut w,
+                "DescribeSpotPriceHistory",
+                "Filter.1.Name=cheapness&Filter.1.Value.1=x"
+            )),
             Some((400, "InvalidParameterValue".into()))
         );
         assert_eq!(
@@ -946,15 +981,28 @@ mod tests {
         assert!(texts(&xml, "optInStatus").iter().all(|s| s == "opt-in-not-required"));
         assert_eq!(texts(&xml, "groupLongName").first().map(String::as_str), Some("US West (Oregon) 1"));
 
-        let xml = ok(run(describe_availability_zones, &mut w, "DescribeAvailabilityZones", "Filter.1.Name=zone-id&Filter.1.Value.1=usw2-az3"));
+        let xml = ok(run(
+            describe_availability_zones,
+            &mut w,
+            "DescribeAvailabilityZones",
+            "Filter.1.Name=zone-id&Filter.1.Value.1=usw2-az3",
+        ));
         assert_eq!(texts(&xml, "zoneName"), ["us-west-2c"]);
         let xml = ok(run(describe_availability_zones, &mut w, "DescribeAvailabilityZones", "ZoneName.1=us-west-2b"));
         assert_eq!(texts(&xml, "zoneName"), ["us-west-2b"]);
 
         let e = run(describe_availability_zones, &mut w, "DescribeAvailabilityZones", "ZoneName.1=us-west-2z").err();
-        assert_eq!(e.map(|e| (e.code, e.message)), Some(("InvalidParameterValue".into(), "Invalid availability zone: [us-west-2z]".into())));
         assert_eq!(
-            code(run(describe_availability_zones, &mut w, "DescribeAvailabilityZones", "Filter.1.Name=zone&Filter.1.Value.1=x")),
+            e.map(|e| (e.code, e.message)),
+            Some(("InvalidParameterValue".into(), "Invalid availability zone: [us-west-2z]".into()))
+        );
+        assert_eq!(
+            code(run(
+                describe_availability_zones,
+                &mut w,
+                "DescribeAvailabilityZones",
+                "Filter.1.Name=zone&Filter.1.Value.1=x"
+            )),
             Some((400, "InvalidParameterValue".into()))
         );
         assert_eq!(

@@ -25,10 +25,7 @@ impl Ec2Error {
     }
 
     pub fn invalid_value(param: &str, value: &str, why: &str) -> Self {
-        Self::client(
-            "InvalidParameterValue",
-            format!("Value ({value}) for parameter {param} is invalid. {why}"),
-        )
+        Self::client("InvalidParameterValue", format!("Value ({value}) for parameter {param} is invalid. {why}"))
     }
 
     pub fn invalid_combination(message: impl Into<String>) -> Self {

@@ -14,12 +14,12 @@
 
 use std::collections::BTreeMap;
 
+use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::instances::{check_tag_resource_types, choose_subnet, tags_for};
 use super::launch_templates::{resolve_template, spec_from_template};
 use super::query::{self, Params};
 use super::xml::XmlWriter;
-use super::Call;
 use crate::world::instances::LaunchTemplateRef;
 use crate::world::pools::CapacityType;
 use crate::world::{LaunchFailure, LaunchSpec, World};
@@ -66,7 +66,9 @@ fn parse_strategy(p: &Params<'_>, name: &str, spot: bool) -> Ec2Result<Strategy>
         ("lowest-price" | "lowestPrice", _) => Strategy::LowestPrice,
         ("diversified", true) => Strategy::Diversified,
         ("capacity-optimized" | "capacityOptimized", true) => Strategy::CapacityOptimized,
-        ("capacity-optimized-prioritized" | "capacityOptimizedPrioritized", true) => Strategy::CapacityOptimizedPrioritized,
+        ("capacity-optimized-prioritized" | "capacityOptimizedPrioritized", true) => {
+            Strategy::CapacityOptimizedPrioritized
+        }
         ("price-capacity-optimized" | "priceCapacityOptimized", true) => Strategy::PriceCapacityOptimized,
         ("prioritized", false) => Strategy::Prioritized,
         _ => {
@@ -134,18 +136,28 @@ fn candidates(w: &World, p: &Params<'_>) -> Ec2Result<Vec<Candidate>> {
                     format!("No AMI is specified in launch template {} or its overrides.", lt.id),
                 ));
             }
-            let subnet = o.str("SubnetId").map(str::to_owned).or_else(|| (!spec.subnet_id.is_empty()).then(|| spec.subnet_id.clone()));
+            let subnet = o
+                .str("SubnetId")
+                .map(str::to_owned)
+                .or_else(|| (!spec.subnet_id.is_empty()).then(|| spec.subnet_id.clone()));
             spec.subnet_id = choose_subnet(w, subnet.as_deref(), o.str("AvailabilityZone"))?;
             let zone = w.subnet(&spec.subnet_id).map(|s| s.cfg.zone.clone()).unwrap_or_default();
             if let Some(az) = o.str("AvailabilityZone").filter(|az| *az != zone) {
                 return Err(Ec2Error::client(
                     "InvalidParameterValue",
-                    format!("The subnet {} is not in the Availability Zone {az} given in the override.", spec.subnet_id),
+                    format!(
+                        "The subnet {} is not in the Availability Zone {az} given in the override.",
+                        spec.subnet_id
+                    ),
                 ));
             }
             let weight = o.float("WeightedCapacity")?.unwrap_or(1.0);
             if weight <= 0.0 {
-                return Err(Ec2Error::invalid_value(&o.path("WeightedCapacity"), &weight.to_string(), "Must be greater than zero."));
+                return Err(Ec2Error::invalid_value(
+                    &o.path("WeightedCapacity"),
+                    &weight.to_string(),
+                    "Must be greater than zero.",
+                ));
             }
             let echo = ECHO_FIELDS.iter().filter_map(|(q, x)| o.str(q).map(|v| (*x, v.to_owned()))).collect();
             out.push(Candidate {
@@ -164,7 +176,9 @@ fn candidates(w: &World, p: &Params<'_>) -> Ec2Result<Vec<Candidate>> {
 }
 
 fn price(w: &World, c: &Candidate, ct: CapacityType) -> f64 {
-    let Some(pool) = w.pool_of(&c.spec.instance_type, &c.zone) else { return f64::MAX };
+    let Some(pool) = w.pool_of(&c.spec.instance_type, &c.zone) else {
+        return f64::MAX;
+    };
     match ct {
         CapacityType::Spot => w.pools.spot_price_at(pool, w.now()).1,
         CapacityType::OnDemand => w.pools.on_demand_price(pool),
@@ -179,7 +193,8 @@ fn available(w: &World, c: &Candidate, ct: CapacityType) -> u32 {
 fn order(w: &World, cands: &[Candidate], ct: CapacityType, strategy: Strategy, demand: f64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..cands.len()).collect();
     let by_price = |a: &usize, b: &usize| price(w, &cands[*a], ct).total_cmp(&price(w, &cands[*b], ct)).then(a.cmp(b));
-    let by_depth = |a: &usize, b: &usize| available(w, &cands[*b], ct).cmp(&available(w, &cands[*a], ct)).then(a.cmp(b));
+    let by_depth =
+        |a: &usize, b: &usize| available(w, &cands[*b], ct).cmp(&available(w, &cands[*a], ct)).then(a.cmp(b));
     let by_priority = |a: &usize, b: &usize| {
         let pa = cands[*a].priority.unwrap_or(f64::MAX);
         let pb = cands[*b].priority.unwrap_or(f64::MAX);
@@ -312,9 +327,15 @@ pub fn create_fleet(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
         return Err(Ec2Error::invalid_value("Type", fleet_type, "Valid values: instant, request, maintain."));
     }
     let tcs = p.child("TargetCapacitySpecification");
-    let total = tcs.int("TotalTargetCapacity")?.ok_or_else(|| Ec2Error::missing("TargetCapacitySpecification.TotalTargetCapacity"))? as f64;
+    let total = tcs
+        .int("TotalTargetCapacity")?
+        .ok_or_else(|| Ec2Error::missing("TargetCapacitySpecification.TotalTargetCapacity"))? as f64;
     if total < 1.0 {
-        return Err(Ec2Error::invalid_value("TargetCapacitySpecification.TotalTargetCapacity", &total.to_string(), "Must be at least 1."));
+        return Err(Ec2Error::invalid_value(
+            "TargetCapacitySpecification.TotalTargetCapacity",
+            &total.to_string(),
+            "Must be at least 1.",
+        ));
     }
     let default_type = tcs.required("DefaultTargetCapacityType")?;
     let default_ct = match default_type {
@@ -344,10 +365,17 @@ pub fn create_fleet(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let od_opts = parse_options(&p.child("OnDemandOptions"), false)?;
     let interruption = p.str("SpotOptions.InstanceInterruptionBehavior").unwrap_or("terminate");
     if !matches!(interruption, "terminate" | "stop" | "hibernate") {
-        return Err(Ec2Error::invalid_value("SpotOptions.InstanceInterruptionBehavior", interruption, "Valid values: hibernate, stop, terminate."));
+        return Err(Ec2Error::invalid_value(
+            "SpotOptions.InstanceInterruptionBehavior",
+            interruption,
+            "Valid values: hibernate, stop, terminate.",
+        ));
     }
     let tag_specs = query::tag_specifications(p, "TagSpecification")?;
-    check_tag_resource_types(&tag_specs, &["instance", "volume", "fleet", "network-interface", "spot-instances-request"])?;
+    check_tag_resource_types(
+        &tag_specs,
+        &["instance", "volume", "fleet", "network-interface", "spot-instances-request"],
+    )?;
     let cands = candidates(w, p)?;
     if fleet_type != "instant" {
         return Err(Ec2Error::client(
@@ -374,7 +402,9 @@ pub fn create_fleet(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     };
     let mut launched = Vec::new();
     let mut errors = Vec::new();
-    for (ct, target, opts) in [(CapacityType::OnDemand, od_target, &od_opts), (CapacityType::Spot, spot_target, &spot_opts)] {
+    for (ct, target, opts) in
+        [(CapacityType::OnDemand, od_target, &od_opts), (CapacityType::Spot, spot_target, &spot_opts)]
+    {
         let before = launched.len();
         let done = fill(w, &cands, ct, target, opts, &base, &mut launched, &mut errors);
         if done < opts.min_target {
@@ -396,7 +426,10 @@ pub fn create_fleet(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
         errors.push(FleetError {
             cand: 0,
             ct: default_ct,
-            failure: LaunchFailure { code: "UnfulfillableCapacity", message: "Unable to fulfill capacity due to your request configuration.".into() },
+            failure: LaunchFailure {
+                code: "UnfulfillableCapacity",
+                message: "Unable to fulfill capacity due to your request configuration.".into(),
+            },
         });
     }
     let xml = render_response(call, &fleet_id, &cands, &launched, &errors);
@@ -412,7 +445,10 @@ fn previous_request_id(xml: &str) -> String {
 
 fn echo(x: &mut XmlWriter, c: &Candidate) {
     x.open("launchTemplateAndOverrides");
-    x.open("launchTemplateSpecification").elem("launchTemplateId", &c.lt.id).elem("version", c.lt.version.to_string()).close();
+    x.open("launchTemplateSpecification")
+        .elem("launchTemplateId", &c.lt.id)
+        .elem("version", c.lt.version.to_string())
+        .close();
     x.open("overrides");
     for (name, v) in &c.echo {
         x.elem(name, v);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::launch_templates::{resolve_template, spec_from_template};
@@ -9,7 +10,6 @@ use super::pagination::{Limits, num_key, paginate};
 use super::query;
 use super::render::{self, InstanceView};
 use super::xml::XmlWriter;
-use super::Call;
 use crate::world::clock::iso;
 use crate::world::instances::{Instance, InstanceState};
 use crate::world::pools::CapacityType;
@@ -18,14 +18,18 @@ use crate::world::{LaunchFailure, LaunchSpec, World};
 const DESCRIBE_LIMITS: Limits = Limits { min: 5, max: 1000, default: None };
 
 pub fn is_instance_id(id: &str) -> bool {
-    id.strip_prefix("i-")
-        .is_some_and(|h| (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    id.strip_prefix("i-").is_some_and(|h| {
+        (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
 }
 
 /// Validates ids and checks they exist, with EC2's codes and wording.
 pub fn lookup_ids<'w>(w: &'w World, ids: &[&str]) -> Ec2Result<Vec<&'w Instance>> {
     if let Some(bad) = ids.iter().find(|id| !is_instance_id(id)) {
-        return Err(Ec2Error::client("InvalidInstanceID.Malformed", format!("Invalid id: \"{bad}\" (expecting \"i-...\")")));
+        return Err(Ec2Error::client(
+            "InvalidInstanceID.Malformed",
+            format!("Invalid id: \"{bad}\" (expecting \"i-...\")"),
+        ));
     }
     let missing: Vec<&str> = ids.iter().copied().filter(|id| w.instance(id).is_none()).collect();
     match missing.as_slice() {
@@ -63,9 +67,17 @@ pub fn choose_subnet(w: &World, subnet: Option<&str>, zone: Option<&str>) -> Ec2
             .filter(|s| s.cfg.zone == z)
             .max_by_key(|s| s.available_ips())
             .map(|s| s.id().to_owned())
-            .ok_or_else(|| Ec2Error::client("InvalidParameterValue", format!("No subnets found for the default VPC in availability zone {z}")));
+            .ok_or_else(|| {
+                Ec2Error::client(
+                    "InvalidParameterValue",
+                    format!("No subnets found for the default VPC in availability zone {z}"),
+                )
+            });
     }
-    w.subnets.first().map(|s| s.id().to_owned()).ok_or_else(|| Ec2Error::client("VPCIdNotSpecified", "No default VPC for this user"))
+    w.subnets
+        .first()
+        .map(|s| s.id().to_owned())
+        .ok_or_else(|| Ec2Error::client("VPCIdNotSpecified", "No default VPC for this user"))
 }
 
 /// Tags from `TagSpecification.N` for one resource type.
@@ -93,7 +105,10 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
         return Err(Ec2Error::client("InvalidParameterValue", "Both MinCount and MaxCount must be at least 1."));
     }
     if min > max {
-        return Err(Ec2Error::client("InvalidParameterValue", format!("MinCount ({min}) cannot be greater than MaxCount ({max}).")));
+        return Err(Ec2Error::client(
+            "InvalidParameterValue",
+            format!("MinCount ({min}) cannot be greater than MaxCount ({max})."),
+        ));
     }
     let template = if p.has("LaunchTemplate") { Some(resolve_template(w, &p.child("LaunchTemplate"))?) } else { None };
     let mut spec = match &template {
@@ -123,7 +138,8 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     }
     if spec.security_group_ids.is_empty() {
         // Like EC2: no group named means the VPC's default group.
-        spec.security_group_ids.extend(w.security_groups.iter().filter(|g| g.cfg.name == "default").map(|g| g.cfg.id.clone()));
+        spec.security_group_ids
+            .extend(w.security_groups.iter().filter(|g| g.cfg.name == "default").map(|g| g.cfg.id.clone()));
     }
     for g in &spec.security_group_ids {
         if !w.security_groups.iter().any(|s| &s.cfg.id == g) {
@@ -145,7 +161,11 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     match p.str("InstanceMarketOptions.MarketType") {
         Some("spot") => spec.capacity_type = Some(CapacityType::Spot),
         Some(other) if other != "capacity-block" => {
-            return Err(Ec2Error::invalid_value("InstanceMarketOptions.MarketType", other, "Valid values: spot, capacity-block."));
+            return Err(Ec2Error::invalid_value(
+                "InstanceMarketOptions.MarketType",
+                other,
+                "Valid values: spot, capacity-block.",
+            ));
         }
         _ => {}
     }
@@ -159,7 +179,8 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     call.dry_run(w)?;
 
     if let Some(token) = &spec.client_token
-        && let Some(existing) = w.instances.values().find(|i| i.client_token.as_ref() == Some(token) && i.fleet_id.is_none())
+        && let Some(existing) =
+            w.instances.values().find(|i| i.client_token.as_ref() == Some(token) && i.fleet_id.is_none())
     {
         // Idempotent retry: answer with the reservation that token already made.
         let rid = existing.reservation_id.clone();
@@ -199,13 +220,16 @@ pub fn describe_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
     let ids = p.strings("InstanceId")?;
     if !ids.is_empty() && p.has("MaxResults") {
-        return Err(Ec2Error::invalid_combination("The parameter instancesSet cannot be used with the parameter maxResults"));
+        return Err(Ec2Error::invalid_combination(
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
     }
     let fs = filters::parse(p)?;
     filters::validate(&fs, &InstanceView(&Instance::sample()))?;
     let selected: Vec<&Instance> = if ids.is_empty() { w.instances.values().collect() } else { lookup_ids(w, &ids)? };
     call.dry_run(w)?;
-    let mut selected: Vec<&Instance> = selected.into_iter().filter(|i| filters::matches(&fs, &InstanceView(i))).collect();
+    let mut selected: Vec<&Instance> =
+        selected.into_iter().filter(|i| filters::matches(&fs, &InstanceView(i))).collect();
     selected.sort_by_key(|i| i.seq);
     selected.dedup_by_key(|i| i.seq);
     let page = paginate(selected, p, DESCRIBE_LIMITS, |i| num_key(i.seq))?;
@@ -260,7 +284,9 @@ pub fn describe_instance_status(w: &mut World, call: &Call<'_>) -> Ec2Result<Str
     let p = &call.params;
     let ids = p.strings("InstanceId")?;
     if !ids.is_empty() && p.has("MaxResults") {
-        return Err(Ec2Error::invalid_combination("The parameter instancesSet cannot be used with the parameter maxResults"));
+        return Err(Ec2Error::invalid_combination(
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        ));
     }
     let include_all = p.flag("IncludeAllInstances")?;
     let fs = filters::parse(p)?;
@@ -292,14 +318,25 @@ pub fn describe_instance_status(w: &mut World, call: &Call<'_>) -> Ec2Result<Str
         x.elem("instanceId", &i.id).elem("availabilityZone", &i.zone).elem("availabilityZoneId", &i.zone_id);
         if !i.scheduled_events.is_empty() {
             x.item_set("eventsSet", &i.scheduled_events, |x, (code, desc, not_before)| {
-                x.elem("instanceEventId", format!("instance-event-{:017x}", crate::world::rng::hash_str(&format!("{}{code}", i.id)) & 0xfffffffffffffff));
+                x.elem(
+                    "instanceEventId",
+                    format!(
+                        "instance-event-{:017x}",
+                        crate::world::rng::hash_str(&format!("{}{code}", i.id)) & 0xfffffffffffffff
+                    ),
+                );
                 x.elem("code", code).elem("description", desc).elem("notBefore", iso(*not_before));
             });
         }
         x.open("instanceState").num("code", i.state.code()).elem("name", i.state.name()).close();
         status_block(x, "systemStatus", v.system, i.system_impaired_since);
         status_block(x, "instanceStatus", v.instance, i.instance_impaired_since);
-        status_block(x, "attachedEbsStatus", if v.instance == "not-applicable" { "not-applicable" } else { "ok" }, None);
+        status_block(
+            x,
+            "attachedEbsStatus",
+            if v.instance == "not-applicable" { "not-applicable" } else { "ok" },
+            None,
+        );
     });
     x.opt("nextToken", page.next_token);
     Ok(call.finish(x))
@@ -358,11 +395,17 @@ pub fn terminate_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> 
 pub fn stop_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     // A spot instance can only be stopped if it was launched as persistent; ours are one-time.
     if let Ok(ids) = call.params.strings("InstanceId")
-        && let Some(spot) = ids.iter().filter_map(|id| w.instance(id)).find(|i| i.capacity_type == CapacityType::Spot && i.interruption_behavior != "stop")
+        && let Some(spot) = ids
+            .iter()
+            .filter_map(|id| w.instance(id))
+            .find(|i| i.capacity_type == CapacityType::Spot && i.interruption_behavior != "stop")
     {
         return Err(Ec2Error::client(
             "UnsupportedOperation",
-            format!("You can't stop the Spot Instance '{}' because it is associated with a one-time Spot Instance request. You can only stop Spot Instances associated with persistent Spot Instance requests.", spot.id),
+            format!(
+                "You can't stop the Spot Instance '{}' because it is associated with a one-time Spot Instance request. You can only stop Spot Instances associated with persistent Spot Instance requests.",
+                spot.id
+            ),
         ));
     }
     state_change_action(w, call, "instancesSet", |w, id| Ok(w.stop(id)))

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::pagination::{Limits, paginate};
 use super::query::{self, Form, Params};
 use super::xml::XmlWriter;
-use super::Call;
 use crate::world::clock::iso;
 use crate::world::instances::{LaunchTemplateRef, MetadataOptions};
 use crate::world::launch_templates::{LaunchTemplate, LaunchTemplateVersion};
@@ -70,7 +70,11 @@ pub fn resolve_template(w: &World, p: &Params<'_>) -> Ec2Result<(LaunchTemplateR
     let v = lt.version(version).ok_or_else(|| {
         Ec2Error::client(
             "InvalidLaunchTemplateId.VersionNotFound",
-            format!("Could not find launch template version {} for launch template {}.", version.unwrap_or("$Default"), lt.id),
+            format!(
+                "Could not find launch template version {} for launch template {}.",
+                version.unwrap_or("$Default"),
+                lt.id
+            ),
         )
     })?;
     Ok((LaunchTemplateRef { id: lt.id.clone(), name: lt.name.clone(), version: v.number }, v.data.clone()))
@@ -85,21 +89,28 @@ pub fn spec_from_template(lt: &LaunchTemplateRef, data: &BTreeMap<String, String
     spec.instance_type = d.str("InstanceType").unwrap_or_default().to_owned();
     spec.user_data = d.str("UserData").map(str::to_owned);
     spec.key_name = d.str("KeyName").map(str::to_owned);
-    spec.iam_instance_profile = d.str("IamInstanceProfile.Name").or_else(|| d.str("IamInstanceProfile.Arn")).map(str::to_owned);
-    let mut sgs: Vec<String> = d.strings("SecurityGroupId").unwrap_or_default().into_iter().map(str::to_owned).collect();
+    spec.iam_instance_profile =
+        d.str("IamInstanceProfile.Name").or_else(|| d.str("IamInstanceProfile.Arn")).map(str::to_owned);
+    let mut sgs: Vec<String> =
+        d.strings("SecurityGroupId").unwrap_or_default().into_iter().map(str::to_owned).collect();
     sgs.extend(d.strings("NetworkInterface.1.SecurityGroupId").unwrap_or_default().into_iter().map(str::to_owned));
     spec.security_group_ids = sgs;
     spec.subnet_id = d.str("NetworkInterface.1.SubnetId").unwrap_or_default().to_owned();
     if d.str("InstanceMarketOptions.MarketType") == Some("spot") {
         spec.capacity_type = Some(CapacityType::Spot);
     }
-    spec.interruption_behavior = d.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior").map(str::to_owned);
+    spec.interruption_behavior =
+        d.str("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior").map(str::to_owned);
     if d.has("MetadataOptions") {
         let m = d.child("MetadataOptions");
         let def = MetadataOptions::default();
         spec.metadata_options = Some(MetadataOptions {
             http_tokens: m.str("HttpTokens").map_or(def.http_tokens, str::to_owned),
-            http_put_response_hop_limit: m.int("HttpPutResponseHopLimit").ok().flatten().unwrap_or(def.http_put_response_hop_limit),
+            http_put_response_hop_limit: m
+                .int("HttpPutResponseHopLimit")
+                .ok()
+                .flatten()
+                .unwrap_or(def.http_put_response_hop_limit),
             http_endpoint: m.str("HttpEndpoint").map_or(def.http_endpoint, str::to_owned),
             http_protocol_ipv6: m.str("HttpProtocolIpv6").map_or(def.http_protocol_ipv6, str::to_owned),
             instance_metadata_tags: m.str("InstanceMetadataTags").map_or(def.instance_metadata_tags, str::to_owned),
@@ -136,7 +147,10 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
     let d = form.root();
     d.int("MetadataOptions.HttpPutResponseHopLimit")?;
     let lt_specs = query::tag_specifications(&d, "TagSpecification")?;
-    super::instances::check_tag_resource_types(&lt_specs, &["instance", "volume", "spot-instances-request", "network-interface"])?;
+    super::instances::check_tag_resource_types(
+        &lt_specs,
+        &["instance", "volume", "spot-instances-request", "network-interface"],
+    )?;
     for bdm in d.list("BlockDeviceMapping")? {
         bdm.int("Ebs.VolumeSize")?;
     }
@@ -145,7 +159,7 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
     if w.launch_templates.values().any(|t| t.name == name) {
         return Err(Ec2Error::client(
             "InvalidLaunchTemplateName.AlreadyExistsException",
-            format!("Launch template name already in use."),
+            "Launch template name already in use.",
         ));
     }
     call.dry_run(w)?;
@@ -159,7 +173,12 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
         default_version: 1,
         versions: BTreeMap::from([(
             1,
-            LaunchTemplateVersion { number: 1, description: p.str("VersionDescription").map(str::to_owned), created: now, data },
+            LaunchTemplateVersion {
+                number: 1,
+                description: p.str("VersionDescription").map(str::to_owned),
+                created: now,
+                data,
+            },
         )]),
         tags: super::instances::tags_for(&tag_specs, "launch-template"),
     };
@@ -255,7 +274,9 @@ pub fn describe_launch_templates(w: &mut World, call: &Call<'_>) -> Ec2Result<St
 pub fn delete_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let id = find_template(w, &call.params)?.id.clone();
     call.dry_run(w)?;
-    let Some(lt) = w.launch_templates.remove(&id) else { return Err(not_found_by_id(&id)) };
+    let Some(lt) = w.launch_templates.remove(&id) else {
+        return Err(not_found_by_id(&id));
+    };
     let mut x = call.writer();
     x.open("launchTemplate");
     template_body(&mut x, &lt);

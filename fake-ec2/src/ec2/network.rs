@@ -60,7 +60,9 @@ impl Filterable for SubnetView<'_> {
             "available-ip-address-count" | "availableIpAddressCount" => one(s.available_ips().to_string()),
             "cidr-block" | "cidr" | "cidrBlock" => one(&s.cfg.cidr),
             "default-for-az" | "defaultForAz" => boolean(false),
-            "enable-dns64" | "ipv6-native" | "map-customer-owned-ip-on-launch" | "map-public-ip-on-launch" => boolean(false),
+            "enable-dns64" | "ipv6-native" | "map-customer-owned-ip-on-launch" | "map-public-ip-on-launch" => {
+                boolean(false)
+            }
             "customer-owned-ipv4-pool"
             | "enable-lni-at-device-index"
             | "ipv6-cidr-block-association.ipv6-cidr-block"
@@ -121,7 +123,13 @@ pub fn describe_subnets(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let ids = p.strings("SubnetId")?;
     let fs = filters::parse(p)?;
     let sample = Subnet::new(
-        SubnetConfig { id: String::new(), zone: String::new(), cidr: "10.0.0.0/24".into(), free_ips: None, tags: BTreeMap::new() },
+        SubnetConfig {
+            id: String::new(),
+            zone: String::new(),
+            cidr: "10.0.0.0/24".into(),
+            free_ips: None,
+            tags: BTreeMap::new(),
+        },
         String::new(),
     );
     filters::validate(&fs, &SubnetView { s: &sample, w })?;
@@ -220,9 +228,9 @@ impl GroupView<'_> {
 
 /// `sg-` and 8 or 17 lowercase hex digits.
 fn well_formed(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix)
-        .and_then(|h| h.strip_prefix('-'))
-        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    id.strip_prefix(prefix).and_then(|h| h.strip_prefix('-')).is_some_and(|h| {
+        (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 pub fn describe_security_groups(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
@@ -231,13 +239,21 @@ pub fn describe_security_groups(w: &mut World, call: &Call<'_>) -> Ec2Result<Str
     let names = p.strings("GroupName")?;
     let fs = filters::parse(p)?;
     let sample = SecurityGroup {
-        cfg: SecurityGroupConfig { id: String::new(), name: String::new(), description: String::new(), tags: BTreeMap::new() },
+        cfg: SecurityGroupConfig {
+            id: String::new(),
+            name: String::new(),
+            description: String::new(),
+            tags: BTreeMap::new(),
+        },
         tags: BTreeMap::new(),
     };
     filters::validate(&fs, &GroupView { g: &sample, w })?;
     pagination::page_size(p, LIMITS)?;
     if let Some(bad) = ids.iter().find(|id| !well_formed(id, "sg")) {
-        return Err(Ec2Error::client("InvalidGroupId.Malformed", format!("Invalid id: \"{bad}\" (expecting \"sg-...\")")));
+        return Err(Ec2Error::client(
+            "InvalidGroupId.Malformed",
+            format!("Invalid id: \"{bad}\" (expecting \"sg-...\")"),
+        ));
     }
     let missing = first_missing(&ids, |id| w.security_groups.iter().any(|g| g.cfg.id == id))
         .or_else(|| first_missing(&names, |n| w.security_groups.iter().any(|g| g.cfg.name == n)));
@@ -312,18 +328,22 @@ impl ImageView<'_> {
         if !c.description.is_empty() {
             x.elem("description", &c.description);
         }
-        x.elem("rootDeviceType", "ebs").elem("rootDeviceName", "/dev/xvda").item_set("blockDeviceMapping", [()], |x, ()| {
-            x.elem("deviceName", "/dev/xvda")
-                .open("ebs")
-                .elem("snapshotId", self.snapshot_id())
-                .num("volumeSize", 20)
-                .bool("deleteOnTermination", true)
-                .elem("volumeType", "gp3")
-                .num("iops", 3000)
-                .bool("encrypted", false)
-                .num("throughput", 125)
-                .close();
-        });
+        x.elem("rootDeviceType", "ebs").elem("rootDeviceName", "/dev/xvda").item_set(
+            "blockDeviceMapping",
+            [()],
+            |x, ()| {
+                x.elem("deviceName", "/dev/xvda")
+                    .open("ebs")
+                    .elem("snapshotId", self.snapshot_id())
+                    .num("volumeSize", 20)
+                    .bool("deleteOnTermination", true)
+                    .elem("volumeType", "gp3")
+                    .num("iops", 3000)
+                    .bool("encrypted", false)
+                    .num("throughput", 125)
+                    .close();
+            },
+        );
         x.elem("virtualizationType", "hvm")
             .tag_set("tagSet", &self.i.tags)
             .elem("hypervisor", "xen")
@@ -427,16 +447,24 @@ pub fn describe_images(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     filters::validate(&fs, &ImageView { i: &sample, account: "" })?;
     pagination::page_size(p, IMAGE_LIMITS)?;
     if let Some(bad) = ids.iter().find(|id| !well_formed(id, "ami")) {
-        return Err(Ec2Error::client("InvalidAMIID.Malformed", format!("Invalid id: \"{bad}\" (expecting \"ami-...\")")));
+        return Err(Ec2Error::client(
+            "InvalidAMIID.Malformed",
+            format!("Invalid id: \"{bad}\" (expecting \"ami-...\")"),
+        ));
     }
-    let valid_owner = |o: &&str| matches!(*o, "self" | "amazon" | "aws-marketplace" | "aws-backup-vault") || (o.len() == 12 && o.bytes().all(|b| b.is_ascii_digit()));
+    let valid_owner = |o: &&str| {
+        matches!(*o, "self" | "amazon" | "aws-marketplace" | "aws-backup-vault")
+            || (o.len() == 12 && o.bytes().all(|b| b.is_ascii_digit()))
+    };
     if let Some(bad) = owners.iter().find(|o| !valid_owner(o)) {
         return Err(Ec2Error::client("InvalidUserID.Malformed", format!("Invalid user id: \"{bad}\"")));
     }
     let missing: Vec<&str> = ids.iter().copied().filter(|id| !w.images.iter().any(|i| i.cfg.id == *id)).collect();
     match missing.as_slice() {
         [] => {}
-        [id] => return Err(Ec2Error::client("InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist"))),
+        [id] => {
+            return Err(Ec2Error::client("InvalidAMIID.NotFound", format!("The image id '[{id}]' does not exist")));
+        }
         several => {
             let list = several.join(", ");
             return Err(Ec2Error::client("InvalidAMIID.NotFound", format!("The image ids '[{list}]' do not exist")));
@@ -503,11 +531,16 @@ mod tests {
         let mut w = test_world(1);
         let q = "Filter.1.Name=tag%3Akarpenter.sh%2Fdiscovery&Filter.1.Value.1=fake-cluster&MaxResults=500";
         let xml = ok(run(describe_subnets, &mut w, "DescribeSubnets", q));
-        assert_eq!(texts(&xml, "subnetId"), ["subnet-0a1a1a1a1a1a1a1a1", "subnet-0b2b2b2b2b2b2b2b2", "subnet-0c3c3c3c3c3c3c3c3"]);
+        assert_eq!(
+            texts(&xml, "subnetId"),
+            ["subnet-0a1a1a1a1a1a1a1a1", "subnet-0b2b2b2b2b2b2b2b2", "subnet-0c3c3c3c3c3c3c3c3"]
+        );
         assert_eq!(texts(&xml, "availabilityZoneId"), ["usw2-az1", "usw2-az2", "usw2-az3"]);
         // A /19 has 8192 addresses, less the 5 AWS keeps.
         assert_eq!(texts(&xml, "availableIpAddressCount"), ["8187"; 3]);
-        assert!(xml.contains("<subnetArn>arn:aws:ec2:us-west-2:123456789012:subnet/subnet-0a1a1a1a1a1a1a1a1</subnetArn>"));
+        assert!(
+            xml.contains("<subnetArn>arn:aws:ec2:us-west-2:123456789012:subnet/subnet-0a1a1a1a1a1a1a1a1</subnetArn>")
+        );
         assert!(xml.contains("<tagSet><item><key>Name</key><value>private-us-west-2a</value></item>"));
 
         if let Some(s) = w.subnets.iter_mut().find(|s| s.id() == "subnet-0b2b2b2b2b2b2b2b2") {
@@ -516,9 +549,15 @@ mod tests {
         let xml = ok(run(describe_subnets, &mut w, "DescribeSubnets", "SubnetId.1=subnet-0b2b2b2b2b2b2b2b2"));
         assert_eq!(texts(&xml, "availableIpAddressCount"), ["8186"]);
 
-        let xml = ok(run(describe_subnets, &mut w, "DescribeSubnets", "Filter.1.Name=availability-zone&Filter.1.Value.1=us-west-2c"));
+        let xml = ok(run(
+            describe_subnets,
+            &mut w,
+            "DescribeSubnets",
+            "Filter.1.Name=availability-zone&Filter.1.Value.1=us-west-2c",
+        ));
         assert_eq!(texts(&xml, "subnetId"), ["subnet-0c3c3c3c3c3c3c3c3"]);
-        let xml = ok(run(describe_subnets, &mut w, "DescribeSubnets", "Filter.1.Name=tag-key&Filter.1.Value.1=missing"));
+        let xml =
+            ok(run(describe_subnets, &mut w, "DescribeSubnets", "Filter.1.Name=tag-key&Filter.1.Value.1=missing"));
         assert!(texts(&xml, "subnetId").is_empty());
     }
 
@@ -527,14 +566,25 @@ mod tests {
         let mut w = test_world(1);
         assert_eq!(
             err(run(describe_subnets, &mut w, "DescribeSubnets", "SubnetId.1=subnet-0123456789abcdef0")),
-            Some((400, "InvalidSubnetID.NotFound".into(), "The subnet ID 'subnet-0123456789abcdef0' does not exist".into()))
+            Some((
+                400,
+                "InvalidSubnetID.NotFound".into(),
+                "The subnet ID 'subnet-0123456789abcdef0' does not exist".into()
+            ))
         );
         assert_eq!(
-            err(run(describe_subnets, &mut w, "DescribeSubnets", "Filter.1.Name=colour&Filter.1.Value.1=x")).map(|e| e.1),
+            err(run(describe_subnets, &mut w, "DescribeSubnets", "Filter.1.Name=colour&Filter.1.Value.1=x"))
+                .map(|e| e.1),
             Some("InvalidParameterValue".into())
         );
-        assert_eq!(err(run(describe_subnets, &mut w, "DescribeSubnets", "DryRun=true")).map(|e| (e.0, e.1)), Some((412, "DryRunOperation".into())));
-        assert_eq!(err(run(describe_subnets, &mut w, "DescribeSubnets", "MaxResults=2")).map(|e| e.1), Some("InvalidParameterValue".into()));
+        assert_eq!(
+            err(run(describe_subnets, &mut w, "DescribeSubnets", "DryRun=true")).map(|e| (e.0, e.1)),
+            Some((412, "DryRunOperation".into()))
+        );
+        assert_eq!(
+            err(run(describe_subnets, &mut w, "DescribeSubnets", "MaxResults=2")).map(|e| e.1),
+            Some("InvalidParameterValue".into())
+        );
     }
 
     #[test]
@@ -556,9 +606,19 @@ mod tests {
         assert!(xml.contains("<securityGroupArn>arn:aws:ec2:us-west-2:123456789012:security-group/sg-0123456789abcdef0</securityGroupArn>"));
         assert!(xml.contains("<ipPermissions></ipPermissions>"));
 
-        let xml = ok(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "Filter.1.Name=group-name&Filter.1.Value.1=fake-cluster-*"));
+        let xml = ok(run(
+            describe_security_groups,
+            &mut w,
+            "DescribeSecurityGroups",
+            "Filter.1.Name=group-name&Filter.1.Value.1=fake-cluster-*",
+        ));
         assert_eq!(texts(&xml, "groupId"), ["sg-0fedcba9876543210"]);
-        let xml = ok(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "Filter.1.Name=tag-key&Filter.1.Value.1=karpenter.sh%2Fdiscovery"));
+        let xml = ok(run(
+            describe_security_groups,
+            &mut w,
+            "DescribeSecurityGroups",
+            "Filter.1.Name=tag-key&Filter.1.Value.1=karpenter.sh%2Fdiscovery",
+        ));
         assert_eq!(texts(&xml, "groupId"), ["sg-0123456789abcdef0", "sg-0fedcba9876543210"]);
         let xml = ok(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "GroupName.1=fake-cluster-node"));
         assert_eq!(texts(&xml, "groupId"), ["sg-0fedcba9876543210"]);
@@ -569,7 +629,11 @@ mod tests {
         let mut w = test_world(1);
         assert_eq!(
             err(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "GroupId.1=sg-00000000000000000")),
-            Some((400, "InvalidGroup.NotFound".into(), "The security group 'sg-00000000000000000' does not exist".into()))
+            Some((
+                400,
+                "InvalidGroup.NotFound".into(),
+                "The security group 'sg-00000000000000000' does not exist".into()
+            ))
         );
         assert_eq!(
             err(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "GroupId.1=web")).map(|e| e.1),
@@ -584,7 +648,13 @@ mod tests {
             Some((412, "DryRunOperation".into()))
         );
         assert_eq!(
-            err(run(describe_security_groups, &mut w, "DescribeSecurityGroups", "Filter.1.Name=ports&Filter.1.Value.1=1")).map(|e| e.1),
+            err(run(
+                describe_security_groups,
+                &mut w,
+                "DescribeSecurityGroups",
+                "Filter.1.Name=ports&Filter.1.Value.1=1"
+            ))
+            .map(|e| e.1),
             Some("InvalidParameterValue".into())
         );
     }
@@ -608,7 +678,12 @@ mod tests {
         assert_eq!(texts(&xml, "imageId").len(), 2);
         let xml = ok(run(describe_images, &mut w, "DescribeImages", "Owner.1=self"));
         assert!(texts(&xml, "imageId").is_empty());
-        let xml = ok(run(describe_images, &mut w, "DescribeImages", "Filter.1.Name=image-id&Filter.1.Value.1=ami-0a0b0c0d0e0f10111"));
+        let xml = ok(run(
+            describe_images,
+            &mut w,
+            "DescribeImages",
+            "Filter.1.Name=image-id&Filter.1.Value.1=ami-0a0b0c0d0e0f10111",
+        ));
         assert_eq!(texts(&xml, "architecture"), ["x86_64"]);
     }
 
@@ -633,17 +708,31 @@ mod tests {
             Some((400, "InvalidAMIID.NotFound".into(), "The image id '[ami-0123456789abcdef0]' does not exist".into()))
         );
         assert_eq!(
-            err(run(describe_images, &mut w, "DescribeImages", "ImageId.1=ami-0123456789abcdef0&ImageId.2=ami-12345678")).map(|e| e.2),
+            err(run(
+                describe_images,
+                &mut w,
+                "DescribeImages",
+                "ImageId.1=ami-0123456789abcdef0&ImageId.2=ami-12345678"
+            ))
+            .map(|e| e.2),
             Some("The image ids '[ami-0123456789abcdef0, ami-12345678]' do not exist".into())
         );
-        assert_eq!(err(run(describe_images, &mut w, "DescribeImages", "ImageId.1=ami-xyz")).map(|e| e.1), Some("InvalidAMIID.Malformed".into()));
-        assert_eq!(err(run(describe_images, &mut w, "DescribeImages", "Owner.1=someone")).map(|e| e.1), Some("InvalidUserID.Malformed".into()));
         assert_eq!(
-            err(run(describe_images, &mut w, "DescribeImages", "Filter.1.Name=flavour&Filter.1.Value.1=x")).map(|e| e.1),
+            err(run(describe_images, &mut w, "DescribeImages", "ImageId.1=ami-xyz")).map(|e| e.1),
+            Some("InvalidAMIID.Malformed".into())
+        );
+        assert_eq!(
+            err(run(describe_images, &mut w, "DescribeImages", "Owner.1=someone")).map(|e| e.1),
+            Some("InvalidUserID.Malformed".into())
+        );
+        assert_eq!(
+            err(run(describe_images, &mut w, "DescribeImages", "Filter.1.Name=flavour&Filter.1.Value.1=x"))
+                .map(|e| e.1),
             Some("InvalidParameterValue".into())
         );
         assert_eq!(
-            err(run(describe_images, &mut w, "DescribeImages", "ImageId.1=ami-0a0b0c0d0e0f10111&DryRun=true")).map(|e| (e.0, e.1)),
+            err(run(describe_images, &mut w, "DescribeImages", "ImageId.1=ami-0a0b0c0d0e0f10111&DryRun=true"))
+                .map(|e| (e.0, e.1)),
             Some((412, "DryRunOperation".into()))
         );
     }

@@ -22,7 +22,10 @@ pub fn page_size(p: &Params<'_>, limits: Limits) -> Ec2Result<Option<usize>> {
         None => Ok(limits.default.map(|d| d as usize)),
         Some(n) if n < limits.min || n > limits.max => Err(Ec2Error::client(
             "InvalidParameterValue",
-            format!("Value ( {n} ) for parameter maxResults is invalid. Parameter must be between {} and {}.", limits.min, limits.max),
+            format!(
+                "Value ( {n} ) for parameter maxResults is invalid. Parameter must be between {} and {}.",
+                limits.min, limits.max
+            ),
         )),
         Some(n) => Ok(Some(n as usize)),
     }
@@ -78,7 +81,8 @@ mod tests {
                 None => "MaxResults=5".into(),
             };
             let form = Form::parse(q.as_bytes());
-            let page = paginate(items.clone(), &form.root(), L, |i| num_key(*i)).unwrap_or_else(|e| unreachable!("{e}"));
+            let page =
+                paginate(items.clone(), &form.root(), L, |i| num_key(*i)).unwrap_or_else(|e| unreachable!("{e}"));
             seen.extend(page.items);
             token = page.next_token;
             if token.is_none() {

@@ -102,7 +102,10 @@ impl<'a> Params<'a> {
     pub fn has(&self, name: &str) -> bool {
         let key = self.key(name);
         let dotted = format!("{key}.");
-        self.map.range(key.clone()..).take_while(|(k, _)| k.starts_with(&key)).any(|(k, _)| *k == key || k.starts_with(&dotted))
+        self.map
+            .range(key.clone()..)
+            .take_while(|(k, _)| k.starts_with(&key))
+            .any(|(k, _)| *k == key || k.starts_with(&dotted))
     }
 
     /// Every parameter below `name.`, keyed by the rest of its dotted name.
@@ -125,10 +128,7 @@ impl<'a> Params<'a> {
             match idx.parse::<u32>() {
                 Ok(n) if n >= 1 => out.push(n),
                 _ => {
-                    return Err(Ec2Error::client(
-                        "InvalidParameter",
-                        format!("The parameter {k} is not recognized"),
-                    ));
+                    return Err(Ec2Error::client("InvalidParameter", format!("The parameter {k} is not recognized")));
                 }
             }
         }
@@ -172,14 +172,23 @@ pub fn tags(p: &Params<'_>, name: &str) -> Ec2Result<Vec<(String, String)>> {
     for t in p.list(name)? {
         let key = t.required("Key")?;
         if key.is_empty() || key.len() > 128 {
-            return Err(Ec2Error::client("InvalidParameterValue", format!("Tag key '{key}' must be 1 to 128 characters")));
+            return Err(Ec2Error::client(
+                "InvalidParameterValue",
+                format!("Tag key '{key}' must be 1 to 128 characters"),
+            ));
         }
         if key.starts_with("aws:") {
-            return Err(Ec2Error::client("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use"));
+            return Err(Ec2Error::client(
+                "InvalidParameterValue",
+                "Tag keys starting with 'aws:' are reserved for internal use",
+            ));
         }
         let value = t.str("Value").unwrap_or_default();
         if value.len() > 256 {
-            return Err(Ec2Error::client("InvalidParameterValue", format!("Tag value for key '{key}' exceeds 256 characters")));
+            return Err(Ec2Error::client(
+                "InvalidParameterValue",
+                format!("Tag value for key '{key}' exceeds 256 characters"),
+            ));
         }
         out.push((key.to_owned(), value.to_owned()));
     }
@@ -187,7 +196,10 @@ pub fn tags(p: &Params<'_>, name: &str) -> Ec2Result<Vec<(String, String)>> {
 }
 
 /// `TagSpecification.N` entries: (resource type, tags).
-pub fn tag_specifications(p: &Params<'_>, name: &str) -> Ec2Result<Vec<(String, Vec<(String, String)>)>> {
+/// Tags for one resource type, as `TagSpecification.N` gives them.
+pub type TagSpecs = Vec<(String, Vec<(String, String)>)>;
+
+pub fn tag_specifications(p: &Params<'_>, name: &str) -> Ec2Result<TagSpecs> {
     let mut out = Vec::new();
     for spec in p.list(name)? {
         let rt = spec.str("ResourceType").unwrap_or_default().to_owned();

@@ -44,7 +44,10 @@ pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
         w.elem("deviceName", &b.device_name);
         w.open("ebs")
             .elem("volumeId", &b.volume_id)
-            .elem("status", if i.state == crate::world::instances::InstanceState::Terminated { "detached" } else { "attached" })
+            .elem(
+                "status",
+                if i.state == crate::world::instances::InstanceState::Terminated { "detached" } else { "attached" },
+            )
             .elem("attachTime", iso(i.launch_time))
             .bool("deleteOnTermination", b.delete_on_termination)
             .close();
@@ -105,7 +108,10 @@ fn network_interfaces(w: &mut XmlWriter, world: &World, i: &Instance) {
         return;
     }
     let mac_seed = crate::world::rng::hash_str(&i.network_interface_id).to_be_bytes();
-    let mac = format!("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac_seed[0], mac_seed[1], mac_seed[2], mac_seed[3], mac_seed[4]);
+    let mac = format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        mac_seed[0], mac_seed[1], mac_seed[2], mac_seed[3], mac_seed[4]
+    );
     w.item_set("networkInterfaceSet", [()], |w, ()| {
         w.elem("networkInterfaceId", &i.network_interface_id)
             .elem("subnetId", &i.subnet_id)
@@ -129,7 +135,9 @@ fn network_interfaces(w: &mut XmlWriter, world: &World, i: &Instance) {
             .num("networkCardIndex", 0)
             .close();
         w.item_set("privateIpAddressesSet", [()], |w, ()| {
-            w.elem("privateIpAddress", i.private_ip.to_string()).elem("privateDnsName", &i.private_dns_name).bool("primary", true);
+            w.elem("privateIpAddress", i.private_ip.to_string())
+                .elem("privateDnsName", &i.private_dns_name)
+                .bool("primary", true);
         });
         w.open("ipv6AddressesSet").close();
         w.elem("interfaceType", "interface");
@@ -142,7 +150,8 @@ pub fn reservations(w: &mut XmlWriter, world: &World, instances: &[&Instance]) {
     let mut start = 0;
     while start < instances.len() {
         let rid = &instances[start].reservation_id;
-        let end = instances[start..].iter().position(|i| &i.reservation_id != rid).map_or(instances.len(), |n| start + n);
+        let end =
+            instances[start..].iter().position(|i| &i.reservation_id != rid).map_or(instances.len(), |n| start + n);
         w.open("item");
         reservation_header(w, world, instances[start]);
         w.item_set("instancesSet", &instances[start..end], |w, i| instance(w, world, i));

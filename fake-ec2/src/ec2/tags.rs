@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::pagination::{Limits, paginate};
 use super::query;
-use super::Call;
 use crate::world::World;
 
 const MAX_TAGS_PER_RESOURCE: usize = 50;
@@ -69,7 +69,7 @@ pub fn create_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
         if current.len() + added > MAX_TAGS_PER_RESOURCE {
             return Err(Ec2Error::client(
                 "TagLimitExceeded",
-                format!("The maximum number of Tags for a resource has been reached."),
+                "The maximum number of Tags for a resource has been reached.",
             ));
         }
     }
@@ -165,7 +165,8 @@ fn all_rows(w: &World) -> Vec<TagRow> {
 pub fn describe_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
     let fs = filters::parse(p)?;
-    let sample = TagRow { resource_id: String::new(), resource_type: "instance", key: String::new(), value: String::new() };
+    let sample =
+        TagRow { resource_id: String::new(), resource_type: "instance", key: String::new(), value: String::new() };
     filters::validate(&fs, &sample)?;
     call.dry_run(w)?;
     let (tag_filters, plain): (Vec<_>, Vec<_>) = fs.into_iter().partition(|f| f.name.starts_with("tag:"));
@@ -174,7 +175,8 @@ pub fn describe_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let keep_resource = |id: &str| {
         tag_filters.iter().all(|f| {
             let key = &f.name[4..];
-            rows.iter().any(|r| r.resource_id == id && r.key == key && f.values.iter().any(|v| filters::glob(v, &r.value)))
+            rows.iter()
+                .any(|r| r.resource_id == id && r.key == key && f.values.iter().any(|v| filters::glob(v, &r.value)))
         })
     };
     let selected: Vec<TagRow> =
@@ -182,7 +184,10 @@ pub fn describe_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     let page = paginate(selected, p, LIMITS, |r| format!("{}\u{1}{}", r.resource_id, r.key))?;
     let mut x = call.writer();
     x.item_set("tagSet", &page.items, |x, r| {
-        x.elem("resourceId", &r.resource_id).elem("resourceType", r.resource_type).elem("key", &r.key).elem("value", &r.value);
+        x.elem("resourceId", &r.resource_id)
+            .elem("resourceType", r.resource_type)
+            .elem("key", &r.key)
+            .elem("value", &r.value);
     });
     x.opt("nextToken", page.next_token);
     Ok(call.finish(x))

@@ -102,7 +102,11 @@ impl XmlWriter {
     }
 
     /// `<tagSet>` with `<item><key/><value/></item>` entries.
-    pub fn tag_set<'a>(&mut self, name: &'static str, tags: impl IntoIterator<Item = (&'a String, &'a String)>) -> &mut Self {
+    pub fn tag_set<'a>(
+        &mut self,
+        name: &'static str,
+        tags: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> &mut Self {
         self.item_set(name, tags, |w, (k, v)| {
             w.elem("key", k).elem("value", v);
         })

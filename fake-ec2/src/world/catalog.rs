@@ -15,7 +15,9 @@ pub const BUILTIN_CATALOG: &str = include_str!("../../../fixtures/catalog/ec2-in
 pub fn is_ec2_type(name: &str) -> bool {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
-        serde_json::from_str::<Vec<InstanceType>>(BUILTIN_CATALOG).map(|v| v.into_iter().map(|t| t.name).collect()).unwrap_or_default()
+        serde_json::from_str::<Vec<InstanceType>>(BUILTIN_CATALOG)
+            .map(|v| v.into_iter().map(|t| t.name).collect())
+            .unwrap_or_default()
     });
     if names.iter().any(|n| n == name) {
         return true;

@@ -150,7 +150,7 @@ pub struct CatalogConfig {
     pub not_offered: BTreeMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolsConfig {
     #[serde(default)]
@@ -160,12 +160,6 @@ pub struct PoolsConfig {
     /// Per-pool settings: `{ type, zone, capacity_type, capacity, discount }`.
     #[serde(default)]
     pub overrides: Vec<PoolOverride>,
-}
-
-impl Default for PoolsConfig {
-    fn default() -> Self {
-        Self { spot: SpotPoolsConfig::default(), on_demand: OnDemandPoolsConfig::default(), overrides: Vec::new() }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,7 +377,11 @@ pub struct Credential {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("failed to read world file {path}")]
-    Read { path: String, #[source] source: std::io::Error },
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("world file {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("world file {path}: {message}")]
@@ -415,7 +413,10 @@ impl WorldConfig {
             super::network::parse_cidr(&s.cidr).ok_or_else(|| format!("subnet {}: bad cidr {}", s.id, s.cidr))?;
         }
         let sp = &self.pools.spot;
-        if !(0.0..1.0).contains(&sp.discount_min) || !(0.0..1.0).contains(&sp.discount_max) || sp.discount_min > sp.discount_max {
+        if !(0.0..1.0).contains(&sp.discount_min)
+            || !(0.0..1.0).contains(&sp.discount_max)
+            || sp.discount_min > sp.discount_max
+        {
             return Err("pools.spot: need 0 <= discount_min <= discount_max < 1".into());
         }
         if sp.price_tick_seconds <= 0 {

@@ -117,7 +117,8 @@ impl World {
                 Subnet::new(s.clone(), zone_id)
             })
             .collect();
-        let security_groups = cfg.security_groups.iter().map(|g| SecurityGroup { tags: g.tags.clone(), cfg: g.clone() }).collect();
+        let security_groups =
+            cfg.security_groups.iter().map(|g| SecurityGroup { tags: g.tags.clone(), cfg: g.clone() }).collect();
         let images = cfg.images.iter().map(|i| Image { tags: i.tags.clone(), cfg: i.clone() }).collect();
         let throttle = Throttle::new(&cfg.throttling, start);
         Ok(Self {
@@ -243,8 +244,12 @@ impl World {
 
     /// Moves an instance to a new state, keeping capacity and quota counters in step.
     fn set_state(&mut self, id: &str, to: InstanceState, at: Millis) {
-        let Some(seq) = self.instance_index.get(id).copied() else { return };
-        let Some(inst) = self.instances.get_mut(&seq) else { return };
+        let Some(seq) = self.instance_index.get(id).copied() else {
+            return;
+        };
+        let Some(inst) = self.instances.get_mut(&seq) else {
+            return;
+        };
         let from = inst.state;
         if from == to {
             return;
@@ -327,7 +332,8 @@ impl World {
             message: format!("The subnet ID '{}' does not exist", spec.subnet_id),
         })?;
         let zone = subnet.cfg.zone.clone();
-        let itype = self.catalog.get(&spec.instance_type).filter(|_| self.catalog.offered_in(&spec.instance_type, &zone));
+        let itype =
+            self.catalog.get(&spec.instance_type).filter(|_| self.catalog.offered_in(&spec.instance_type, &zone));
         let Some(itype) = itype else {
             if !catalog::is_ec2_type(&spec.instance_type) {
                 return Err(LaunchFailure {
@@ -340,7 +346,13 @@ impl World {
                 message: format!(
                     "Your requested instance type ({}) is not supported in your requested Availability Zone ({zone}). Please retry your request by not specifying an Availability Zone or choosing {}.",
                     spec.instance_type,
-                    self.cfg.zones.iter().filter(|z| z.name != zone).map(|z| z.name.as_str()).collect::<Vec<_>>().join(", ")
+                    self.cfg
+                        .zones
+                        .iter()
+                        .filter(|z| z.name != zone)
+                        .map(|z| z.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         };
@@ -369,7 +381,13 @@ impl World {
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
                         spec.instance_type,
                         spec.instance_type,
-                        self.cfg.zones.iter().filter(|z| z.name != zone).map(|z| z.name.as_str()).collect::<Vec<_>>().join(", ")
+                        self.cfg
+                            .zones
+                            .iter()
+                            .filter(|z| z.name != zone)
+                            .map(|z| z.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 },
             });
@@ -392,7 +410,9 @@ impl World {
         let now = self.now();
         let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
         let (zone, zone_id, vpc_id) = {
-            let s = self.subnet(&spec.subnet_id).ok_or_else(|| LaunchFailure { code: "InvalidSubnetID.NotFound", message: String::new() })?;
+            let s = self
+                .subnet(&spec.subnet_id)
+                .ok_or_else(|| LaunchFailure { code: "InvalidSubnetID.NotFound", message: String::new() })?;
             (s.cfg.zone.clone(), s.zone_id.clone(), self.cfg.vpc.id.clone())
         };
         let ip = self
@@ -401,7 +421,11 @@ impl World {
             .find(|s| s.id() == spec.subnet_id)
             .and_then(Subnet::allocate_ip)
             .ok_or_else(|| LaunchFailure { code: "InsufficientFreeAddressesInSubnet", message: String::new() })?;
-        let itype = self.catalog.get(&spec.instance_type).cloned().ok_or_else(|| LaunchFailure { code: "Unsupported", message: String::new() })?;
+        let itype = self
+            .catalog
+            .get(&spec.instance_type)
+            .cloned()
+            .ok_or_else(|| LaunchFailure { code: "Unsupported", message: String::new() })?;
         let pool = self.pool_of(&spec.instance_type, &zone).unwrap_or_default();
         let id = self.rng.hex_id("i", 17);
         let spot_request = (ct == CapacityType::Spot).then(|| self.rng.alnum_id("sir", 8));
@@ -411,7 +435,12 @@ impl World {
             .security_group_ids
             .iter()
             .map(|g| {
-                let name = self.security_groups.iter().find(|s| &s.cfg.id == g).map(|s| s.cfg.name.clone()).unwrap_or_default();
+                let name = self
+                    .security_groups
+                    .iter()
+                    .find(|s| &s.cfg.id == g)
+                    .map(|s| s.cfg.name.clone())
+                    .unwrap_or_default();
                 (g.clone(), name)
             })
             .collect();
@@ -483,8 +512,12 @@ impl World {
 
     /// Removes an instance that a failed all-or-nothing launch created: as if it never was.
     pub fn discard(&mut self, id: &str) {
-        let Some(seq) = self.instance_index.remove(id) else { return };
-        let Some(inst) = self.instances.remove(&seq) else { return };
+        let Some(seq) = self.instance_index.remove(id) else {
+            return;
+        };
+        let Some(inst) = self.instances.remove(&seq) else {
+            return;
+        };
         if inst.state.holds_capacity() {
             self.pools.give_back(inst.capacity_type, inst.pool);
             let vcpus = self.catalog.get(&inst.instance_type).map_or(0, |t| t.vcpu);
@@ -506,8 +539,12 @@ impl World {
         let now = self.now();
         self.set_state(id, InstanceState::ShuttingDown, now);
         if let Some(i) = self.instance_mut(id) {
-            i.state_transition_reason = format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+            i.state_transition_reason =
+                format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
+            i.state_reason = Some((
+                "Client.UserInitiatedShutdown".into(),
+                "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+            ));
         }
         let d = self.cfg.lifecycle.shutdown_seconds * 1000;
         self.schedule(now + d, Timer::FinishShutdown(id.to_owned()));
@@ -522,8 +559,12 @@ impl World {
         let now = self.now();
         self.set_state(id, InstanceState::Stopping, now);
         if let Some(i) = self.instance_mut(id) {
-            i.state_transition_reason = format!("User initiated ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+            i.state_transition_reason =
+                format!("User initiated ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
+            i.state_reason = Some((
+                "Client.UserInitiatedShutdown".into(),
+                "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+            ));
             i.running_since = None;
         }
         let d = self.cfg.lifecycle.stop_seconds * 1000;
@@ -533,7 +574,9 @@ impl World {
 
     /// Starts a stopped instance, if its pool and quota still have room.
     pub fn start(&mut self, id: &str) -> Result<Option<(InstanceState, InstanceState)>, LaunchFailure> {
-        let Some(inst) = self.instance(id) else { return Ok(None) };
+        let Some(inst) = self.instance(id) else {
+            return Ok(None);
+        };
         let prev = inst.state;
         if prev != InstanceState::Stopped {
             return Ok(Some((prev, prev)));

@@ -92,7 +92,13 @@ mod tests {
 
     fn subnet(cidr: &str, free: Option<u32>) -> Subnet {
         Subnet::new(
-            SubnetConfig { id: "subnet-1".into(), zone: "z".into(), cidr: cidr.into(), free_ips: free, tags: Default::default() },
+            SubnetConfig {
+                id: "subnet-1".into(),
+                zone: "z".into(),
+                cidr: cidr.into(),
+                free_ips: free,
+                tags: Default::default(),
+            },
             "z1".into(),
         )
     }
@@ -114,7 +120,10 @@ mod tests {
 
     #[test]
     fn names_private_dns_like_ec2() {
-        assert_eq!(private_dns_name(Ipv4Addr::new(10, 0, 1, 23), "us-west-2"), "ip-10-0-1-23.us-west-2.compute.internal");
+        assert_eq!(
+            private_dns_name(Ipv4Addr::new(10, 0, 1, 23), "us-west-2"),
+            "ip-10-0-1-23.us-west-2.compute.internal"
+        );
         assert_eq!(private_dns_name(Ipv4Addr::new(10, 0, 1, 23), "us-east-1"), "ip-10-0-1-23.ec2.internal");
     }
 }

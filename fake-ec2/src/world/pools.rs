@@ -70,7 +70,8 @@ impl Pools {
                 let mut d = cfg.spot.discount_min + u * (cfg.spot.discount_max - cfg.spot.discount_min);
                 let id = ti * zones + zi;
                 for o in &cfg.overrides {
-                    let matches = (o.instance_type == "*" || o.instance_type == *tname) && (o.zone == "*" || o.zone == *zname);
+                    let matches =
+                        (o.instance_type == "*" || o.instance_type == *tname) && (o.zone == "*" || o.zone == *zname);
                     if !matches {
                         continue;
                     }
@@ -91,7 +92,16 @@ impl Pools {
         }
         let capacity = BTreeMap::from([(CapacityType::Spot, spot_cap), (CapacityType::OnDemand, od_cap)]);
         let used = BTreeMap::from([(CapacityType::Spot, vec![0; n]), (CapacityType::OnDemand, vec![0; n])]);
-        Self { seed, zones, spot: cfg.spot.clone(), discount, on_demand_price, capacity, used, manual_prices: vec![BTreeMap::new(); n] }
+        Self {
+            seed,
+            zones,
+            spot: cfg.spot.clone(),
+            discount,
+            on_demand_price,
+            capacity,
+            used,
+            manual_prices: vec![BTreeMap::new(); n],
+        }
     }
 
     pub fn id(&self, type_index: usize, zone_index: usize) -> PoolId {
@@ -151,7 +161,8 @@ impl Pools {
     /// Whether the generated price changes at tick `j`, and when within the tick.
     fn change_at(&self, pool: PoolId, j: i64) -> Option<Millis> {
         let forced = j.rem_euclid(FORCED_CHANGE_EVERY) == 0;
-        let changes = forced || unit(&[self.seed, hash_str("change"), pool as u64, j as u64]) < self.spot.change_probability;
+        let changes =
+            forced || unit(&[self.seed, hash_str("change"), pool as u64, j as u64]) < self.spot.change_probability;
         changes.then(|| {
             let jitter = unit(&[self.seed, hash_str("jitter"), pool as u64, j as u64]);
             // Whole seconds, as EC2's history shows them.
@@ -237,7 +248,8 @@ mod tests {
         let distinct: std::collections::BTreeSet<_> = prices.iter().map(|p| (p * 1e4) as i64).collect();
         assert!(distinct.len() > 10, "prices should move: {distinct:?}");
         assert!(prices.iter().all(|x| *x > 0.0 && *x <= 0.096));
-        let seeds_differ = (0..20).any(|h| pools(2).spot_price_at(0, t + h * 3_600_000) != p.spot_price_at(0, t + h * 3_600_000));
+        let seeds_differ =
+            (0..20).any(|h| pools(2).spot_price_at(0, t + h * 3_600_000) != p.spot_price_at(0, t + h * 3_600_000));
         assert!(seeds_differ);
     }
 

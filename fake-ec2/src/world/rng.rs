@@ -43,12 +43,13 @@ impl Streams {
         Self { ids: s("ids"), request_ids: s("request-ids"), allocation: s("allocation"), faults: s("faults") }
     }
 
+    /// `i-0123456789abcdef0`: EC2's long ids start with a 0 digit.
     pub fn hex_id(&mut self, prefix: &str, len: usize) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(prefix.len() + 1 + len);
         out.push_str(prefix);
-        out.push('-');
-        for _ in 0..len {
+        out.push_str("-0");
+        for _ in 1..len {
             out.push(HEX[(self.ids.next_u32() % 16) as usize] as char);
         }
         out

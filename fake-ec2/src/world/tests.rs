@@ -38,7 +38,10 @@ fn instance_boots_then_terminates_then_disappears_on_the_clock() {
     w.sync();
     assert!(w.instance(&id).is_none());
     let states: Vec<_> = w.state_changes.iter().map(|c| c.to).collect();
-    assert_eq!(states, [InstanceState::Pending, InstanceState::Running, InstanceState::ShuttingDown, InstanceState::Terminated]);
+    assert_eq!(
+        states,
+        [InstanceState::Pending, InstanceState::Running, InstanceState::ShuttingDown, InstanceState::Terminated]
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn quotas_refuse_with_ec2_codes() {
     w.cfg.quotas.on_demand_vcpus = Some(2);
     assert!(w.launch(&spec("m5.large", CapacityType::Spot)).is_ok());
     assert!(w.launch(&spec("m5.large", CapacityType::Spot)).is_ok());
-    assert_eq!(w.launch(&spec("m5.large", CapacityType::Spot)).err().map(|e| e.code), Some("MaxSpotInstanceCountExceeded"));
+    assert_eq!(
+        w.launch(&spec("m5.large", CapacityType::Spot)).err().map(|e| e.code),
+        Some("MaxSpotInstanceCountExceeded")
+    );
     assert!(w.launch(&spec("m5.large", CapacityType::OnDemand)).is_ok());
     assert_eq!(w.launch(&spec("m5.large", CapacityType::OnDemand)).err().map(|e| e.code), Some("VcpuLimitExceeded"));
     assert_eq!(w.quota_usage(), (4, 2, 2));

@@ -151,7 +151,9 @@ impl Throttle {
         if self.mode == ThrottleMode::Off {
             return true;
         }
-        let Some(b) = self.buckets.get_mut(&cat) else { return true };
+        let Some(b) = self.buckets.get_mut(&cat) else {
+            return true;
+        };
         b.refill(now);
         if b.tokens >= n {
             b.tokens -= n;
