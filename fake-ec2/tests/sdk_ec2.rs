@@ -471,3 +471,37 @@ async fn describe_instances_pages_without_loss_or_repeat() {
     let err = c.describe_instances().instance_ids(&ids[0]).max_results(5).send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidParameterCombination");
 }
+
+#[tokio::test]
+async fn strict_auth_checks_sigv4_signatures_from_the_real_sdk() {
+    use fake_ec2::world::config::{AuthMode, Credential};
+    let s = Server::start(common::world_with(12, |cfg| {
+        cfg.auth.mode = AuthMode::Strict;
+        cfg.auth.credentials = vec![Credential { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into() }];
+    }))
+    .await;
+    // The SDK signs with AKIDTEST/secret: accepted, for a POST with a form body.
+    let ok = s.ec2().describe_instances().filters(Filter::builder().name("tag:a b").values("x&y").build()).send().await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let wrong_secret = {
+        let cfg = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-west-2"))
+            .endpoint_url(&s.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTEST", "not-it", None, None, "t"))
+            .build();
+        aws_sdk_ec2::Client::from_conf(cfg)
+    };
+    let err = wrong_secret.describe_instances().send().await.unwrap_err();
+    assert_eq!(code(&err), "AuthFailure");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(401));
+    let (status, body) = reqwest::Client::new()
+        .post(&s.endpoint)
+        .body("Action=DescribeInstances&Version=2016-11-15")
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(status, 401);
+    assert!(body.text().await.unwrap().contains("<Code>MissingAuthenticationToken</Code>"));
+}
