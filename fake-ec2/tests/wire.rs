@@ -4,25 +4,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use fake_ec2::auth::SignedRequest;
-use fake_ec2::ec2::query::Form;
-use fake_ec2::server::{AppState, ec2_request};
+use common::call;
+use fake_ec2::server::AppState;
 use proptest::prelude::*;
-
-fn call(state: &AppState, body: &str) -> (u16, String) {
-    let headers = BTreeMap::from([
-        (
-            "authorization".to_owned(),
-            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/ec2/aws4_request, SignedHeaders=host, Signature=0"
-                .to_owned(),
-        ),
-        ("host".to_owned(), "127.0.0.1".to_owned()),
-    ]);
-    let signed = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };
-    ec2_request(state, &Form::parse(body.as_bytes()), &signed)
-}
 
 const LT: &str = "Action=CreateLaunchTemplate&Version=2016-11-15&LaunchTemplateName=karpenter.k8s.aws%2F1&LaunchTemplateData.ImageId=ami-0a0b0c0d0e0f10111&LaunchTemplateData.SecurityGroupId.1=sg-0123456789abcdef0";
 const FLEET: &str = "Action=CreateFleet&Version=2016-11-15&Type=instant&TargetCapacitySpecification.TotalTargetCapacity=3&TargetCapacitySpecification.DefaultTargetCapacityType=spot&SpotOptions.AllocationStrategy=price-capacity-optimized&LaunchTemplateConfigs.1.LaunchTemplateSpecification.LaunchTemplateName=karpenter.k8s.aws%2F1&LaunchTemplateConfigs.1.LaunchTemplateSpecification.Version=%24Latest&LaunchTemplateConfigs.1.Overrides.1.InstanceType=m5.large&LaunchTemplateConfigs.1.Overrides.1.SubnetId=subnet-0a1a1a1a1a1a1a1a1&LaunchTemplateConfigs.1.Overrides.1.AvailabilityZone=us-west-2a&LaunchTemplateConfigs.1.Overrides.1.ImageId=ami-0a0b0c0d0e0f10111&LaunchTemplateConfigs.1.Overrides.1.Priority=0.096&TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key=karpenter.sh%2Fnodepool&TagSpecification.1.Tag.1.Value=default";
