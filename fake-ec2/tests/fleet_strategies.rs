@@ -170,7 +170,8 @@ fn exhausted_pools_fall_through_and_report_each_failure_once() {
     set_capacity(&s, "m5.large", "us-west-2b", CapacityType::Spot, 1);
     let ovs = [("m5.large", 0, ""), ("m5.large", 1, "")];
     let (_, xml) = call(&s, &fleet("lowest-price", "spot", 4, &ovs, ""));
-    assert_eq!(all(&xml, "instanceType").len(), 2 + 2, "two instance groups and two errors, each naming its type");
+    // Each error echoes its override (1 instanceType); each instance group echoes it and names it (2).
+    assert_eq!(all(&xml, "instanceType").len(), 2 + 2 * 2, "two errors and two instance groups");
     let codes = all(&xml, "errorCode");
     assert_eq!(codes, ["InsufficientInstanceCapacity", "InsufficientInstanceCapacity"]);
     assert_eq!(placed(&s).values().sum::<usize>(), 2);
