@@ -477,7 +477,8 @@ async fn strict_auth_checks_sigv4_signatures_from_the_real_sdk() {
     use fake_ec2::world::config::{AuthMode, Credential};
     let s = Server::start(common::world_with(12, |cfg| {
         cfg.auth.mode = AuthMode::Strict;
-        cfg.auth.credentials = vec![Credential { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into() }];
+        cfg.auth.credentials =
+            vec![Credential { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into() }];
     }))
     .await;
     // The SDK signs with AKIDTEST/secret: accepted, for a POST with a form body.
