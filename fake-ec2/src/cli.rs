@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Speed for `--clock scaled`.
     #[arg(long)]
     pub clock_factor: Option<f64>,
+    /// Play kubelet and cloud controller in this cluster: running instances become Nodes.
+    /// Deliberately not read from KUBECONFIG, so a stray variable never touches a real cluster.
+    #[arg(long, env = "FAKE_EC2_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl std::str::FromStr for crate::world::clock::ClockMode {

@@ -34,12 +34,18 @@ async fn main() -> anyhow::Result<()> {
             if let Some(mode) = a.clock {
                 w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
             }
+            let state = AppState::new(w);
+            if let Some(kc) = &a.kubeconfig {
+                let client = fake_ec2::nodes::client_from(kc).await?;
+                tracing::info!(kubeconfig = %kc.display(), "registering Nodes for running instances");
+                tokio::spawn(fake_ec2::nodes::run(state.clone(), client));
+            }
             let listener = bind(a.listen).await.with_context(|| format!("binding {}", a.listen))?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, world = %a.world.display(), seed = a.seed, "fake-ec2 listening");
             // One stable line on stdout for scripts: the endpoint to point AWS clients at.
             println!("fake-ec2 listening on http://{addr}");
-            serve(listener, AppState::new(w), async {
+            serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;

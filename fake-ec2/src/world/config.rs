@@ -322,6 +322,13 @@ pub struct LifecycleConfig {
     /// How long a terminated instance stays visible to Describe calls (EC2: about an hour).
     #[serde(default = "default_visible")]
     pub terminated_visible_seconds: i64,
+    /// running → its Node registered (when fake-ec2 has a kubeconfig): kubelet start-up time.
+    #[serde(default = "default_registration")]
+    pub node_registration_seconds: i64,
+}
+
+fn default_registration() -> i64 {
+    10
 }
 
 fn default_boot() -> i64 {
@@ -341,6 +348,7 @@ impl Default for LifecycleConfig {
             shutdown_seconds: default_shutdown(),
             stop_seconds: default_shutdown(),
             terminated_visible_seconds: default_visible(),
+            node_registration_seconds: default_registration(),
         }
     }
 }
