@@ -10,13 +10,17 @@ SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
 
-.PHONY: help setup build demo test test-rust test-python lint bench clean-cache
+.PHONY: help setup build demo test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2), boto3 and AWS CLI suites"
 	@echo "make bench  - fake-ec2 vs moto_server benchmarks -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
+	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
+	@echo "make cluster-up    - start a kwok cluster (binary runtime, 127.0.0.1); prints export KUBECONFIG=..."
+	@echo "make cluster-down NAME=... - delete that cluster"
+	@echo "make cluster-smoke - up, fake Node, Deployment, CRD, down"
 
 setup:
 	@bash .ci/setup
@@ -49,3 +53,20 @@ bench: setup
 
 clean-cache:
 	rm -rf $(CACHE_DIR)
+
+# Local Kubernetes control plane for e2e (no Docker): see e2e/k8s/. cluster.sh runs build.sh
+# itself (a no-op when the binaries exist), so `eval "$(make -s cluster-up)"` sets KUBECONFIG.
+K8S_ENV := SPOTBENCH_CACHE=$(CACHE_DIR)
+
+k8s-bins:
+	@$(K8S_ENV) bash e2e/k8s/build.sh
+
+cluster-up:
+	@$(K8S_ENV) bash e2e/k8s/cluster.sh up $(NAME)
+
+cluster-down:
+	@test -n "$(NAME)" || { echo "usage: make cluster-down NAME=<cluster name>" >&2; exit 2; }
+	@$(K8S_ENV) bash e2e/k8s/cluster.sh down $(NAME)
+
+cluster-smoke:
+	@$(K8S_ENV) bash e2e/k8s/cluster.sh smoke
