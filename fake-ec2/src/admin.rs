@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/clock", get(clock).post(set_clock))
         .route("/quotas", post(set_quotas))
         .route("/throttling", post(set_throttling))
+        .route("/sqs/messages", get(crate::sqs::admin::messages))
 }
 
 fn bad(status: StatusCode, msg: impl Into<String>) -> Response {

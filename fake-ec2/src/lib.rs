@@ -8,4 +8,5 @@ pub mod ec2;
 pub mod nodes;
 pub mod pricing;
 pub mod server;
+pub mod sqs;
 pub mod world;

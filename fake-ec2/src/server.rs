@@ -1,4 +1,4 @@
-//! The HTTP front: one endpoint that tells EC2 Query, the Pricing API and (later) SQS apart, as
+//! The HTTP front: one endpoint that tells EC2 Query, the Pricing API and SQS apart, as
 //! AWS's own endpoints would, and the admin API under `/_fake/`.
 
 use std::collections::BTreeMap;
@@ -112,11 +112,16 @@ async fn aws_endpoint(
     body: Bytes,
 ) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let query = uri.query().unwrap_or_default().to_owned();
+    let hdrs = lower_headers(&headers);
+    if let Some(op) = target.as_deref().and_then(|t| t.strip_prefix("AmazonSQS.")) {
+        let signed =
+            SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+        return crate::sqs::json_request(&state, op, &signed).await;
+    }
     if let Some(target) = target {
         return json_endpoint(&state, &target, &body);
     }
-    let query = uri.query().unwrap_or_default().to_owned();
-    let hdrs = lower_headers(&headers);
     let signed =
         SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
     let mut form = Form::parse(&body);
@@ -124,6 +129,9 @@ async fn aws_endpoint(
         if !k.starts_with("X-Amz-") {
             form.map.entry(k).or_insert(v);
         }
+    }
+    if crate::sqs::is_query_request(&form.map, &hdrs) {
+        return crate::sqs::query_request(&state, &form.map, &signed).await;
     }
     let (status, xml) = ec2_request(&state, &form, &signed);
     xml_response(status, xml)

@@ -34,6 +34,9 @@ pub struct WorldConfig {
     pub lifecycle: LifecycleConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// SQS queues created at start (name and CreateQueue attributes).
+    #[serde(default)]
+    pub queues: Vec<crate::sqs::QueueConfig>,
 }
 
 fn default_account() -> String {

@@ -85,6 +85,8 @@ pub struct World {
     timers: BTreeMap<(Millis, u64), Timer>,
     timer_seq: u64,
     pub state_changes: VecDeque<StateChange>,
+    /// The built-in SQS: queues on this world's clock.
+    pub sqs: crate::sqs::Queues,
     /// Running totals for quotas.
     spot_vcpus: u32,
     spot_instances: u32,
@@ -142,6 +144,8 @@ impl World {
             spot_vcpus: 0,
             spot_instances: 0,
             on_demand_vcpus: 0,
+            sqs: crate::sqs::Queues::from_config(&cfg.region, &cfg.account_id, &cfg.queues, start)
+                .map_err(|message| config::ConfigError::Invalid { path: "queues".into(), message })?,
             cfg,
         })
     }

@@ -35,12 +35,20 @@ pub struct Streams {
     pub request_ids: ChaCha8Rng,
     pub allocation: ChaCha8Rng,
     pub faults: ChaCha8Rng,
+    /// SQS message ids and receipt handles.
+    pub sqs: ChaCha8Rng,
 }
 
 impl Streams {
     pub fn new(seed: u64) -> Self {
         let s = |name: &str| ChaCha8Rng::seed_from_u64(mix(&[seed, hash_str(name)]));
-        Self { ids: s("ids"), request_ids: s("request-ids"), allocation: s("allocation"), faults: s("faults") }
+        Self {
+            ids: s("ids"),
+            request_ids: s("request-ids"),
+            allocation: s("allocation"),
+            faults: s("faults"),
+            sqs: s("sqs"),
+        }
     }
 
     /// `i-0123456789abcdef0`: EC2's long ids start with a 0 digit.
