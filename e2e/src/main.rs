@@ -1,1 +1,64 @@
-fn main() {}
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use e2e::cluster::{Backend, Cluster, ClusterError, repo_root};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "spotbench end-to-end harness")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Start a cluster and leave it running; prints how to use it.
+    Up {
+        #[arg(long, value_enum, default_value_t = Backend::Local)]
+        backend: Backend,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Delete a cluster started with `up`.
+    Down {
+        #[arg(long, value_enum, default_value_t = Backend::Local)]
+        backend: Backend,
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("e2e=info,warn").init();
+    let root = repo_root();
+    match Args::parse().command {
+        Cmd::Up { backend, name } => match Cluster::up(backend, &root, name.as_deref()) {
+            Ok(c) => {
+                let c = c.keep();
+                println!("cluster {} is up ({:?} backend)", c.name, c.backend);
+                println!("export KUBECONFIG={}", c.kubeconfig.display());
+                println!("kubectl get nodes,pods -A");
+                println!("e2e down {}", c.name);
+                Ok(())
+            }
+            Err(e @ ClusterError::NotRun { .. }) => {
+                println!("{e}");
+                Ok(())
+            }
+            Err(e) => Err(e).context("bringing the cluster up"),
+        },
+        Cmd::Down { backend, name } => {
+            let r = match backend {
+                Backend::Local => e2e::cluster::local::down(&root, &name),
+                Backend::Kind => e2e::cluster::kind::down(&name),
+            };
+            r.with_context(|| format!("deleting cluster {name}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_valid() {
+        <super::Args as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -1,0 +1,4 @@
+//! The end-to-end harness. For now: the clusters it runs on (issue 4); scenarios, snapshots and
+//! reports follow (issue 7).
+
+pub mod cluster;
