@@ -136,6 +136,8 @@ pub struct Queue {
     messages: BTreeMap<u64, Message>,
     next_seq: u64,
     last_purge_at: Option<Millis>,
+    /// No message expires before this time (a lower bound: checking is skipped until then).
+    expiry_check_at: Millis,
     /// Woken whenever a message may have become receivable (send, visibility set to 0, purge,
     /// deletion of the queue), for long polls waiting without the world lock.
     pub notify: Arc<Notify>,
@@ -178,16 +180,29 @@ impl Queue {
             messages: BTreeMap::new(),
             next_seq: 0,
             last_purge_at: None,
+            expiry_check_at: Millis::MAX,
             notify: Arc::new(Notify::new()),
         }
     }
 
-    /// Drops the messages older than the retention period.
+    fn retention_ms(&self) -> Millis {
+        self.settings.message_retention_period.saturating_mul(1000)
+    }
+
+    /// Drops the messages older than the retention period (cheap until one can be due).
     pub fn expire(&mut self, now: Millis) {
-        let keep_ms = self.settings.message_retention_period.saturating_mul(1000);
-        if self.messages.values().any(|m| m.sent_at.saturating_add(keep_ms) <= now) {
-            self.messages.retain(|_, m| m.sent_at.saturating_add(keep_ms) > now);
+        if now < self.expiry_check_at {
+            return;
         }
+        let keep_ms = self.retention_ms();
+        self.messages.retain(|_, m| m.sent_at.saturating_add(keep_ms) > now);
+        self.expiry_check_at =
+            self.messages.values().map(|m| m.sent_at.saturating_add(keep_ms)).min().unwrap_or(Millis::MAX);
+    }
+
+    /// Re-derives when the next message expires (after the retention period changed).
+    pub fn retention_changed(&mut self) {
+        self.expiry_check_at = Millis::MIN;
     }
 
     pub fn len(&self) -> usize {
@@ -261,6 +276,7 @@ impl Queue {
     }
 
     fn push(&mut self, mut m: Message) {
+        self.expiry_check_at = self.expiry_check_at.min(m.sent_at.saturating_add(self.retention_ms()));
         self.next_seq += 1;
         m.seq = self.next_seq;
         self.messages.insert(m.seq, m);
@@ -469,6 +485,7 @@ mod tests {
         assert_eq!(q.next_visible_at(0), Some(10_000));
         assert_eq!(q.receive(10_000, 10, 30, &mut rng).len(), 1);
         q.settings.message_retention_period = 60;
+        q.retention_changed();
         q.expire(59_999);
         assert_eq!(q.len(), 1);
         q.expire(60_000);

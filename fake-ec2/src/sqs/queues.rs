@@ -301,6 +301,7 @@ impl Queues {
         let q = self.get_mut(&name)?;
         q.settings = settings;
         q.last_modified_at = now;
+        q.retention_changed();
         q.expire(now);
         Ok(())
     }
