@@ -770,3 +770,28 @@ async fn admin_peek_changes_nothing() {
         reqwest::get(format!("{}/_fake/sqs/messages", s.endpoint)).await.unwrap().json().await.unwrap();
     assert_eq!(list["queues"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn strict_auth_checks_the_sdk_signatures() {
+    use fake_ec2::world::config::{AuthMode, Credential};
+    let s = Server::start(world_with(13, |cfg| {
+        cfg.auth.mode = AuthMode::Strict;
+        cfg.auth.credentials =
+            vec![Credential { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into() }];
+    }))
+    .await;
+    let url = sqs(&s).get_queue_url().queue_name("karpenter-interruption").send().await.unwrap().queue_url.unwrap();
+    sqs(&s).send_message().queue_url(&url).message_body("signed").send().await.unwrap();
+    let wrong = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .endpoint_url(&s.endpoint)
+            .credentials_provider(Credentials::new("AKIDTEST", "not-it", None, None, "t"))
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let e = wrong.receive_message().queue_url(&url).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidClientTokenId");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403));
+}

@@ -357,3 +357,117 @@ def test_query_protocol_xml(server):
     assert err.find(f"{SQS_XMLNS}Type").text == "Sender"
     assert err.find(f"{SQS_XMLNS}Code").text == "AWS.SimpleQueueService.NonExistentQueue"
     assert root.find(f"{SQS_XMLNS}RequestId").text
+
+
+# The Query-protocol member names of the SQS smithy model (`xmlName` + `xmlFlattened` traits, which
+# the current botocore JSON model no longer carries): with them, today's botocore can be turned back
+# into a Query client, as SDKs older than the JSON switch are (botocore < 1.31.82).
+QUERY_XML_NAMES = {
+    ("ChangeMessageVisibilityBatchRequest", "Entries"): "ChangeMessageVisibilityBatchRequestEntry",
+    ("ChangeMessageVisibilityBatchResult", "Successful"): "ChangeMessageVisibilityBatchResultEntry",
+    ("ChangeMessageVisibilityBatchResult", "Failed"): "BatchResultErrorEntry",
+    ("CreateQueueRequest", "Attributes"): "Attribute",
+    ("CreateQueueRequest", "tags"): "Tag",
+    ("DeleteMessageBatchRequest", "Entries"): "DeleteMessageBatchRequestEntry",
+    ("DeleteMessageBatchResult", "Successful"): "DeleteMessageBatchResultEntry",
+    ("DeleteMessageBatchResult", "Failed"): "BatchResultErrorEntry",
+    ("GetQueueAttributesRequest", "AttributeNames"): "AttributeName",
+    ("GetQueueAttributesResult", "Attributes"): "Attribute",
+    ("ListDeadLetterSourceQueuesResult", "queueUrls"): "QueueUrl",
+    ("ListQueueTagsResult", "Tags"): "Tag",
+    ("ListQueuesResult", "QueueUrls"): "QueueUrl",
+    ("Message", "Attributes"): "Attribute",
+    ("Message", "MessageAttributes"): "MessageAttribute",
+    ("ReceiveMessageRequest", "AttributeNames"): "AttributeName",
+    ("ReceiveMessageRequest", "MessageSystemAttributeNames"): "AttributeName",
+    ("ReceiveMessageRequest", "MessageAttributeNames"): "MessageAttributeName",
+    ("ReceiveMessageResult", "Messages"): "Message",
+    ("SendMessageBatchRequest", "Entries"): "SendMessageBatchRequestEntry",
+    ("SendMessageBatchRequestEntry", "MessageAttributes"): "MessageAttribute",
+    ("SendMessageBatchResult", "Successful"): "SendMessageBatchResultEntry",
+    ("SendMessageBatchResult", "Failed"): "BatchResultErrorEntry",
+    ("SendMessageRequest", "MessageAttributes"): "MessageAttribute",
+    ("SetQueueAttributesRequest", "Attributes"): "Attribute",
+    ("TagQueueRequest", "Tags"): "Tag",
+    ("UntagQueueRequest", "TagKeys"): "TagKey",
+}
+QUERY_MAP_KEYS = {
+    "QueueAttributeMap": ("Name", "Value"),
+    "MessageBodyAttributeMap": ("Name", "Value"),
+    "MessageSystemAttributeMap": ("Name", "Value"),
+    "TagMap": ("Key", "Value"),
+}
+
+
+@pytest.fixture
+def sqs_query(server, tmp_path):
+    """A botocore SQS client speaking the Query protocol (form requests, XML answers)."""
+    import botocore.session
+
+    current = botocore.session.get_session().get_component("data_loader").load_service_model("sqs", "service-2")
+    model = json.loads(json.dumps(current))
+    model["metadata"].update(protocol="query", protocols=["query"], xmlNamespace=SQS_XMLNS.strip("{}"))
+    for name, op in model["operations"].items():
+        if "output" in op:
+            op["output"]["resultWrapper"] = f"{name}Result"
+    for (shape, member), xml_name in QUERY_XML_NAMES.items():
+        model["shapes"][shape]["members"][member].update(locationName=xml_name, flattened=True)
+    for shape, (key, value) in QUERY_MAP_KEYS.items():
+        model["shapes"][shape]["key"]["locationName"] = key
+        model["shapes"][shape]["value"]["locationName"] = value
+    target = tmp_path / "models" / "sqs" / model["metadata"]["apiVersion"]
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(json.dumps(model))
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(tmp_path / "models"))
+    client = session.create_client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries=NO_RETRIES, connect_timeout=5, read_timeout=30),
+    )
+    assert client._service_model.protocol == "query"
+    return client
+
+
+def test_botocore_as_a_query_protocol_client(server, sqs_query):
+    c = sqs_query
+    url = c.create_queue(QueueName="old-sdk", Attributes={"VisibilityTimeout": "10"}, tags={"team": "infra"})["QueueUrl"]
+    assert url == f"{server.endpoint}/{ACCOUNT}/old-sdk"
+    assert url in c.list_queues()["QueueUrls"]
+    assert c.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {"VisibilityTimeout": "10"}
+    assert c.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "infra"}
+    body = "carriage\r\nreturns survive XML"
+    attrs = {"k": {"DataType": "String", "StringValue": "v"}, "b": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
+    sent = c.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attrs)
+    assert sent["MD5OfMessageAttributes"] == md5_of_attributes(attrs)
+    batch = c.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "1", "MessageBody": "a"},
+            {"Id": "2", "MessageBody": "b", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "x"}}},
+        ],
+    )
+    assert [e["Id"] for e in batch["Successful"]] == ["1"]
+    assert batch["Failed"][0]["Code"] == "InvalidParameterValue" and batch["Failed"][0]["SenderFault"] is True
+    got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
+    first = next(m for m in got["Messages"] if m["MessageId"] == sent["MessageId"])
+    assert first["Body"] == body
+    assert first["MD5OfBody"] == hashlib.md5(body.encode()).hexdigest()
+    assert first["MessageAttributes"] == attrs
+    assert first["Attributes"]["ApproximateReceiveCount"] == "1"
+    cmv = c.change_message_visibility_batch(
+        QueueUrl=url, Entries=[{"Id": "x", "ReceiptHandle": first["ReceiptHandle"], "VisibilityTimeout": 0}]
+    )
+    assert [e["Id"] for e in cmv["Successful"]] == ["x"]
+    again = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    deleted = c.delete_message_batch(QueueUrl=url, Entries=[{"Id": f"d{i}", "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(again)])
+    assert len(deleted["Successful"]) == len(again) and deleted.get("Failed", []) == []
+    c.purge_queue(QueueUrl=url)
+    c.delete_queue(QueueUrl=url)
+    with pytest.raises(c.exceptions.ClientError) as e:
+        c.get_queue_url(QueueName="old-sdk")
+    assert error_of(e)[:2] == ("AWS.SimpleQueueService.NonExistentQueue", 400)
+    assert e.value.response["Error"]["Type"] == "Sender"
