@@ -81,6 +81,15 @@ options:
   metricsServerBinary: ${BIN}/not-built/metrics-server
   kindBinaryPrefix: ${BIN}/not-built
   kindBinary: ${BIN}/not-built/kind
+# kwok plays the kubelet only for Nodes annotated kwok.x-k8s.io/node=fake (as fake-ec2 registers
+# them), so a Node whose instance is stopped (annotation changed) loses its kubelet and goes NotReady.
+componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 EOF
 }
 

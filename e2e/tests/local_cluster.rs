@@ -245,3 +245,72 @@ async fn crds_install_and_serve_objects() {
     assert_eq!(got.data["spec"]["size"], 3);
     widgets.delete("w1", &DeleteParams::default()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphans() {
+    let cluster = Cluster::up(Backend::Local, &repo_root(), None).expect("local cluster");
+    let kube = cluster.client().await.unwrap();
+    let state = AppState::new(world());
+    let id = {
+        let mut w = state.world();
+        let spec = fake_ec2::world::LaunchSpec {
+            instance_type: "c5.large".into(),
+            subnet_id: "subnet-0b2b2b2b2b2b2b2b2".into(),
+            image_id: "ami-0a0b0c0d0e0f10111".into(),
+            reservation_id: "r-0e2e".into(),
+            ..Default::default()
+        };
+        let id = w.launch(&spec).unwrap();
+        w.clock.advance(25_000);
+        w.sync();
+        id
+    };
+    let nodes: Api<Node> = Api::all(kube.clone());
+    let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
+    assert_eq!(pass.created.len(), 1, "{pass:?}");
+    let name = pass.created[0].clone();
+    wait_for("the Node to be Ready", Duration::from_secs(60), || {
+        let nodes = nodes.clone();
+        let name = name.clone();
+        async move { nodes.get_opt(&name).await.ok()?.filter(is_ready).map(|_| ()) }
+    })
+    .await;
+
+    // Stop: the kubelet stops, the Node goes NotReady and stays so.
+    state.world().stop(&id);
+    let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
+    assert_eq!(pass.stopped, [name.clone()]);
+    wait_for("the Node to be NotReady", Duration::from_secs(60), || {
+        let nodes = nodes.clone();
+        let name = name.clone();
+        async move { nodes.get_opt(&name).await.ok()?.filter(|n| !is_ready(n)).map(|_| ()) }
+    })
+    .await;
+    // Still NotReady a while later: nothing plays a kubelet for it any more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!is_ready(&nodes.get(&name).await.unwrap()), "a stopped instance's Node must not come back Ready");
+
+    // Start again: Ready again.
+    {
+        let mut w = state.world();
+        w.clock.advance(10_000);
+        w.sync();
+        w.start(&id).unwrap();
+        w.clock.advance(15_000);
+        w.sync();
+    }
+    let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
+    assert_eq!(pass.restarted, [name.clone()]);
+    wait_for("the Node to be Ready after start", Duration::from_secs(60), || {
+        let nodes = nodes.clone();
+        let name = name.clone();
+        async move { nodes.get_opt(&name).await.ok()?.filter(is_ready).map(|_| ()) }
+    })
+    .await;
+
+    // fake-ec2 restarts with a world that has no such instance: its Node is an orphan and goes.
+    let fresh = AppState::new(world());
+    let pass = fake_ec2::nodes::reconcile(&fresh, &kube).await.unwrap();
+    assert_eq!(pass.deleted, [name.clone()]);
+    assert!(nodes.get_opt(&name).await.unwrap().is_none());
+}
