@@ -14,7 +14,7 @@ PYTHON ?= python3
 
 help:
 	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
-	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2), boto3 and AWS CLI suites"
+	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make bench  - fake-ec2 vs moto_server benchmarks -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
@@ -36,7 +36,9 @@ demo: setup build
 
 test: setup test-rust test-python
 
-test-rust:
+# The e2e tests bring up local clusters: build (or find cached) Kubernetes binaries first, with
+# progress shown, rather than inside a test.
+test-rust: k8s-bins
 	cargo build -p fake-ec2 --bins
 	cargo test --workspace --no-fail-fast
 
