@@ -664,34 +664,9 @@ pub fn describe_availability_zones(w: &mut World, call: &Call<'_>) -> Ec2Result<
 
 #[cfg(test)]
 mod tests {
-    use super::super::Handler;
-    use super::super::query::Form;
+    use super::super::testing::{ok, run, texts};
     use super::*;
     use crate::world::tests::test_world;
-
-    fn run(h: Handler, w: &mut World, action: &str, q: &str) -> Ec2Result<String> {
-        let form = Form::parse(q.as_bytes());
-        let call = Call { action, params: form.root(), request_id: "req-1".into() };
-        h(w, &call)
-    }
-
-    /// Every text value of `<tag>` in document order.
-    fn texts(xml: &str, tag: &str) -> Vec<String> {
-        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-        let mut out = Vec::new();
-        let mut rest = xml;
-        while let Some(i) = rest.find(&open) {
-            rest = &rest[i + open.len()..];
-            let Some(j) = rest.find(&close) else { break };
-            out.push(rest[..j].to_owned());
-            rest = &rest[j + close.len()..];
-        }
-        out
-    }
-
-    fn ok(r: Ec2Result<String>) -> String {
-        r.unwrap_or_else(|e| unreachable!("unexpected error {e}"))
-    }
 
     fn code(r: Ec2Result<String>) -> Option<(u16, String)> {
         r.err().map(|e| (e.status, e.code))

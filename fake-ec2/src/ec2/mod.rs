@@ -12,6 +12,8 @@ pub mod pagination;
 pub mod query;
 pub mod render;
 pub mod tags;
+#[cfg(test)]
+pub mod testing;
 pub mod xml;
 
 use crate::world::World;
