@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/instances", get(instances))
         .route("/instances/{id}/status", post(set_status))
         .route("/events", get(events))
+        .route("/events/log", get(event_log))
+        .route("/events/rules", get(rules).post(put_rule))
+        .route("/interrupt", post(interrupt))
+        .route("/health-event", post(health_event))
         .route("/pools", get(pools).post(set_pools))
         .route("/clock", get(clock).post(set_clock))
         .route("/quotas", post(set_quotas))
@@ -214,6 +218,7 @@ async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Resp
     if c.spot_price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
         return bad(StatusCode::BAD_REQUEST, "spot_price must be a positive number");
     }
+    w.sync();
     let now = w.now();
     for (_, _, pool) in &pools {
         if let Some(cap) = c.capacity {
@@ -223,7 +228,10 @@ async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Resp
             w.pools.set_spot_price(*pool, now, p);
         }
     }
-    Json(json!({"pools_changed": pools.len()})).into_response()
+    // Fewer spot slots than running instances: the market takes them back.
+    let reclaimed =
+        if ct == CapacityType::Spot && c.capacity.is_some() { w.reclaim_over_capacity() } else { Vec::new() };
+    Json(json!({"pools_changed": pools.len(), "interrupted": reclaimed})).into_response()
 }
 
 async fn clock(State(s): State<AppState>) -> Json<Value> {
@@ -308,4 +316,113 @@ async fn set_throttling(State(s): State<AppState>, Json(c): Json<ThrottleChange>
     let now = w.now();
     w.throttle.configure(c.mode, c.scale, now);
     Json(json!({"mode": c.mode, "scale": c.scale})).into_response()
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    since: u64,
+}
+
+/// The event log: one JSON object per line (`seq`, `at_ms`, `event`, `deliveries`), logical order.
+async fn event_log(State(s): State<AppState>, Query(q): Query<LogQuery>) -> Response {
+    let mut w = s.world();
+    w.sync();
+    let mut body = String::new();
+    for line in w.events.log_since(q.since) {
+        body.push_str(line);
+        body.push('\n');
+    }
+    ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+async fn rules(State(s): State<AppState>) -> Json<Value> {
+    let w = s.world();
+    let list: Vec<Value> = w
+        .events
+        .rules
+        .iter()
+        .map(|r| json!({"name": r.name, "pattern": r.pattern_json, "targets": r.targets}))
+        .collect();
+    Json(json!(list))
+}
+
+async fn put_rule(State(s): State<AppState>, Json(c): Json<crate::events::RuleConfig>) -> Response {
+    match crate::events::Rule::from_config(&c) {
+        Ok(rule) => {
+            s.world().events.put_rule(rule);
+            Json(json!({"name": c.name})).into_response()
+        }
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct InterruptRequest {
+    instance_ids: Vec<String>,
+    #[serde(default = "yes")]
+    rebalance: bool,
+    #[serde(default = "two_minutes")]
+    notice_seconds: i64,
+    duration_seconds: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn two_minutes() -> i64 {
+    120
+}
+
+/// Starts the spot interruption sequence for each instance; reports which ones could not be.
+async fn interrupt(State(s): State<AppState>, Json(r): Json<InterruptRequest>) -> Response {
+    if r.notice_seconds < 0 || r.duration_seconds.is_some_and(|d| d < 0) {
+        return bad(StatusCode::BAD_REQUEST, "notice_seconds and duration_seconds must not be negative");
+    }
+    let mut w = s.world();
+    w.sync();
+    let opts = crate::world::interruption::InterruptOptions {
+        rebalance_first: r.rebalance,
+        notice_seconds: r.notice_seconds,
+        duration_seconds: r.duration_seconds,
+    };
+    let mut interrupted = Vec::new();
+    let mut skipped = Vec::new();
+    for id in &r.instance_ids {
+        match w.interrupt(id, opts) {
+            Ok(i) => interrupted.push(json!({
+                "instance_id": i.instance_id,
+                "action": i.action,
+                "warning_at": iso(i.warning_at),
+                "reclaim_at": iso(i.reclaim_at),
+            })),
+            Err(e) => skipped.push(json!({"instance_id": id, "reason": e})),
+        }
+    }
+    let status = if interrupted.is_empty() && !skipped.is_empty() { StatusCode::CONFLICT } else { StatusCode::OK };
+    (status, Json(json!({"interrupted": interrupted, "skipped": skipped}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct HealthEventRequest {
+    instance_ids: Vec<String>,
+    #[serde(default = "retirement")]
+    event_type_code: String,
+    #[serde(default)]
+    start_in_seconds: i64,
+    duration_seconds: Option<i64>,
+}
+
+fn retirement() -> String {
+    "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED".into()
+}
+
+/// Publishes an AWS Health scheduled change for the instances.
+async fn health_event(State(s): State<AppState>, Json(r): Json<HealthEventRequest>) -> Response {
+    let mut w = s.world();
+    w.sync();
+    match w.health_event(&r.instance_ids, &r.event_type_code, r.start_in_seconds, r.duration_seconds) {
+        Ok(e) => Json(json!(e)).into_response(),
+        Err(e) => bad(StatusCode::NOT_FOUND, e),
+    }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod ec2;
+pub mod events;
 pub mod nodes;
 pub mod pricing;
 pub mod server;

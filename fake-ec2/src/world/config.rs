@@ -37,6 +37,9 @@ pub struct WorldConfig {
     /// SQS queues created at start (name and CreateQueue attributes).
     #[serde(default)]
     pub queues: Vec<crate::sqs::QueueConfig>,
+    /// EventBridge rules: `{name, pattern, targets: [queue name or ARN]}`.
+    #[serde(default)]
+    pub rules: Vec<crate::events::RuleConfig>,
 }
 
 fn default_account() -> String {

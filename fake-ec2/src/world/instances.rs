@@ -131,6 +131,8 @@ pub struct Instance {
     /// When the instance last entered `running`, for status checks' `initializing` phase.
     pub running_since: Option<Millis>,
     pub terminated_at: Option<Millis>,
+    /// When a spot interruption under way reclaims the instance.
+    pub interruption_at: Option<Millis>,
 }
 
 impl Instance {
@@ -174,6 +176,7 @@ impl Instance {
             scheduled_events: Vec::new(),
             running_since: None,
             terminated_at: None,
+            interruption_at: None,
         }
     }
 
@@ -189,6 +192,10 @@ pub enum Timer {
     FinishShutdown(String),
     FinishStop(String),
     Expunge(String),
+    /// The spot interruption warning, two minutes (the notice) before the reclaim.
+    InterruptionWarning(String),
+    /// The end of a spot interruption: stop, hibernate (as stop) or terminate.
+    Reclaim(String),
 }
 
 /// One state transition, as the event bus will publish it.

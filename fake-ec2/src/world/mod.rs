@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod instances;
+pub mod interruption;
 pub mod launch_templates;
 pub mod network;
 pub mod pools;
@@ -87,6 +88,11 @@ pub struct World {
     pub state_changes: VecDeque<StateChange>,
     /// The built-in SQS: queues on this world's clock.
     pub sqs: crate::sqs::Queues,
+    /// EventBridge rules and the event log.
+    pub events: crate::events::Bus,
+    /// Events of launches in the request under way: published at the next `sync`, so a launch an
+    /// all-or-nothing request takes back ([`World::discard`]) never announces itself.
+    outbox: Vec<(Millis, crate::events::Kind)>,
     /// Running totals for quotas.
     spot_vcpus: u32,
     spot_instances: u32,
@@ -144,6 +150,9 @@ impl World {
             spot_vcpus: 0,
             spot_instances: 0,
             on_demand_vcpus: 0,
+            events: crate::events::Bus::new(&cfg.rules)
+                .map_err(|message| config::ConfigError::Invalid { path: "rules".into(), message })?,
+            outbox: Vec::new(),
             sqs: crate::sqs::Queues::from_config(&cfg.region, &cfg.account_id, &cfg.queues, start)
                 .map_err(|message| config::ConfigError::Invalid { path: "queues".into(), message })?,
             cfg,
@@ -193,8 +202,25 @@ impl World {
         self.timers.insert((at, self.timer_seq), t);
     }
 
+    /// Publishes an event that happens at `at` (now, or a timer's due time) through the bus.
+    pub fn emit(&mut self, at: Millis, kind: crate::events::Kind) -> crate::events::Event {
+        let id = crate::events::event_id(&mut self.rng.events);
+        let origin = crate::events::Origin { account: &self.cfg.account_id, region: &self.cfg.region };
+        let event = crate::events::Event::build(kind, id, at, origin);
+        self.events.publish(&event, at, &mut self.sqs, &mut self.rng.sqs);
+        event
+    }
+
+    /// Publishes the events launches left for the end of their request.
+    pub fn flush_events(&mut self) {
+        for (at, kind) in std::mem::take(&mut self.outbox) {
+            self.emit(at, kind);
+        }
+    }
+
     /// Applies every timer due by the clock's current time, in time order.
     pub fn sync(&mut self) {
+        self.flush_events();
         let now = self.now();
         while let Some(entry) = self.timers.first_entry() {
             let (at, _) = *entry.key();
@@ -243,6 +269,8 @@ impl World {
                     self.instances.remove(&seq);
                 }
             }
+            Timer::InterruptionWarning(id) => self.interruption_warning(&id, at),
+            Timer::Reclaim(id) => self.reclaim(&id, at),
         }
     }
 
@@ -269,6 +297,7 @@ impl World {
             self.count_quota(ct, vcpus, true);
         }
         self.record(StateChange { at, instance_id: id.to_owned(), from: Some(from), to });
+        self.emit(at, crate::events::Kind::StateChange { instance_id: id.to_owned(), state: to.name().to_owned() });
     }
 
     fn record(&mut self, c: StateChange) {
@@ -503,12 +532,20 @@ impl World {
             scheduled_events: Vec::new(),
             running_since: None,
             terminated_at: None,
+            interruption_at: None,
         };
         self.instances.insert(seq, inst);
         self.instance_index.insert(id.clone(), seq);
         self.pools.take(ct, pool);
         self.count_quota(ct, itype.vcpu, true);
         self.record(StateChange { at: now, instance_id: id.clone(), from: None, to: InstanceState::Pending });
+        self.outbox.push((
+            now,
+            crate::events::Kind::StateChange {
+                instance_id: id.clone(),
+                state: InstanceState::Pending.name().to_owned(),
+            },
+        ));
         let boot = self.cfg.lifecycle.boot_seconds * 1000;
         self.schedule(now + boot, Timer::FinishBoot(id.clone()));
         Ok(id)
@@ -532,23 +569,39 @@ impl World {
         }
         self.timers.retain(|_, t| !matches!(t, Timer::FinishBoot(x) if x == id));
         self.state_changes.retain(|c| c.instance_id != id);
+        self.outbox.retain(|(_, k)| k.instance_id() != Some(id));
     }
 
     /// Starts termination; returns (previous, current) state. Idempotent for terminated instances.
     pub fn terminate(&mut self, id: &str, reason: &str) -> Option<(InstanceState, InstanceState)> {
+        let now = self.now();
+        self.terminate_as(
+            id,
+            now,
+            reason,
+            "Client.UserInitiatedShutdown",
+            "Client.UserInitiatedShutdown: User initiated shutdown",
+        )
+    }
+
+    /// Starts termination at `at` with a given transition reason and state reason (code, message).
+    pub fn terminate_as(
+        &mut self,
+        id: &str,
+        now: Millis,
+        reason: &str,
+        code: &str,
+        message: &str,
+    ) -> Option<(InstanceState, InstanceState)> {
         let prev = self.instance(id)?.state;
         if matches!(prev, InstanceState::ShuttingDown | InstanceState::Terminated) {
             return Some((prev, prev));
         }
-        let now = self.now();
         self.set_state(id, InstanceState::ShuttingDown, now);
         if let Some(i) = self.instance_mut(id) {
             i.state_transition_reason =
                 format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some((
-                "Client.UserInitiatedShutdown".into(),
-                "Client.UserInitiatedShutdown: User initiated shutdown".into(),
-            ));
+            i.state_reason = Some((code.into(), message.into()));
         }
         let d = self.cfg.lifecycle.shutdown_seconds * 1000;
         self.schedule(now + d, Timer::FinishShutdown(id.to_owned()));
@@ -556,19 +609,34 @@ impl World {
     }
 
     pub fn stop(&mut self, id: &str) -> Option<(InstanceState, InstanceState)> {
+        let now = self.now();
+        self.stop_as(
+            id,
+            now,
+            "User initiated",
+            "Client.UserInitiatedShutdown",
+            "Client.UserInitiatedShutdown: User initiated shutdown",
+        )
+    }
+
+    /// Starts a stop at `now` with a given transition reason and state reason (code, message).
+    pub fn stop_as(
+        &mut self,
+        id: &str,
+        now: Millis,
+        reason: &str,
+        code: &str,
+        message: &str,
+    ) -> Option<(InstanceState, InstanceState)> {
         let prev = self.instance(id)?.state;
         if prev != InstanceState::Running && prev != InstanceState::Pending {
             return Some((prev, prev));
         }
-        let now = self.now();
         self.set_state(id, InstanceState::Stopping, now);
         if let Some(i) = self.instance_mut(id) {
             i.state_transition_reason =
-                format!("User initiated ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some((
-                "Client.UserInitiatedShutdown".into(),
-                "Client.UserInitiatedShutdown: User initiated shutdown".into(),
-            ));
+                format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
+            i.state_reason = Some((code.into(), message.into()));
             i.running_since = None;
         }
         let d = self.cfg.lifecycle.stop_seconds * 1000;

@@ -37,6 +37,10 @@ pub struct Streams {
     pub faults: ChaCha8Rng,
     /// SQS message ids and receipt handles.
     pub sqs: ChaCha8Rng,
+    /// EventBridge event ids.
+    pub events: ChaCha8Rng,
+    /// Which spot instances the market reclaims.
+    pub market: ChaCha8Rng,
 }
 
 impl Streams {
@@ -48,6 +52,8 @@ impl Streams {
             allocation: s("allocation"),
             faults: s("faults"),
             sqs: s("sqs"),
+            events: s("events"),
+            market: s("market"),
         }
     }
 
