@@ -121,6 +121,8 @@ impl XmlWriter {
     }
 }
 
+/// XML text escaping. Carriage returns too (`&#xD;`): XML parsers turn a raw CR into LF, so a
+/// value (or an SQS body, whose MD5 the client checks) would not survive the trip otherwise.
 pub fn escape_into(buf: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -129,6 +131,7 @@ pub fn escape_into(buf: &mut String, s: &str) {
             '>' => buf.push_str("&gt;"),
             '"' => buf.push_str("&quot;"),
             '\'' => buf.push_str("&apos;"),
+            '\r' => buf.push_str("&#xD;"),
             c => buf.push(c),
         }
     }

@@ -43,7 +43,7 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// The system attributes `ReceiveMessage` can return.
-const SYSTEM_ATTRIBUTES: &[&str] = &[
+pub(crate) const SYSTEM_ATTRIBUTES: &[&str] = &[
     "SenderId",
     "SentTimestamp",
     "ApproximateReceiveCount",

@@ -43,14 +43,7 @@ pub async fn messages(State(s): State<AppState>, Query(q): Query<Peek>) -> Respo
         .messages()
         .map(|m| {
             let mut attrs = Map::new();
-            for n in [
-                "SenderId",
-                "SentTimestamp",
-                "ApproximateReceiveCount",
-                "ApproximateFirstReceiveTimestamp",
-                "AWSTraceHeader",
-                "DeadLetterQueueSourceArn",
-            ] {
+            for n in super::actions::SYSTEM_ATTRIBUTES.iter().copied() {
                 if let Some(v) = Queue::system_attribute(m, n) {
                     attrs.insert(n.to_owned(), v.into());
                 }

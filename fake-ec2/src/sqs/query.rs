@@ -15,22 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::error::{SqsError, SqsResult};
-/// XML text escaping; carriage returns too (`&#xD;`), as SQS does, since XML parsers turn a raw
-/// CR into LF and the body would no longer match its MD5.
-fn escape_into(buf: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => buf.push_str("&amp;"),
-            '<' => buf.push_str("&lt;"),
-            '>' => buf.push_str("&gt;"),
-            '"' => buf.push_str("&quot;"),
-            '\'' => buf.push_str("&apos;"),
-            '\r' => buf.push_str("&#xD;"),
-            c => buf.push(c),
-        }
-    }
-}
-
+use crate::ec2::xml::escape_into;
 pub const VERSION: &str = "2012-11-05";
 pub const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 
