@@ -31,6 +31,70 @@ pub enum Command {
         #[arg(long, env = "FAKE_EC2_WORLD")]
         world: PathBuf,
     },
+    /// Interrupt spot instances of a running fake-ec2: rebalance recommendation, the 2-minute
+    /// warning, then the stop or terminate their interruption behaviour says.
+    Interrupt {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[arg(required = true)]
+        instance_ids: Vec<String>,
+        /// Skip the rebalance recommendation.
+        #[arg(long)]
+        no_rebalance: bool,
+        /// Seconds between the warning and the reclaim.
+        #[arg(long, default_value_t = 120)]
+        notice_seconds: i64,
+        /// Seconds from now to the reclaim (FIS durationBeforeInterruption); the notice if absent.
+        #[arg(long)]
+        duration_seconds: Option<i64>,
+    },
+    /// Publish an AWS Health scheduled change for instances of a running fake-ec2.
+    HealthEvent {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[arg(required = true)]
+        instance_ids: Vec<String>,
+        #[arg(long, default_value = "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")]
+        event_type_code: String,
+        #[arg(long, default_value_t = 0)]
+        start_in_seconds: i64,
+    },
+    /// Show, advance or change the clock of a running fake-ec2.
+    Clock {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// World seconds to move forward.
+        #[arg(long)]
+        advance: Option<f64>,
+        /// New clock mode (real, scaled, manual).
+        #[arg(long)]
+        mode: Option<crate::world::clock::ClockMode>,
+        /// Speed for `--mode scaled`.
+        #[arg(long)]
+        factor: Option<f64>,
+    },
+    /// Print the state of a running fake-ec2 (clock, instances by state, quotas).
+    State {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// Also list every instance.
+        #[arg(long)]
+        instances: bool,
+    },
+    /// Print the event log of a running fake-ec2 (JSON lines), after sequence number `--since`.
+    Events {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Endpoint {
+    /// The running fake-ec2 (its admin API is under /_fake/).
+    #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    pub endpoint: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +118,9 @@ pub struct ServeArgs {
     /// Deliberately not read from KUBECONFIG, so a stray variable never touches a real cluster.
     #[arg(long, env = "FAKE_EC2_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Append every event (JSON lines, as `GET /_fake/events/log` shows them) to this file.
+    #[arg(long, env = "FAKE_EC2_EVENT_LOG")]
+    pub event_log: Option<PathBuf>,
 }
 
 impl std::str::FromStr for crate::world::clock::ClockMode {

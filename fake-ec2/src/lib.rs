@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod ec2;
 pub mod events;
 pub mod nodes;

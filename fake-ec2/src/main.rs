@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::Parser;
 use fake_ec2::cli::{Args, Command, LogFormat};
+use fake_ec2::client;
 use fake_ec2::server::{AppState, bind, serve};
 use fake_ec2::world::World;
 use fake_ec2::world::config::WorldConfig;
@@ -28,11 +29,56 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Interrupt { endpoint, instance_ids, no_rebalance, notice_seconds, duration_seconds } => {
+            let body = serde_json::json!({
+                "instance_ids": instance_ids,
+                "rebalance": !no_rebalance,
+                "notice_seconds": notice_seconds,
+                "duration_seconds": duration_seconds,
+            });
+            client::print(client::post(&endpoint.endpoint, "/_fake/interrupt", &body).await?)
+        }
+        Command::HealthEvent { endpoint, instance_ids, event_type_code, start_in_seconds } => {
+            let body = serde_json::json!({
+                "instance_ids": instance_ids,
+                "event_type_code": event_type_code,
+                "start_in_seconds": start_in_seconds,
+            });
+            client::print(client::post(&endpoint.endpoint, "/_fake/health-event", &body).await?)
+        }
+        Command::Clock { endpoint, advance, mode, factor } => {
+            let v = if advance.is_none() && mode.is_none() {
+                client::get(&endpoint.endpoint, "/_fake/clock").await?
+            } else {
+                let body = serde_json::json!({"advance_seconds": advance, "mode": mode, "factor": factor});
+                client::post(&endpoint.endpoint, "/_fake/clock", &body).await?
+            };
+            client::print(v)
+        }
+        Command::State { endpoint, instances } => {
+            let mut v = client::get(&endpoint.endpoint, "/_fake/state").await?;
+            if instances {
+                v["instance_list"] = client::get(&endpoint.endpoint, "/_fake/instances").await?;
+            }
+            client::print(v)
+        }
+        Command::Events { endpoint, since } => {
+            print!("{}", client::text(&endpoint.endpoint, &format!("/_fake/events/log?since={since}")).await?);
+            Ok(())
+        }
         Command::Serve(a) => {
             let mut w =
                 World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
             if let Some(mode) = a.clock {
                 w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
+            }
+            if let Some(path) = &a.event_log {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening event log {}", path.display()))?;
+                w.events.set_sink(file);
             }
             let state = AppState::new(w);
             if let Some(kc) = &a.kubeconfig {
