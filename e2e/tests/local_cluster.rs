@@ -14,6 +14,7 @@ use aws_sdk_ec2::types::{
 };
 use e2e::cluster::{Backend, Cluster, repo_root};
 use fake_ec2::server::{AppState, bind, serve};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -236,11 +237,24 @@ async fn crds_install_and_serve_objects() {
     .await;
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("spotbench.dev", "v1", "Widget"), "widgets");
     let widgets: Api<DynamicObject> = Api::all_with(kube.clone(), &ar);
+    // Watch before creating: the object must arrive as a watch event, as controllers see it.
+    let mut events = widgets.watch(&kube::api::WatchParams::default(), "0").await.unwrap().boxed();
     let obj: DynamicObject = serde_json::from_value(
         json!({"apiVersion": "spotbench.dev/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}),
     )
     .unwrap();
     widgets.create(&PostParams::default(), &obj).await.unwrap();
+    let added = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(ev) = events.try_next().await.unwrap() {
+            if let kube::api::WatchEvent::Added(o) = ev {
+                return o;
+            }
+        }
+        panic!("watch ended without an Added event");
+    })
+    .await
+    .expect("an Added watch event for w1");
+    assert_eq!(added.metadata.name.as_deref(), Some("w1"));
     let got = widgets.get("w1").await.unwrap();
     assert_eq!(got.data["spec"]["size"], 3);
     widgets.delete("w1", &DeleteParams::default()).await.unwrap();
@@ -279,7 +293,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
     // Stop: the kubelet stops, the Node goes NotReady and stays so.
     state.world().stop(&id);
     let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
-    assert_eq!(pass.stopped, [name.clone()]);
+    assert_eq!(pass.stopped, std::slice::from_ref(&name));
     wait_for("the Node to be NotReady", Duration::from_secs(60), || {
         let nodes = nodes.clone();
         let name = name.clone();
@@ -300,7 +314,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
         w.sync();
     }
     let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
-    assert_eq!(pass.restarted, [name.clone()]);
+    assert_eq!(pass.restarted, std::slice::from_ref(&name));
     wait_for("the Node to be Ready after start", Duration::from_secs(60), || {
         let nodes = nodes.clone();
         let name = name.clone();
@@ -311,6 +325,6 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
     // fake-ec2 restarts with a world that has no such instance: its Node is an orphan and goes.
     let fresh = AppState::new(world());
     let pass = fake_ec2::nodes::reconcile(&fresh, &kube).await.unwrap();
-    assert_eq!(pass.deleted, [name.clone()]);
+    assert_eq!(pass.deleted, std::slice::from_ref(&name));
     assert!(nodes.get_opt(&name).await.unwrap().is_none());
 }

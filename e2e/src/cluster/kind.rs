@@ -1,10 +1,20 @@
-//! The kind backend, for laptops and hosted CI with Docker: a kind cluster plus the kwok controller.
+//! The kind backend, for laptops and hosted CI with Docker: a kind cluster with the kwok controller
+//! installed from its release manifests, managing only Nodes annotated `kwok.x-k8s.io/node=fake`
+//! (kwok's default deployment config), the way fake-ec2 registers them.
 //! Where no Docker engine answers, it says so in one line and the run reports it as not run.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use super::{Cluster, ClusterError};
+use super::{Backend, Cluster, ClusterError, tail};
+
+/// kwok's release manifests: the controller and its fast Stages (kwok v0.8.0, as the local backend).
+const KWOK_MANIFESTS: [&str; 2] = [
+    "https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/kwok.yaml",
+    "https://github.com/kubernetes-sigs/kwok/releases/download/v0.8.0/stage-fast.yaml",
+];
+/// The node image matching the local backend's Kubernetes version.
+const KIND_NODE_IMAGE: &str = "kindest/node:v1.34.0";
 
 /// Why kind cannot run here, if it cannot: no `docker` or `kind`, or no engine behind the client.
 pub fn unavailable() -> Option<String> {
@@ -19,33 +29,79 @@ pub fn unavailable() -> Option<String> {
     }
     match Command::new("kind").arg("version").output() {
         Ok(o) if o.status.success() => None,
-        _ => Some("no kind command on PATH (go install sigs.k8s.io/kind@latest)".into()),
+        _ => Some("no kind command on PATH (go install sigs.k8s.io/kind@v0.30.0)".into()),
     }
 }
 
-pub fn up(_repo_root: &Path, _name: Option<&str>) -> Result<Cluster, ClusterError> {
-    if let Some(reason) = unavailable() {
-        return Err(ClusterError::NotRun { backend: "kind", reason });
-    }
-    // With Docker present the recipe is kind + the kwok controller (e2e/k8s/README); wiring it in
-    // needs a machine with a Docker engine to test on, which CI here does not have.
-    Err(ClusterError::NotRun { backend: "kind", reason: "kind backend is not wired in yet (see issue 4 notes)".into() })
-}
-
-pub fn down(name: &str) -> Result<(), ClusterError> {
-    let out = Command::new("kind")
-        .args(["delete", "cluster", "--name", name])
-        .output()
-        .map_err(|source| ClusterError::Spawn { what: "kind delete cluster".into(), source })?;
+fn run(what: &str, cmd: &mut Command) -> Result<(), ClusterError> {
+    let out = cmd.stdout(Stdio::null()).output().map_err(|source| ClusterError::Spawn { what: what.into(), source })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(ClusterError::Failed {
-            what: "kind delete cluster".into(),
-            code: out.status.code(),
-            stderr_tail: super::tail(&out.stderr),
-        })
+        Err(ClusterError::Failed { what: what.into(), code: out.status.code(), stderr_tail: tail(&out.stderr) })
     }
+}
+
+fn kubeconfig_path(name: &str) -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("spotbench/kind").join(name).join("kubeconfig.yaml")
+}
+
+pub fn up(repo_root: &Path, name: Option<&str>) -> Result<Cluster, ClusterError> {
+    if let Some(reason) = unavailable() {
+        return Err(ClusterError::NotRun { backend: "kind", reason });
+    }
+    let name = name.map_or_else(|| format!("spotbench-{}", std::process::id()), str::to_owned);
+    let kubeconfig = kubeconfig_path(&name);
+    if let Some(dir) = kubeconfig.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| ClusterError::Spawn { what: dir.display().to_string(), source })?;
+    }
+    // From here on the handle exists, so any failure below still deletes the cluster.
+    let cluster = Cluster {
+        name: name.clone(),
+        backend: Backend::Kind,
+        kubeconfig: kubeconfig.clone(),
+        repo_root: repo_root.to_path_buf(),
+        keep: false,
+    };
+    run(
+        "kind create cluster",
+        Command::new("kind")
+            .args(["create", "cluster", "--name", &name, "--image", KIND_NODE_IMAGE, "--wait", "2m", "--kubeconfig"])
+            .arg(&kubeconfig),
+    )?;
+    let kubectl = |args: &[&str]| {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig").arg(&kubeconfig).args(args);
+        c
+    };
+    // The control plane must not take fake pods: keep it for system pods only, as Karpenter's e2e does.
+    run(
+        "taint the control plane",
+        &mut kubectl(&["taint", "nodes", "--all", "CriticalAddonsOnly=true:NoSchedule", "--overwrite"]),
+    )?;
+    for m in KWOK_MANIFESTS {
+        run(&format!("kubectl apply -f {m}"), &mut kubectl(&["apply", "-f", m]))?;
+    }
+    // kwok itself must still run on the (tainted) control plane.
+    let toleration = r#"[{"op":"add","path":"/spec/template/spec/tolerations","value":[{"key":"CriticalAddonsOnly","operator":"Exists"}]}]"#;
+    run(
+        "let kwok tolerate the control-plane taint",
+        &mut kubectl(&["-n", "kube-system", "patch", "deployment", "kwok-controller", "--type=json", "-p", toleration]),
+    )?;
+    run(
+        "wait for the kwok controller",
+        &mut kubectl(&["-n", "kube-system", "rollout", "status", "deployment/kwok-controller", "--timeout=120s"]),
+    )?;
+    Ok(cluster)
+}
+
+pub fn down(name: &str) -> Result<(), ClusterError> {
+    run("kind delete cluster", Command::new("kind").args(["delete", "cluster", "--name", name]))
 }
 
 #[cfg(test)]
