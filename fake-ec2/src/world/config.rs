@@ -191,6 +191,36 @@ pub struct SpotPoolsConfig {
     /// Instances a spot pool holds by default.
     #[serde(default = "default_spot_capacity")]
     pub capacity: u32,
+    /// The seeded capacity process: spot pools lose capacity on the clock and the market reclaims
+    /// instances through the interruption sequence. Off when absent.
+    #[serde(default)]
+    pub reclaim: Option<ReclaimConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReclaimConfig {
+    /// World seconds between capacity draws.
+    #[serde(default = "default_reclaim_tick")]
+    pub tick_seconds: i64,
+    /// Chance, per tick and per pool that holds spot instances, that its capacity drops.
+    pub probability: f64,
+    /// The largest share of a pool's instances one drop takes (at least one instance goes).
+    #[serde(default = "default_reclaim_share")]
+    pub max_share: f64,
+    /// World seconds until a dropped pool's capacity comes back.
+    #[serde(default = "default_recover")]
+    pub recover_seconds: i64,
+}
+
+fn default_reclaim_tick() -> i64 {
+    300
+}
+fn default_reclaim_share() -> f64 {
+    0.5
+}
+fn default_recover() -> i64 {
+    1800
 }
 
 fn default_discount_min() -> f64 {
@@ -225,6 +255,7 @@ impl Default for SpotPoolsConfig {
             change_probability: default_change_p(),
             history_days: default_history_days(),
             capacity: default_spot_capacity(),
+            reclaim: None,
         }
     }
 }
@@ -432,6 +463,17 @@ impl WorldConfig {
             || sp.discount_min > sp.discount_max
         {
             return Err("pools.spot: need 0 <= discount_min <= discount_max < 1".into());
+        }
+        if let Some(r) = &sp.reclaim
+            && (r.tick_seconds <= 0
+                || r.recover_seconds < 0
+                || !(0.0..=1.0).contains(&r.probability)
+                || !(0.0..=1.0).contains(&r.max_share))
+        {
+            return Err(
+                "pools.spot.reclaim: need tick_seconds > 0, recover_seconds >= 0, probability and max_share in [0, 1]"
+                    .into(),
+            );
         }
         if sp.price_tick_seconds <= 0 {
             return Err("pools.spot.price_tick_seconds must be positive".into());

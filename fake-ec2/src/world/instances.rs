@@ -196,6 +196,10 @@ pub enum Timer {
     InterruptionWarning(String),
     /// The end of a spot interruption: stop, hibernate (as stop) or terminate.
     Reclaim(String),
+    /// A draw of the seeded spot capacity process.
+    MarketTick,
+    /// A spot pool's capacity coming back after a drop.
+    RestoreCapacity(PoolId, u32),
 }
 
 /// One state transition, as the event bus will publish it.

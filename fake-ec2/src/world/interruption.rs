@@ -18,6 +18,7 @@ use super::World;
 use super::clock::Millis;
 use super::instances::Timer;
 use super::pools::{CapacityType, PoolId};
+use super::rng::{hash_str, unit};
 use crate::events::{Event, Kind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,11 @@ impl World {
     pub fn interrupt(&mut self, id: &str, opts: InterruptOptions) -> Result<Interruption, String> {
         self.flush_events();
         let now = self.now();
+        self.interrupt_at(id, opts, now)
+    }
+
+    /// [`World::interrupt`] as of world time `now` (a timer's due time).
+    fn interrupt_at(&mut self, id: &str, opts: InterruptOptions, now: Millis) -> Result<Interruption, String> {
         let inst = self.instance(id).ok_or_else(|| format!("no instance {id}"))?;
         if inst.capacity_type != CapacityType::Spot {
             return Err(format!("{id} is not a spot instance"));
@@ -177,6 +183,12 @@ impl World {
     /// running instances than its capacity, the seed picks that many victims not yet being
     /// interrupted, and each goes through the full interruption sequence. Returns them.
     pub fn reclaim_over_capacity(&mut self) -> Vec<Interruption> {
+        self.flush_events();
+        let now = self.now();
+        self.reclaim_over_capacity_at(now)
+    }
+
+    fn reclaim_over_capacity_at(&mut self, now: Millis) -> Vec<Interruption> {
         let mut by_pool: BTreeMap<PoolId, (Vec<String>, u32)> = BTreeMap::new();
         for i in self.instances.values() {
             if i.capacity_type != CapacityType::Spot || !i.state.holds_capacity() {
@@ -200,7 +212,35 @@ impl World {
             candidates.shuffle(&mut self.rng.market);
             victims.extend(candidates.into_iter().take(excess as usize));
         }
-        victims.iter().filter_map(|id| self.interrupt(id, InterruptOptions::default()).ok()).collect()
+        victims.iter().filter_map(|id| self.interrupt_at(id, InterruptOptions::default(), now).ok()).collect()
+    }
+
+    /// One draw of the seeded capacity process: each pool holding spot instances may lose
+    /// capacity (a pure function of seed, pool and tick), and the market reclaims the excess.
+    pub(super) fn market_tick(&mut self, at: Millis) {
+        let Some(r) = self.cfg.pools.spot.reclaim.clone() else {
+            return;
+        };
+        let tick = (at / (r.tick_seconds * 1000)) as u64;
+        let pools: std::collections::BTreeSet<PoolId> = self
+            .instances
+            .values()
+            .filter(|i| i.capacity_type == CapacityType::Spot && i.state.holds_capacity())
+            .map(|i| i.pool)
+            .collect();
+        for pool in pools {
+            if unit(&[self.seed, hash_str("reclaim"), pool as u64, tick]) >= r.probability {
+                continue;
+            }
+            let used = self.pools.used(CapacityType::Spot, pool);
+            let share = unit(&[self.seed, hash_str("reclaim-share"), pool as u64, tick]);
+            let take = ((f64::from(used) * r.max_share * share).ceil() as u32).clamp(1, used.max(1));
+            let before = self.pools.capacity(CapacityType::Spot, pool);
+            self.pools.set_capacity(CapacityType::Spot, pool, used.saturating_sub(take).min(before));
+            self.schedule(at + r.recover_seconds * 1000, Timer::RestoreCapacity(pool, before));
+        }
+        self.reclaim_over_capacity_at(at);
+        self.schedule(at + r.tick_seconds * 1000, Timer::MarketTick);
     }
 }
 
@@ -329,6 +369,40 @@ mod tests {
         };
         assert_eq!(pick(3), pick(3));
         assert!((1..20).any(|s| pick(s) != pick(3)), "the seed decides");
+    }
+
+    #[test]
+    fn the_capacity_process_reclaims_on_the_clock_by_the_seed() {
+        let run = |seed| {
+            let text = include_str!("../../../fixtures/worlds/default.yaml").replace("mode: real", "mode: manual");
+            let mut cfg =
+                super::super::WorldConfig::parse(&text, "default.yaml").unwrap_or_else(|e| unreachable!("{e}"));
+            cfg.pools.spot.reclaim = Some(super::super::config::ReclaimConfig {
+                tick_seconds: 60,
+                probability: 1.0,
+                max_share: 0.5,
+                recover_seconds: 600,
+            });
+            let mut w = World::new(cfg, seed, std::path::Path::new(".")).unwrap_or_else(|e| unreachable!("{e}"));
+            let ids: Vec<String> = (0..4).map(|_| spot(&mut w, "terminate")).collect();
+            let pool = w.pool_of("m5.large", "us-west-2a").unwrap_or_default();
+            w.clock.advance(60_000);
+            w.sync();
+            let cap = w.pools.capacity(CapacityType::Spot, pool);
+            assert!(cap < 4, "capacity dropped: {cap}");
+            let warned: Vec<usize> = w
+                .instances
+                .values()
+                .filter(|i| i.interruption_at == Some(180_000 + 1_767_225_600_000))
+                .map(|i| ids.iter().position(|x| *x == i.id).unwrap_or(99))
+                .collect();
+            assert_eq!(warned.len(), 4 - cap as usize);
+            w.clock.advance(600_000);
+            w.sync();
+            assert_eq!(w.pools.capacity(CapacityType::Spot, pool), 200, "capacity comes back");
+            (warned, w.events.log_since(0).map(str::to_owned).collect::<Vec<_>>())
+        };
+        assert_eq!(run(5), run(5));
     }
 
     #[test]

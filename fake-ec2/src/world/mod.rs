@@ -129,7 +129,8 @@ impl World {
             cfg.security_groups.iter().map(|g| SecurityGroup { tags: g.tags.clone(), cfg: g.clone() }).collect();
         let images = cfg.images.iter().map(|i| Image { tags: i.tags.clone(), cfg: i.clone() }).collect();
         let throttle = Throttle::new(&cfg.throttling, start);
-        Ok(Self {
+        let reclaim_tick = cfg.pools.spot.reclaim.as_ref().map(|r| r.tick_seconds * 1000);
+        let mut w = Self {
             seed,
             clock,
             rng: Streams::new(seed),
@@ -156,7 +157,11 @@ impl World {
             sqs: crate::sqs::Queues::from_config(&cfg.region, &cfg.account_id, &cfg.queues, start)
                 .map_err(|message| config::ConfigError::Invalid { path: "queues".into(), message })?,
             cfg,
-        })
+        };
+        if let Some(tick) = reclaim_tick {
+            w.schedule(start + tick, Timer::MarketTick);
+        }
+        Ok(w)
     }
 
     pub fn now(&self) -> Millis {
@@ -271,6 +276,12 @@ impl World {
             }
             Timer::InterruptionWarning(id) => self.interruption_warning(&id, at),
             Timer::Reclaim(id) => self.reclaim(&id, at),
+            Timer::MarketTick => self.market_tick(at),
+            Timer::RestoreCapacity(pool, cap) => {
+                if self.pools.capacity(CapacityType::Spot, pool) < cap {
+                    self.pools.set_capacity(CapacityType::Spot, pool, cap);
+                }
+            }
         }
     }
 
