@@ -54,8 +54,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(drive_clock(state.clone()));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let region = {
+        let mut w = state.world();
+        w.events.set_forwarder(tx);
+        w.cfg.region.clone()
+    };
+    let forwarder = tokio::spawn(crate::events::forward(rx, region));
     let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
     ticker.abort();
+    forwarder.abort();
     result
 }
 

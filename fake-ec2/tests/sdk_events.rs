@@ -314,3 +314,32 @@ fn event_timeline_snapshot() {
         .collect();
     insta::assert_snapshot!(timeline.join("\n"));
 }
+
+#[tokio::test]
+async fn events_are_forwarded_to_an_external_sqs_endpoint() {
+    // Another fake-ec2 plays the external SQS (as moto_server or LocalStack would).
+    let external = Server::start(world(2)).await;
+    let ext = sqs(&external);
+    let url = ext.create_queue().queue_name("forwarded").send().await.unwrap().queue_url.unwrap();
+    let target = url.clone();
+    let s = Server::start(common::world_with(3, move |cfg| {
+        cfg.rules.push(fake_ec2::events::RuleConfig {
+            name: "ToExternal".into(),
+            pattern: json!({"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}),
+            targets: vec![target],
+        });
+    }))
+    .await;
+    let id = launch_spot(&s).await;
+    admin(&s, "/_fake/interrupt", json!({"instance_ids": [id], "rebalance": false})).await;
+    let got = receive(&ext, &url, 1).await;
+    assert_eq!(summary(&got[0]), ("EC2 Spot Instance Interruption Warning".into(), id.clone(), "terminate".into()));
+    // The built-in queue got it too, through the default world's rule.
+    let local = sqs(&s);
+    let local_url = local.get_queue_url().queue_name(QUEUE).send().await.unwrap().queue_url.unwrap();
+    let got = receive(&local, &local_url, 2).await;
+    assert_eq!(got[1]["detail-type"], "EC2 Spot Instance Interruption Warning");
+    let log = reqwest::get(format!("{}/_fake/events/log?since=1", s.endpoint)).await.unwrap().text().await.unwrap();
+    let line: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(line["deliveries"][1], json!({"rule": "ToExternal", "target": url}));
+}
