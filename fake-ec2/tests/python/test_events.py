@@ -161,3 +161,45 @@ def test_aws_cli_receives_the_warning(server, tmp_path):
         "EC2 Spot Instance Interruption Warning",
     ]
     assert bodies[1]["detail"]["instance-id"] == iid
+
+
+@pytest.fixture
+def moto_sqs(tmp_path):
+    """A moto_server on a free port, as an external SQS endpoint."""
+    exe = shutil.which("moto_server")
+    if exe is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(tmp_path / "moto.log", "w")
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        client = sqs_client(endpoint)
+        from support import wait_for
+
+        wait_for(lambda: client.list_queues() is not None, 30.0, "moto_server to answer")
+        yield client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_events_forwarded_to_a_moto_server_queue(server, moto_sqs):
+    url = moto_sqs.create_queue(QueueName="karpenter-interruption-moto")["QueueUrl"]
+    server.post(
+        "/_fake/events/rules",
+        {"name": "ToMoto", "pattern": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
+         "targets": [url]},
+    )
+    ec2 = ec2_client(server.endpoint)
+    iid = launch_spot(ec2)
+    server.post("/_fake/interrupt", {"instance_ids": [iid]})
+    (warning,) = receive(moto_sqs, url, 1, timeout=20.0)
+    assert warning["detail-type"] == "EC2 Spot Instance Interruption Warning"
+    assert warning["detail"] == {"instance-id": iid, "instance-action": "terminate"}
+    assert list(warning) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]
