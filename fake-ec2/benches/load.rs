@@ -177,10 +177,16 @@ fn describe_body(next: Option<&str>) -> String {
     encode(&p)
 }
 
-fn next_token(xml: &str) -> Option<String> {
-    let start = xml.rfind("<nextToken>")? + "<nextToken>".len();
-    let end = xml[start..].find("</nextToken>")? + start;
-    Some(xml[start..end].to_owned())
+/// The `nextToken` of a page: it comes last in the response, so search from the end.
+fn next_token(xml: &[u8]) -> Option<String> {
+    const OPEN: &[u8] = b"<nextToken>";
+    let start = xml.windows(OPEN.len()).rposition(|w| w == OPEN)? + OPEN.len();
+    let len = xml[start..].iter().position(|b| *b == b'<')?;
+    String::from_utf8(xml[start..start + len].to_vec()).ok()
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
 struct Client {
@@ -189,7 +195,8 @@ struct Client {
 }
 
 impl Client {
-    async fn post(&self, body: String) -> anyhow::Result<(u16, String)> {
+    /// One POST; the response body is read in full, as bytes (no text decoding on the clock).
+    async fn post(&self, body: String) -> anyhow::Result<(u16, bytes::Bytes)> {
         let r = self
             .http
             .post(&self.endpoint)
@@ -200,15 +207,15 @@ impl Client {
             .send()
             .await?;
         let status = r.status().as_u16();
-        Ok((status, r.text().await?))
+        Ok((status, r.bytes().await?))
     }
 
-    async fn ok(&self, body: String) -> anyhow::Result<String> {
-        let (status, text) = self.post(body).await?;
+    async fn ok(&self, body: String) -> anyhow::Result<bytes::Bytes> {
+        let (status, bytes) = self.post(body).await?;
         if status != 200 {
-            bail!("HTTP {status}: {}", text.chars().take(400).collect::<String>());
+            bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(400)]));
         }
-        Ok(text)
+        Ok(bytes)
     }
 }
 
@@ -289,8 +296,8 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
     // Warm-up: connections, allocator, code paths.
     for i in 0..20 {
         let xml = client.ok(encode(&create_fleet_pairs(&format!("warmup-{i}")))).await?;
-        if !xml.contains("<instanceIds>") {
-            bail!("CreateFleet launched nothing: {}", xml.chars().take(600).collect::<String>());
+        if count(&xml, b"<instanceIds>") != 1 {
+            bail!("CreateFleet launched nothing: {}", String::from_utf8_lossy(&xml[..xml.len().min(600)]));
         }
     }
 
@@ -315,7 +322,13 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
                 }
                 let t = Instant::now();
                 match client.post(bodies[i].clone()).await {
-                    Ok((200, xml)) if xml.contains("<instanceIds>") => lat.push(ms(t.elapsed())),
+                    Ok((200, xml)) => {
+                        lat.push(ms(t.elapsed()));
+                        // Checked off the clock: one instance launched.
+                        if count(&xml, b"<instanceIds>") != 1 {
+                            errors += 1;
+                        }
+                    }
                     _ => errors += 1,
                 }
             }
@@ -370,6 +383,9 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
         ),
     );
 
+    // DescribeInstances starts from a fresh world, so the sizes are exact: the CreateFleet
+    // calls above launched thousands of instances of their own.
+    *state.world() = World::from_file(&opts.world, 1)?;
     let mut batch = 0usize;
     for &(target, runs, budget) in &opts.describe {
         // Populate with RunInstances batches of up to 500, round-robin over the subnets.
@@ -389,7 +405,8 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
         let instances = state.world().instances.len();
         emit(opts, &json!({"bench": "populate", "instances": instances, "secs": round3(t.elapsed().as_secs_f64())}));
 
-        // Full listing over HTTP, following nextToken.
+        // Full listing over HTTP, following nextToken. Run 0 is a warm-up, which also checks
+        // (off the clock) that every instance was listed.
         let mut lat = Vec::new();
         let mut pages = 0;
         let mut bytes = 0;
@@ -400,23 +417,24 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
                 break;
             }
             let t = Instant::now();
-            let (mut p, mut b, mut n) = (0, 0, 0);
+            let (mut p, mut b) = (0, 0);
             let mut token: Option<String> = None;
             loop {
                 let xml = client.ok(describe_body(token.as_deref())).await?;
                 p += 1;
                 b += xml.len();
-                n += xml.matches("<instanceId>").count();
+                if run == 0 {
+                    listed += count(&xml, b"<instanceId>");
+                }
                 token = next_token(&xml);
                 if token.is_none() || p > 100 {
                     break;
                 }
             }
-            // Run 0 is a warm-up.
             if run > 0 {
                 lat.push(ms(t.elapsed()));
             }
-            (pages, bytes, listed) = (p, b, n);
+            (pages, bytes) = (p, b);
         }
         if listed != instances {
             bail!("DescribeInstances listed {listed} of {instances} instances");
@@ -447,7 +465,7 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
                     bail!("DescribeInstances via handler: {status}");
                 }
                 p += 1;
-                token = next_token(&xml);
+                token = next_token(xml.as_bytes());
                 if token.is_none() || p > 100 {
                     break;
                 }
