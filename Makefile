@@ -51,7 +51,7 @@ lint:
 
 bench: setup
 	cargo build --release -p fake-ec2 --bins
-	$(PYTHON) bench/ec2_bench.py
+	$(PYTHON) bench/ec2_bench.py --no-build
 
 clean-cache:
 	rm -rf $(CACHE_DIR)
