@@ -134,8 +134,8 @@ check_pin() { # check_pin DIR MODULE VERSION
     exit 1
   fi
 }
-check_pin "$HERE/etcd-bin" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
-check_pin "$HERE/k8s-bin" k8s.io/kubernetes "$KUBE_VERSION"
+check_pin "$HERE/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+check_pin "$HERE/kubernetes" k8s.io/kubernetes "$KUBE_VERSION"
 
 # --- kwok + kwokctl: plain `go install pkg@version` (kwok's go.mod has no replace lines) ---------
 if [[ "${K8S_FORCE_REBUILD:-0}" == 1 ]] || ! version_ok kwok || ! version_ok kwokctl; then
@@ -146,21 +146,21 @@ else
   log "kwok+kwokctl $KWOK_VERSION already built"
 fi
 
-# --- etcd: wrapper module e2e/k8s/etcd-bin (etcd's go.mod has replace lines, so no go install) ---
+# --- etcd: wrapper module e2e/k8s/etcd (etcd's go.mod has replace lines, so no go install) ---
 if [[ "${K8S_FORCE_REBUILD:-0}" == 1 ]] || ! version_ok etcd; then
   run_step "etcd $ETCD_VERSION (go build)" \
-    in_dir "$HERE/etcd-bin" "$GO" build -mod=readonly -p "$PAR" -trimpath -ldflags='-s -w' \
+    in_dir "$HERE/etcd" "$GO" build -mod=readonly -p "$PAR" -trimpath -ldflags='-s -w' \
     -o "$BIN/etcd" go.etcd.io/etcd/server/v3
 else
   log "etcd $ETCD_VERSION already built"
 fi
 
-# --- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl: wrapper e2e/k8s/k8s-bin ---
+# --- kube-apiserver, kube-controller-manager, kube-scheduler, kubectl: wrapper e2e/k8s/kubernetes ---
 need_kube=0
 for b in "${KUBE_BINS[@]}"; do version_ok "$b" || need_kube=1; done
 if [[ "${K8S_FORCE_REBUILD:-0}" == 1 || $need_kube == 1 ]]; then
   # Stamp like hack/lib/version.sh does; buildDate is the release's module time (reproducible).
-  build_date=$(cd "$HERE/k8s-bin" && "$GO" list -mod=readonly -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
+  build_date=$(cd "$HERE/kubernetes" && "$GO" list -mod=readonly -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)
   [[ -n "$build_date" ]] || build_date=1970-01-01T00:00:00Z
   kv="${KUBE_VERSION#v}"
   major="${kv%%.*}"
@@ -173,9 +173,9 @@ if [[ "${K8S_FORCE_REBUILD:-0}" == 1 || $need_kube == 1 ]]; then
   pkgs=()
   for b in "${KUBE_BINS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   run_step "kubernetes modules download" \
-    in_dir "$HERE/k8s-bin" "$GO" list -mod=readonly -deps -f '{{with .Error}}{{.}}{{end}}' "${pkgs[@]}"
+    in_dir "$HERE/kubernetes" "$GO" list -mod=readonly -deps -f '{{with .Error}}{{.}}{{end}}' "${pkgs[@]}"
   run_step "kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION (go build)" \
-    in_dir "$HERE/k8s-bin" "$GO" build -mod=readonly -p "$PAR" -trimpath -ldflags "$ldflags" -o "$BIN/" "${pkgs[@]}"
+    in_dir "$HERE/kubernetes" "$GO" build -mod=readonly -p "$PAR" -trimpath -ldflags "$ldflags" -o "$BIN/" "${pkgs[@]}"
 else
   log "kubernetes $KUBE_VERSION binaries already built"
 fi
