@@ -9,7 +9,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{InstanceMarketOptionsRequest, InstanceType, MarketType, SpotMarketOptions};
-use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use common::{Server, call, world};
 use fake_ec2::server::AppState;
@@ -18,17 +17,6 @@ use serde_json::{Value, json};
 const AMI: &str = "ami-0a0b0c0d0e0f10111";
 const SUBNET_A: &str = "subnet-0a1a1a1a1a1a1a1a1";
 const QUEUE: &str = "karpenter-interruption";
-
-fn sqs(server: &Server) -> aws_sdk_sqs::Client {
-    let cfg = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_sqs::Client::from_conf(cfg)
-}
 
 /// Karpenter's receive loop, until `n` messages arrived (each deleted, as Karpenter does after
 /// handling) or the deadline passes. Returns the bodies, parsed.
@@ -112,7 +100,7 @@ async fn launch_spot(s: &Server) -> String {
 #[tokio::test]
 async fn launch_interrupt_and_health_event_reach_the_queue_as_karpenter_reads_them() {
     let s = Server::start(world(1)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.get_queue_url().queue_name(QUEUE).send().await.unwrap().queue_url.unwrap();
     let id = launch_spot(&s).await;
 
@@ -187,7 +175,7 @@ async fn launch_interrupt_and_health_event_reach_the_queue_as_karpenter_reads_th
 #[tokio::test]
 async fn lowering_a_pools_capacity_reclaims_instances_through_the_interruption_sequence() {
     let s = Server::start(world(4)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.get_queue_url().queue_name(QUEUE).send().await.unwrap().queue_url.unwrap();
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -319,7 +307,7 @@ fn event_timeline_snapshot() {
 async fn events_are_forwarded_to_an_external_sqs_endpoint() {
     // Another fake-ec2 plays the external SQS (as moto_server or LocalStack would).
     let external = Server::start(world(2)).await;
-    let ext = sqs(&external);
+    let ext = external.sqs();
     let url = ext.create_queue().queue_name("forwarded").send().await.unwrap().queue_url.unwrap();
     let target = url.clone();
     let s = Server::start(common::world_with(3, move |cfg| {
@@ -335,7 +323,7 @@ async fn events_are_forwarded_to_an_external_sqs_endpoint() {
     let got = receive(&ext, &url, 1).await;
     assert_eq!(summary(&got[0]), ("EC2 Spot Instance Interruption Warning".into(), id.clone(), "terminate".into()));
     // The built-in queue got it too, through the default world's rule.
-    let local = sqs(&s);
+    let local = s.sqs();
     let local_url = local.get_queue_url().queue_name(QUEUE).send().await.unwrap().queue_url.unwrap();
     let got = receive(&local, &local_url, 2).await;
     assert_eq!(got[1]["detail-type"], "EC2 Spot Instance Interruption Warning");

@@ -26,17 +26,6 @@ use tokio::sync::Mutex;
 
 const ACCOUNT: &str = "123456789012";
 
-fn sqs(server: &Server) -> aws_sdk_sqs::Client {
-    let cfg = aws_sdk_sqs::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-west-2"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_sqs::Client::from_conf(cfg)
-}
-
 fn code<E: ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_owned()
 }
@@ -85,7 +74,7 @@ async fn counts(c: &aws_sdk_sqs::Client, url: &str) -> (u64, u64, u64) {
 #[tokio::test]
 async fn queue_lifecycle_actions() {
     let s = Server::start(world(1)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c
         .create_queue()
         .queue_name("orders")
@@ -177,7 +166,7 @@ async fn queue_lifecycle_actions() {
 #[tokio::test]
 async fn messages_attributes_and_md5s() {
     let s = Server::start(world(2)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("q").send().await.unwrap().queue_url.unwrap();
     let mut attrs = BTreeMap::new();
     attrs.insert(
@@ -324,7 +313,7 @@ async fn messages_attributes_and_md5s() {
 #[tokio::test]
 async fn karpenter_receives_interruption_events() {
     let s = Server::start(world(3)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     // Karpenter: GetQueueUrl(INTERRUPTION_QUEUE) once, then the receive loop.
     let url = c.get_queue_url().queue_name("karpenter-interruption").send().await.unwrap().queue_url.unwrap();
     assert_eq!(queue_attr(&c, &url, QueueAttributeName::MessageRetentionPeriod).await, "300");
@@ -374,7 +363,7 @@ async fn karpenter_receives_interruption_events() {
 #[tokio::test]
 async fn long_poll_is_woken_by_a_send_from_another_task() {
     let s = Server::start(world(4)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("wake").send().await.unwrap().queue_url.unwrap();
     let (c2, url2) = (c.clone(), url.clone());
     let started = Instant::now();
@@ -409,7 +398,7 @@ async fn advance_until_done<T>(s: &Server, secs: i64, poll: tokio::task::JoinHan
 async fn long_poll_ends_when_world_time_reaches_its_deadline() {
     // Manual clock: the poll ends when the clock is advanced past WaitTimeSeconds.
     let s = Server::start(world(5)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("idle").send().await.unwrap().queue_url.unwrap();
     let (c2, url2) = (c.clone(), url.clone());
     let started = Instant::now();
@@ -437,7 +426,7 @@ async fn long_poll_ends_when_world_time_reaches_its_deadline() {
         cfg.clock.factor = 100.0;
     }))
     .await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("scaled").send().await.unwrap().queue_url.unwrap();
     let started = Instant::now();
     let out = c.receive_message().queue_url(&url).wait_time_seconds(20).send().await.unwrap();
@@ -449,7 +438,7 @@ async fn long_poll_ends_when_world_time_reaches_its_deadline() {
 #[tokio::test]
 async fn visibility_timeout_expiry_redelivers_with_a_new_handle() {
     let s = Server::start(world(7)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("vis").send().await.unwrap().queue_url.unwrap();
     c.send_message().queue_url(&url).message_body("job").send().await.unwrap();
     let first = c.receive_message().queue_url(&url).send().await.unwrap();
@@ -545,7 +534,7 @@ async fn visibility_timeout_expiry_redelivers_with_a_new_handle() {
 #[tokio::test]
 async fn dead_letter_redrive_after_max_receive_count() {
     let s = Server::start(world(8)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let dlq = c.create_queue().queue_name("work-dlq").send().await.unwrap().queue_url.unwrap();
     let dlq_arn = queue_attr(&c, &dlq, QueueAttributeName::QueueArn).await;
     let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#);
@@ -602,7 +591,7 @@ async fn dead_letter_redrive_after_max_receive_count() {
 async fn same_seed_same_ids() {
     async fn run(seed: u64) -> Vec<String> {
         let s = Server::start(world(seed)).await;
-        let c = sqs(&s);
+        let c = s.sqs();
         let url = c.create_queue().queue_name("d").send().await.unwrap().queue_url.unwrap();
         let mut out = Vec::new();
         for i in 0..3 {
@@ -634,7 +623,7 @@ async fn at_least_once_with_concurrent_consumers() {
     const N: usize = 500;
     const CONSUMERS: u64 = 4;
     let s = Server::start(world(9)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("stress").send().await.unwrap().queue_url.unwrap();
     let mut sent = BTreeMap::new();
     for chunk in 0..N / 10 {
@@ -747,7 +736,7 @@ async fn at_least_once_with_concurrent_consumers() {
 #[tokio::test]
 async fn admin_peek_changes_nothing() {
     let s = Server::start(world(10)).await;
-    let c = sqs(&s);
+    let c = s.sqs();
     let url = c.create_queue().queue_name("peek").send().await.unwrap().queue_url.unwrap();
     c.send_message()
         .queue_url(&url)
@@ -790,8 +779,8 @@ async fn strict_auth_checks_the_sdk_signatures() {
             vec![Credential { access_key_id: "AKIDTEST".into(), secret_access_key: "secret".into() }];
     }))
     .await;
-    let url = sqs(&s).get_queue_url().queue_name("karpenter-interruption").send().await.unwrap().queue_url.unwrap();
-    sqs(&s).send_message().queue_url(&url).message_body("signed").send().await.unwrap();
+    let url = s.sqs().get_queue_url().queue_name("karpenter-interruption").send().await.unwrap().queue_url.unwrap();
+    s.sqs().send_message().queue_url(&url).message_body("signed").send().await.unwrap();
     let wrong = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -368,6 +368,11 @@ impl World {
         Ok(())
     }
 
+    /// The world's zones other than `zone`, as EC2 lists them in capacity error messages.
+    fn other_zones(&self, zone: &str) -> String {
+        self.cfg.zones.iter().filter(|z| z.name != zone).map(|z| z.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
     /// Why `spec` cannot be launched right now, if it cannot: the checks EC2 makes, in its order.
     pub fn check_launch(&self, spec: &LaunchSpec) -> Result<(), LaunchFailure> {
         let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
@@ -390,13 +395,7 @@ impl World {
                 message: format!(
                     "Your requested instance type ({}) is not supported in your requested Availability Zone ({zone}). Please retry your request by not specifying an Availability Zone or choosing {}.",
                     spec.instance_type,
-                    self.cfg
-                        .zones
-                        .iter()
-                        .filter(|z| z.name != zone)
-                        .map(|z| z.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    self.other_zones(&zone)
                 ),
             });
         };
@@ -425,13 +424,7 @@ impl World {
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
                         spec.instance_type,
                         spec.instance_type,
-                        self.cfg
-                            .zones
-                            .iter()
-                            .filter(|z| z.name != zone)
-                            .map(|z| z.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        self.other_zones(&zone)
                     ),
                 },
             });

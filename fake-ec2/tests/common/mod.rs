@@ -51,6 +51,17 @@ impl Server {
         aws_sdk_ec2::Client::from_conf(cfg)
     }
 
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let cfg = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-west-2"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_sqs::Client::from_conf(cfg)
+    }
+
     pub fn advance(&self, secs: i64) {
         let mut w = self.state.world();
         w.clock.advance(secs * 1000);
