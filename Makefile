@@ -10,11 +10,12 @@ SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
 
-.PHONY: help setup build demo test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
+.PHONY: help setup build crds demo test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
+	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
 	@echo "make bench  - fake-ec2 vs moto_server benchmarks -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
@@ -27,6 +28,10 @@ setup:
 
 build:
 	cargo build -p fake-ec2 --bins
+
+# The CRDs are generated from autoscaler/src/apis; a unit test fails when the committed ones are stale.
+crds:
+	cargo run -q -p autoscaler -- crds --out-dir autoscaler/crds
 
 demo: setup build
 	@echo "fake-ec2: world $(WORLD), seed $(SEED). Try, in another shell:"

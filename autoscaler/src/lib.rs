@@ -1,0 +1,4 @@
+//! A Karpenter-compatible node autoscaler for EC2: the Karpenter APIs, a pure scheduling
+//! simulation, the AWS layer (CreateFleet through aws-sdk-ec2) and the controllers.
+
+pub mod apis;
