@@ -2,3 +2,10 @@
 //! simulation, the AWS layer (CreateFleet through aws-sdk-ec2) and the controllers.
 
 pub mod apis;
+pub mod cloud;
+pub mod controllers;
+pub mod leader;
+pub mod metrics;
+pub mod options;
+pub mod provider;
+pub mod scheduling;

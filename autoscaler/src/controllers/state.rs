@@ -1,0 +1,143 @@
+//! The cluster as the controllers see it: reflector caches of the kinds they read, fed by watches,
+//! and notifications when pods or capacity change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::apis::{EC2NodeClass, NodeClaim, NodePool};
+
+/// Caches of every kind the controllers read, kept current by watches.
+#[derive(Clone)]
+pub struct ClusterState {
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+    pub node_claims: Store<NodeClaim>,
+    pub node_pools: Store<NodePool>,
+    pub node_classes: Store<EC2NodeClass>,
+    pub daemon_sets: Store<DaemonSet>,
+    /// Bumped on any pod change: the provisioner's batcher listens.
+    pub pods_changed: watch::Receiver<u64>,
+    /// Bumped on node, NodeClaim, NodePool, EC2NodeClass or DaemonSet changes.
+    pub capacity_changed: watch::Receiver<u64>,
+}
+
+impl ClusterState {
+    /// Starts the watches (tasks on the current runtime) and waits until every cache has listed
+    /// once, so nothing decides on an empty view.
+    pub async fn start(client: Client) -> ClusterState {
+        let (pods_tx, pods_changed) = watch::channel(0u64);
+        let (capacity_tx, capacity_changed) = watch::channel(0u64);
+        let (pods_tx, capacity_tx) = (Arc::new(pods_tx), Arc::new(capacity_tx));
+        let pods = spawn_reflector(Api::<Pod>::all(client.clone()), pods_tx.clone());
+        let nodes = spawn_reflector(Api::<Node>::all(client.clone()), capacity_tx.clone());
+        let node_claims = spawn_reflector(Api::<NodeClaim>::all(client.clone()), capacity_tx.clone());
+        let node_pools = spawn_reflector(Api::<NodePool>::all(client.clone()), capacity_tx.clone());
+        let node_classes = spawn_reflector(Api::<EC2NodeClass>::all(client.clone()), capacity_tx.clone());
+        let daemon_sets = spawn_reflector(Api::<DaemonSet>::all(client), capacity_tx.clone());
+        let state = ClusterState { pods, nodes, node_claims, node_pools, node_classes, daemon_sets, pods_changed, capacity_changed };
+        state.wait_synced().await;
+        state
+    }
+
+    async fn wait_synced(&self) {
+        // Each store resolves once its first list completed; a watch that cannot list (e.g. a
+        // missing CRD) keeps retrying with backoff, so say so instead of waiting silently.
+        let all = futures::future::join_all([
+            wait_ready(&self.pods, "pods"),
+            wait_ready(&self.nodes, "nodes"),
+            wait_ready(&self.node_claims, "nodeclaims"),
+            wait_ready(&self.node_pools, "nodepools"),
+            wait_ready(&self.node_classes, "ec2nodeclasses"),
+            wait_ready(&self.daemon_sets, "daemonsets"),
+        ]);
+        all.await;
+    }
+
+    pub fn node_by_provider_id(&self, provider_id: &str) -> Option<Arc<Node>> {
+        self.nodes
+            .state()
+            .into_iter()
+            .find(|n| n.spec.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(provider_id))
+    }
+
+    pub fn node_claim_by_provider_id(&self, provider_id: &str) -> Option<Arc<NodeClaim>> {
+        self.node_claims
+            .state()
+            .into_iter()
+            .find(|c| c.status.as_ref().and_then(|s| s.provider_id.as_deref()) == Some(provider_id))
+    }
+
+    pub fn node_claim_by_instance_id(&self, instance_id: &str) -> Option<Arc<NodeClaim>> {
+        self.node_claims.state().into_iter().find(|c| {
+            c.status
+                .as_ref()
+                .and_then(|s| s.provider_id.as_deref())
+                .and_then(crate::cloud::instance_id_from_provider_id)
+                == Some(instance_id)
+        })
+    }
+
+    pub fn node_pool(&self, name: &str) -> Option<Arc<NodePool>> {
+        self.node_pools.state().into_iter().find(|p| p.metadata.name.as_deref() == Some(name))
+    }
+
+    pub fn node_class(&self, name: &str) -> Option<Arc<EC2NodeClass>> {
+        self.node_classes.state().into_iter().find(|c| c.metadata.name.as_deref() == Some(name))
+    }
+
+    /// Pods bound to a node, by node name.
+    pub fn pods_on(&self, node_name: &str) -> Vec<Arc<Pod>> {
+        self.pods
+            .state()
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node_name))
+            .collect()
+    }
+}
+
+async fn wait_ready<K>(store: &Store<K>, what: &str)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), store.wait_until_ready()).await {
+            Ok(_) => return,
+            Err(_) => tracing::warn!(kind = what, "still waiting for the first list (is the CRD installed?)"),
+        }
+    }
+}
+
+fn spawn_reflector<K>(api: Api<K>, notify: Arc<watch::Sender<u64>>) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer).touched_objects();
+    tokio::spawn(drive(stream, notify));
+    reader
+}
+
+async fn drive<K, S>(stream: S, notify: Arc<watch::Sender<u64>>)
+where
+    S: Stream<Item = Result<K, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(_) => notify.send_modify(|generation| *generation += 1),
+            Err(err) => tracing::debug!(error = %err, "watch error (retrying with backoff)"),
+        }
+    }
+}
