@@ -1,0 +1,3 @@
+//! The autoscaler library: pure cores first, wire code later.
+
+pub mod scheduling;
