@@ -1,0 +1,731 @@
+//! The scheduling simulation (Karpenter's scheduler.go, nodeclaim.go, existingnode.go, queue.go):
+//! place each pending pod on an existing node, else on a NodeClaim planned earlier in this solve,
+//! else on a new plan from the heaviest NodePool that can take it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::instance_type::InstanceType;
+use super::pod::{AffinityTerm, SchedPod, Taint, tolerates};
+use super::requirements::{Requirement, Requirements, labels};
+use super::resources::{NODES, Resources};
+use super::topology::{CountedPod, DomainUniverse, Topology, TopologyNode};
+
+/// A NodePool as the simulation needs it.
+#[derive(Clone, Debug, Default)]
+pub struct SchedNodePool {
+    pub name: String,
+    pub weight: i32,
+    /// Template requirements and template labels (as `In [value]`).
+    pub requirements: Requirements,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    /// Not considered for toleration: they go away once the node is initialised.
+    pub startup_taints: Vec<Taint>,
+    /// Limits minus current usage; None = unlimited. A `nodes` entry limits the node count.
+    pub remaining: Option<Resources>,
+    pub instance_types: Vec<Arc<InstanceType>>,
+}
+
+/// A Node, or an in-flight NodeClaim not registered yet.
+#[derive(Clone, Debug, Default)]
+pub struct ExistingNode {
+    pub name: String,
+    /// Labels of the Node (or requirements and labels of the NodeClaim).
+    pub requirements: Requirements,
+    pub taints: Vec<Taint>,
+    /// Allocatable minus what pods (daemonsets included) already request there.
+    pub available: Resources,
+    pub initialized: bool,
+    pub marked_for_deletion: bool,
+}
+
+/// A pod already bound to a node: counted for topology and pod (anti-)affinity.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduledPodInfo {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub node_name: String,
+    /// Its required anti-affinity terms, which repel the pods they select.
+    pub anti_affinity: Vec<AffinityTerm>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SchedulerOptions {
+    /// Instance types kept per NodeClaim (cheapest first).
+    pub max_instance_types: usize,
+    /// Treat preferences as requirements first and relax them one by one (Karpenter's default).
+    pub respect_preferences: bool,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions { max_instance_types: 60, respect_preferences: true }
+    }
+}
+
+/// One NodeClaim to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeClaimPlan {
+    pub node_pool: String,
+    /// Narrowed requirements: the pool's requirements and labels, the pods' requirements, topology
+    /// choices, and `node.kubernetes.io/instance-type In [instance_types]`.
+    pub requirements: Requirements,
+    /// Types that fit every pod plus daemonsets, cheapest compatible available offering first.
+    pub instance_types: Vec<Arc<InstanceType>>,
+    /// Pod keys ("namespace/name").
+    pub pods: Vec<String>,
+    /// Pod requests plus daemonset overhead.
+    pub requests: Resources,
+    /// Placeholder hostname, unique per plan within a solve.
+    pub hostname: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Results {
+    pub new_node_claims: Vec<NodeClaimPlan>,
+    /// Node name → pod keys placed there.
+    pub existing: BTreeMap<String, Vec<String>>,
+    /// Pod key → why it could not be placed.
+    pub pod_errors: BTreeMap<String, String>,
+}
+
+/// One instance type of a template, with the room it leaves after daemonsets.
+struct TypeSlot {
+    it: Arc<InstanceType>,
+    /// Daemonset requests on this type.
+    daemons: Resources,
+    /// Allocatable minus daemonsets: what pods can use.
+    room: Resources,
+}
+
+/// A NodePool ready for planning.
+struct Template {
+    name: String,
+    pool: usize,
+    requirements: Requirements,
+    taints: Vec<Taint>,
+    types: Vec<TypeSlot>,
+}
+
+/// Element-wise bounds of the room over a set of types: `max` rejects quickly, `min` accepts
+/// quickly.
+#[derive(Clone, Debug)]
+struct RoomBounds {
+    max: Resources,
+    min: Resources,
+}
+
+impl RoomBounds {
+    fn of<'a>(mut rooms: impl Iterator<Item = &'a Resources>) -> RoomBounds {
+        let first = rooms.next().cloned().unwrap_or_default();
+        let (mut max, mut min) = (first.clone(), first);
+        for r in rooms {
+            max = max.max(r);
+            min = min.min(r);
+        }
+        RoomBounds { max, min }
+    }
+}
+
+/// A NodeClaim being planned.
+struct Plan {
+    template: usize,
+    hostname: String,
+    host: u32,
+    requirements: Requirements,
+    /// Indices into the template's types, in the template's (price) order.
+    types: Vec<u32>,
+    bounds: RoomBounds,
+    requests: Resources,
+    pods: Vec<usize>,
+}
+
+/// What a placement would change on a plan.
+struct PlanUpdate {
+    requirements: Option<Requirements>,
+    types: Option<Vec<u32>>,
+}
+
+struct NodeState {
+    name: String,
+    host: u32,
+    requirements: Requirements,
+    taints: Vec<Taint>,
+    remaining: Resources,
+    pods: Vec<usize>,
+}
+
+/// Per-pod data derived from its (possibly relaxed) constraints.
+struct PodData {
+    requirements: Requirements,
+    strict: Requirements,
+    /// Per template: Err(reason) when the pool's taints are not tolerated.
+    tolerates: Vec<Result<(), String>>,
+    constrained: bool,
+}
+
+pub struct Scheduler {
+    pools: Vec<SchedNodePool>,
+    templates: Vec<Template>,
+    nodes: Vec<NodeState>,
+    topology: Topology,
+    options: SchedulerOptions,
+    remaining: Vec<Option<Resources>>,
+    plans: Vec<Plan>,
+    /// Plans that may still take a pod (full ones drop out).
+    open: Vec<usize>,
+    next_host: usize,
+    template_errors: Option<String>,
+}
+
+impl Scheduler {
+    pub fn new(
+        node_pools: Vec<SchedNodePool>,
+        existing_nodes: Vec<ExistingNode>,
+        scheduled_pods: Vec<ScheduledPodInfo>,
+        daemonsets: Vec<SchedPod>,
+        options: SchedulerOptions,
+    ) -> Scheduler {
+        let mut pools = node_pools;
+        // Heaviest pool first, ties by name.
+        pools.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| a.name.cmp(&b.name)));
+        let mut universe = DomainUniverse::default();
+        let mut templates = Vec::new();
+        let mut skipped = Vec::new();
+        for (i, pool) in pools.iter().enumerate() {
+            let template = build_template(i, pool, &daemonsets);
+            universe.add_pool(
+                &template.requirements,
+                &pool.taints,
+                template.types.iter().map(|t| &t.it.requirements).chain(
+                    // Types filtered out still declare nothing reachable; only usable types count.
+                    std::iter::empty(),
+                ),
+            );
+            if template.types.is_empty() {
+                skipped.push(format!("nodepool {:?} requirements filtered out all instance types", pool.name));
+            } else {
+                templates.push(template);
+            }
+        }
+        let mut live: Vec<ExistingNode> = existing_nodes;
+        // Initialised nodes first, then by name (Karpenter's order).
+        live.sort_by(|a, b| b.initialized.cmp(&a.initialized).then_with(|| a.name.cmp(&b.name)));
+        let topo_nodes = live
+            .iter()
+            .map(|n| TopologyNode {
+                name: n.name.clone(),
+                requirements: n.requirements.clone(),
+                taints: n.taints.clone(),
+            })
+            .collect();
+        let counted = scheduled_pods
+            .into_iter()
+            .map(|p| CountedPod {
+                namespace: p.namespace,
+                labels: p.labels,
+                node_name: p.node_name,
+                anti_affinity: p.anti_affinity,
+            })
+            .collect();
+        let mut topology = Topology::new(universe, topo_nodes, counted, options.respect_preferences);
+        let nodes = live
+            .into_iter()
+            .filter(|n| !n.marked_for_deletion)
+            .map(|n| {
+                let mut requirements = n.requirements;
+                if !requirements.has(labels::HOSTNAME) {
+                    requirements.add(labels::HOSTNAME, Requirement::in_values([n.name.clone()]));
+                }
+                let hostname = requirements.get(labels::HOSTNAME).any().unwrap_or_else(|| n.name.clone());
+                topology.register(labels::HOSTNAME, &hostname);
+                NodeState {
+                    host: topology.host_id(&hostname),
+                    name: n.name,
+                    requirements,
+                    taints: n.taints,
+                    remaining: n.available,
+                    pods: Vec::new(),
+                }
+            })
+            .collect();
+        let remaining = pools.iter().map(|p| p.remaining.clone()).collect();
+        let template_errors = if pools.is_empty() {
+            Some("no nodepools".to_string())
+        } else if templates.is_empty() {
+            Some(format!("nodepool requirements filtered out all available instance types ({})", skipped.join("; ")))
+        } else {
+            None
+        };
+        Scheduler {
+            pools,
+            templates,
+            nodes,
+            topology,
+            options,
+            remaining,
+            plans: Vec::new(),
+            open: Vec::new(),
+            next_host: 0,
+            template_errors,
+        }
+    }
+
+    /// Places `pods`; pods that fit nowhere get an error. Deterministic for the same input.
+    pub fn solve(&mut self, pods: Vec<SchedPod>) -> Results {
+        let mut pods = pods;
+        // Biggest first (cpu, then memory), then by key so equal pods keep a stable order.
+        pods.sort_by(|a, b| {
+            b.requests
+                .cpu()
+                .cmp(&a.requests.cpu())
+                .then_with(|| b.requests.memory().cmp(&a.requests.memory()))
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        for (i, p) in pods.iter().enumerate() {
+            self.topology.update(i, p);
+        }
+        for (i, p) in pods.iter().enumerate() {
+            self.topology.prepare(i, p);
+        }
+        let mut data: Vec<PodData> = pods.iter().enumerate().map(|(i, p)| self.pod_data(i, p)).collect();
+        let smallest = pods.iter().fold(None::<Resources>, |acc, p| {
+            Some(match acc {
+                Some(a) => a.min(&p.requests),
+                None => p.requests.clone(),
+            })
+        });
+        let smallest = smallest.unwrap_or_default();
+
+        let mut errors: BTreeMap<usize, String> = BTreeMap::new();
+        let mut queue: std::collections::VecDeque<usize> = (0..pods.len()).collect();
+        // Queue length when each pod was last pushed back: seeing the same length again means a
+        // full pass made no progress (Karpenter's queue.go).
+        let mut last_len: Vec<Option<usize>> = vec![None; pods.len()];
+        while let Some(&idx) = queue.front() {
+            if last_len[idx] == Some(queue.len()) {
+                break;
+            }
+            queue.pop_front();
+            match self.try_schedule(idx, &pods[idx], &mut data, &smallest) {
+                Ok(()) => {
+                    errors.remove(&idx);
+                }
+                Err(e) => {
+                    errors.insert(idx, e);
+                    queue.push_back(idx);
+                    last_len[idx] = Some(queue.len());
+                }
+            }
+        }
+        self.results(&pods, errors)
+    }
+
+    fn pod_data(&self, idx: usize, pod: &SchedPod) -> PodData {
+        PodData {
+            requirements: pod.requirements(self.options.respect_preferences),
+            strict: pod.strict_requirements(),
+            tolerates: self.templates.iter().map(|t| pod.tolerates(&t.taints)).collect(),
+            constrained: self.topology.constrains(idx, pod),
+        }
+    }
+
+    /// Tries the pod, relaxing one preference after each failure; the pod's original constraints
+    /// are restored for later passes when it still fails.
+    fn try_schedule(
+        &mut self,
+        idx: usize,
+        pod: &SchedPod,
+        data: &mut [PodData],
+        smallest: &Resources,
+    ) -> Result<(), String> {
+        let mut relaxed: Option<SchedPod> = None;
+        loop {
+            let current = relaxed.as_ref().unwrap_or(pod);
+            let err = match self.add(idx, current, &data[idx], smallest) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let mut next = current.clone();
+            if next.relax().is_none() {
+                if relaxed.is_some() {
+                    self.topology.update(idx, pod);
+                    data[idx] = self.pod_data(idx, pod);
+                }
+                return Err(err);
+            }
+            self.topology.update(idx, &next);
+            data[idx] = self.pod_data(idx, &next);
+            relaxed = Some(next);
+        }
+    }
+
+    fn add(&mut self, idx: usize, pod: &SchedPod, data: &PodData, smallest: &Resources) -> Result<(), String> {
+        if self.add_to_existing(idx, pod, data) {
+            return Ok(());
+        }
+        if self.add_to_planned(idx, pod, data, smallest) {
+            return Ok(());
+        }
+        if let Some(e) = &self.template_errors {
+            return Err(e.clone());
+        }
+        self.add_to_new(idx, pod, data)
+    }
+
+    fn add_to_existing(&mut self, idx: usize, pod: &SchedPod, data: &PodData) -> bool {
+        for n in 0..self.nodes.len() {
+            let node = &self.nodes[n];
+            if !pod.requests.fits(&node.remaining)
+                || !self.topology.host_allows(idx, node.host)
+                || tolerates(&pod.tolerations, &node.taints).is_err()
+                || node.requirements.compatible_strict(&data.requirements).is_err()
+            {
+                continue;
+            }
+            let mut merged = node.requirements.clone();
+            merged.add_all(&data.requirements);
+            if data.constrained {
+                match self.topology.add_requirements(idx, pod, &data.strict, &node.requirements, &data.requirements) {
+                    Ok(extra) => {
+                        if merged.compatible_strict(&extra).is_err() {
+                            continue;
+                        }
+                        merged.add_all(&extra);
+                    }
+                    Err(_) => continue,
+                }
+            }
+            let node = &mut self.nodes[n];
+            node.remaining.sub(&pod.requests);
+            node.requirements = merged;
+            node.pods.push(idx);
+            let (taints, reqs) = (node.taints.clone(), node.requirements.clone());
+            self.topology.record(idx, pod, &taints, &reqs);
+            return true;
+        }
+        false
+    }
+
+    fn add_to_planned(&mut self, idx: usize, pod: &SchedPod, data: &PodData, smallest: &Resources) -> bool {
+        let mut found = None;
+        let mut closed = Vec::new();
+        for (pos, &p) in self.open.iter().enumerate() {
+            let plan = &self.plans[p];
+            // A plan that cannot take even the smallest pod is full for good.
+            if !plan.requests.plus(smallest).fits(&plan.bounds.max) {
+                closed.push(pos);
+                continue;
+            }
+            if let Ok(update) = self.can_add(plan, idx, pod, data) {
+                found = Some((p, update));
+                break;
+            }
+        }
+        for pos in closed.into_iter().rev() {
+            self.open.remove(pos);
+        }
+        match found {
+            Some((p, update)) => {
+                self.commit(p, idx, pod, update);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn add_to_new(&mut self, idx: usize, pod: &SchedPod, data: &PodData) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for t in 0..self.templates.len() {
+            let template = &self.templates[t];
+            let mut types: Vec<u32> = (0..template.types.len() as u32).collect();
+            if let Some(remaining) = &self.remaining[template.pool] {
+                if remaining.iter().any(|(k, v)| k == NODES && v <= 0) {
+                    errors.push(format!(
+                        "incompatible with nodepool {:?}, node limits have been exhausted for nodepool",
+                        template.name
+                    ));
+                    continue;
+                }
+                types.retain(|&i| !template.types[i as usize].it.capacity.exceeds_limits(remaining));
+                if types.is_empty() {
+                    errors.push(format!(
+                        "incompatible with nodepool {:?}, all available instance types exceed limits for nodepool",
+                        template.name
+                    ));
+                    continue;
+                }
+            }
+            let hostname = format!("hostname-placeholder-{:04}", self.next_host + 1);
+            let host = self.topology.host_id(&hostname);
+            let mut requirements = template.requirements.clone();
+            requirements.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
+            let bounds = RoomBounds::of(types.iter().map(|&i| &template.types[i as usize].room));
+            let plan = Plan {
+                template: t,
+                hostname,
+                host,
+                requirements,
+                types,
+                bounds,
+                requests: Resources::new(),
+                pods: vec![],
+            };
+            match self.can_add(&plan, idx, pod, data) {
+                Ok(update) => {
+                    self.next_host += 1;
+                    self.topology.register(labels::HOSTNAME, &plan.hostname);
+                    self.plans.push(plan);
+                    let p = self.plans.len() - 1;
+                    self.open.push(p);
+                    self.commit(p, idx, pod, update);
+                    self.charge_limits(p);
+                    return Ok(());
+                }
+                Err(e) => errors.push(format!("incompatible with nodepool {:?}, {e}", template.name)),
+            }
+        }
+        Err(errors.join("; "))
+    }
+
+    /// Karpenter's subtractMax: a new NodeClaim may become its largest remaining type.
+    fn charge_limits(&mut self, p: usize) {
+        let plan = &self.plans[p];
+        let template = &self.templates[plan.template];
+        let Some(remaining) = self.remaining[template.pool].as_mut() else { return };
+        let mut largest = Resources::new();
+        for &i in &plan.types {
+            largest = largest.max(&template.types[i as usize].it.capacity);
+        }
+        let names: Vec<String> = remaining.iter().map(|(k, _)| k.to_string()).collect();
+        for k in names {
+            let charge = if k == NODES { 1000 } else { largest.get(&k) };
+            remaining.set(&k, remaining.get(&k) - charge);
+        }
+    }
+
+    /// Whether the pod fits the plan, and what the plan becomes with it.
+    fn can_add(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData) -> Result<PlanUpdate, String> {
+        let template = &self.templates[plan.template];
+        data.tolerates[plan.template].clone()?;
+        let total = plan.requests.plus(&pod.requests);
+        if !total.fits(&plan.bounds.max) {
+            return Err(self.type_error(plan, &plan.requirements, &total, pod));
+        }
+        if !self.topology.host_allows(idx, plan.host) {
+            return Err("unsatisfiable hostname topology".to_string());
+        }
+        plan.requirements.compatible(&data.requirements).map_err(|e| format!("incompatible requirements, {e}"))?;
+        let mut merged: Option<Requirements> = None;
+        if !data.requirements.is_empty() {
+            let mut m = plan.requirements.clone();
+            if m.add_all(&data.requirements) {
+                merged = Some(m);
+            }
+        }
+        if data.constrained {
+            let extra =
+                self.topology.add_requirements(idx, pod, &data.strict, &plan.requirements, &data.requirements)?;
+            let base = merged.as_ref().unwrap_or(&plan.requirements);
+            base.compatible(&extra)?;
+            if !extra.is_empty() {
+                let was_merged = merged.is_some();
+                let mut m = merged.take().unwrap_or_else(|| plan.requirements.clone());
+                if m.add_all(&extra) || was_merged {
+                    merged = Some(m);
+                }
+            }
+        }
+        let reqs = merged.as_ref().unwrap_or(&plan.requirements);
+        let types: Option<Vec<u32>> = if merged.is_some() {
+            Some(
+                plan.types
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let slot = &template.types[i as usize];
+                        total.fits(&slot.room)
+                            && slot.it.requirements.intersects(reqs).is_ok()
+                            && slot.it.has_available_offering(reqs)
+                    })
+                    .collect(),
+            )
+        } else if total.fits(&plan.bounds.min) {
+            None
+        } else {
+            Some(plan.types.iter().copied().filter(|&i| total.fits(&template.types[i as usize].room)).collect())
+        };
+        if let Some(t) = &types {
+            if t.is_empty() {
+                return Err(self.type_error(plan, reqs, &total, pod));
+            }
+            if reqs.has_min_values() {
+                check_min_values(reqs, t.iter().map(|&i| &template.types[i as usize].it))?;
+            }
+        }
+        Ok(PlanUpdate { requirements: merged, types })
+    }
+
+    fn type_error(&self, plan: &Plan, reqs: &Requirements, total: &Resources, pod: &SchedPod) -> String {
+        let template = &self.templates[plan.template];
+        let compatible = plan.types.iter().any(|&i| {
+            let slot = &template.types[i as usize];
+            slot.it.requirements.intersects(reqs).is_ok()
+        });
+        let fits = plan.types.iter().any(|&i| total.fits(&template.types[i as usize].room));
+        let offering = plan.types.iter().any(|&i| template.types[i as usize].it.has_available_offering(reqs));
+        let what = match (compatible, fits, offering) {
+            (false, false, _) => "no instance type met the scheduling requirements or had enough resources",
+            (false, _, _) => "no instance type met all requirements",
+            (_, false, _) => "no instance type has enough resources",
+            (_, _, false) => "no instance type has the required offering",
+            _ => "no instance type met the requirements/resources/offering tuple",
+        };
+        let mut shown = reqs.clone();
+        shown.remove(labels::HOSTNAME);
+        let daemons = plan.types.first().map(|&i| &template.types[i as usize].daemons);
+        let overhead = match daemons {
+            Some(d) if !d.is_empty() => format!("daemonset overhead={d}, "),
+            _ => String::new(),
+        };
+        format!("{overhead}{what}, requirements={shown}, resources={}", pod.requests)
+    }
+
+    fn commit(&mut self, p: usize, idx: usize, pod: &SchedPod, update: PlanUpdate) {
+        let plan = &mut self.plans[p];
+        let template = &self.templates[plan.template];
+        if let Some(r) = update.requirements {
+            plan.requirements = r;
+        }
+        if let Some(t) = update.types {
+            plan.bounds = RoomBounds::of(t.iter().map(|&i| &template.types[i as usize].room));
+            plan.types = t;
+        }
+        plan.requests.add(&pod.requests);
+        plan.pods.push(idx);
+        let taints = template.taints.clone();
+        let reqs = plan.requirements.clone();
+        self.topology.record(idx, pod, &taints, &reqs);
+    }
+
+    fn results(&self, pods: &[SchedPod], mut errors: BTreeMap<usize, String>) -> Results {
+        let mut out = Results::default();
+        for plan in &self.plans {
+            let template = &self.templates[plan.template];
+            let mut requirements = plan.requirements.clone();
+            requirements.remove(labels::HOSTNAME);
+            // Cheapest compatible available offering first; ties by name.
+            let mut priced: Vec<(f64, &TypeSlot)> = plan
+                .types
+                .iter()
+                .map(|&i| &template.types[i as usize])
+                .map(|s| (s.it.cheapest_available(&requirements).map_or(f64::INFINITY, |o| o.price), s))
+                .collect();
+            priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.it.name.cmp(&b.1.it.name)));
+            priced.truncate(self.options.max_instance_types.max(1));
+            let slots: Vec<&TypeSlot> = priced.into_iter().map(|(_, s)| s).collect();
+            if requirements.has_min_values()
+                && let Err(e) = check_min_values(&requirements, slots.iter().map(|s| &s.it))
+            {
+                for &p in &plan.pods {
+                    errors.insert(
+                        p,
+                        format!(
+                            "pod didn't schedule because NodePool {:?} couldn't meet minValues requirements, {e}",
+                            template.name
+                        ),
+                    );
+                }
+                continue;
+            }
+            let names: Vec<String> = slots.iter().map(|s| s.it.name.clone()).collect();
+            let mut itreq = Requirement::in_values(names);
+            itreq.min_values = requirements.get_defined(labels::INSTANCE_TYPE).and_then(|r| r.min_values);
+            requirements.add(labels::INSTANCE_TYPE, itreq);
+            // The smallest daemonset overhead among the remaining types, as Karpenter adds it.
+            let mut daemons: Option<Resources> = None;
+            for s in &slots {
+                daemons = Some(match daemons {
+                    Some(d) => d.min(&s.daemons),
+                    None => s.daemons.clone(),
+                });
+            }
+            let requests = plan.requests.plus(&daemons.unwrap_or_default());
+            out.new_node_claims.push(NodeClaimPlan {
+                node_pool: template.name.clone(),
+                requirements,
+                instance_types: slots.iter().map(|s| s.it.clone()).collect(),
+                pods: plan.pods.iter().map(|&i| pods[i].key.clone()).collect(),
+                requests,
+                hostname: plan.hostname.clone(),
+            });
+        }
+        for node in &self.nodes {
+            if !node.pods.is_empty() {
+                out.existing.insert(node.name.clone(), node.pods.iter().map(|&i| pods[i].key.clone()).collect());
+            }
+        }
+        out.pod_errors = errors.into_iter().map(|(i, e)| (pods[i].key.clone(), e)).collect();
+        let _ = &self.pools;
+        out
+    }
+}
+
+/// A template from a pool: its requirements (with labels and the nodepool label), and the types
+/// its requirements allow that have an available offering, cheapest first.
+fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]) -> Template {
+    let mut requirements = pool.requirements.clone();
+    requirements.add_all(&Requirements::from_labels(&pool.labels));
+    requirements.add(labels::NODE_POOL, Requirement::in_values([pool.name.clone()]));
+    let mut priced: Vec<(f64, &Arc<InstanceType>)> = pool
+        .instance_types
+        .iter()
+        .filter(|it| it.requirements.intersects(&requirements).is_ok())
+        .filter_map(|it| it.cheapest_available(&requirements).map(|o| (o.price, it)))
+        .collect();
+    priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    let daemon_reqs: Vec<(Requirements, &SchedPod)> = daemonsets
+        .iter()
+        .filter(|d| d.tolerates(&pool.taints).is_ok())
+        .map(|d| (d.strict_requirements(), d))
+        .filter(|(r, _)| requirements.compatible(r).is_ok())
+        .collect();
+    let types = priced
+        .into_iter()
+        .map(|(_, it)| {
+            let mut daemons = Resources::new();
+            for (r, d) in &daemon_reqs {
+                if it.requirements.intersects(r).is_ok() {
+                    daemons.add(&d.requests);
+                }
+            }
+            let room = it.allocatable().minus(&daemons);
+            TypeSlot { it: it.clone(), daemons, room }
+        })
+        .collect();
+    Template { name: pool.name.clone(), pool: pool_idx, requirements, taints: pool.taints.clone(), types }
+}
+
+/// Every requirement with minValues must keep that many distinct values across `types`.
+fn check_min_values<'a>(reqs: &Requirements, types: impl Iterator<Item = &'a Arc<InstanceType>>) -> Result<(), String> {
+    let types: Vec<&Arc<InstanceType>> = types.collect();
+    for (key, req) in reqs.iter() {
+        let Some(min) = req.min_values else { continue };
+        let mut values = std::collections::BTreeSet::new();
+        for it in &types {
+            if let Some(r) = it.requirements.get_defined(key)
+                && !r.is_complement()
+            {
+                values.extend(r.values().iter().filter(|v| req.has(v)).cloned());
+            }
+        }
+        if values.len() < min {
+            return Err(format!(
+                "minValues requirement is not met for label(s) (label(s)=[{key}], need {min}, have {})",
+                values.len()
+            ));
+        }
+    }
+    Ok(())
+}
