@@ -294,8 +294,10 @@ pub fn combine(errors: Vec<FleetError>) -> CloudError {
     let message = unique.into_iter().collect::<Vec<_>>().join("; ");
     let (reason, _) = reason_message(&message);
     if errors.iter().all(FleetError::is_capacity) {
+        // A quota or SLR failure keeps its specific reason; plain ICE is just "InsufficientCapacity".
+        let reason = if reason == "LaunchFailed" { "InsufficientCapacity" } else { reason };
         CloudError::InsufficientCapacity {
-            reason: if errors.is_empty() { "InsufficientCapacity".into() } else { reason.to_owned() },
+            reason: reason.to_owned(),
             message: if errors.is_empty() { "CreateFleet returned no instance and no error".into() } else { message },
             errors,
         }
