@@ -356,7 +356,114 @@ fn client_token(nodeclaim: &str, ct: CapacityType, configs: &[FleetLaunchTemplat
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use aws_sdk_ec2::types::{
+        CreateFleetError, CreateFleetInstance, FleetLaunchTemplateOverrides, InstanceType,
+        LaunchTemplateAndOverridesResponse,
+    };
+
     use super::*;
+    use crate::cloud::clock::ManualClock;
+
+    fn provider() -> (FleetProvider, Arc<UnavailableOfferings>) {
+        let clock: SharedClock = Arc::new(ManualClock::new(Instant::now(), DateTime::UNIX_EPOCH));
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-west-2"))
+            .build();
+        let ec2 = aws_sdk_ec2::Client::from_conf(conf);
+        let unavailable = Arc::new(UnavailableOfferings::new(clock.clone()));
+        let lts = Arc::new(LaunchTemplateProvider::new(ec2.clone(), clock.clone()));
+        (FleetProvider::new(ec2, lts, unavailable.clone(), clock), unavailable)
+    }
+
+    fn overrides(t: &str, zone: &str, subnet: &str) -> LaunchTemplateAndOverridesResponse {
+        LaunchTemplateAndOverridesResponse::builder()
+            .overrides(
+                FleetLaunchTemplateOverrides::builder()
+                    .instance_type(InstanceType::from(t))
+                    .availability_zone(zone)
+                    .subnet_id(subnet)
+                    .image_id("ami-1")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn fleet_err(code: &str, t: &str, zone: &str, subnet: &str) -> CreateFleetError {
+        CreateFleetError::builder()
+            .error_code(code)
+            .error_message("m")
+            .launch_template_and_overrides(overrides(t, zone, subnet))
+            .build()
+    }
+
+    fn request(ct: CapacityType) -> LaunchRequest {
+        LaunchRequest {
+            nodeclaim_name: "c".into(),
+            capacity_type: ct,
+            launch_templates: vec![],
+            overrides: vec![],
+            subnets: vec![],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn errors_mark_offerings_even_when_an_instance_launched() {
+        let (p, unavailable) = provider();
+        let out = CreateFleetOutput::builder()
+            .fleet_id("fleet-1")
+            .errors(fleet_err("InsufficientInstanceCapacity", "m5.large", "us-west-2a", "subnet-a"))
+            .errors(fleet_err("InsufficientFreeAddressesInSubnet", "c5.large", "us-west-2b", "subnet-b"))
+            .errors(fleet_err("InvalidParameterValue", "r5.large", "us-west-2c", "subnet-c"))
+            .instances(
+                CreateFleetInstance::builder()
+                    .instance_ids("i-1")
+                    .instance_type(InstanceType::from("m5.large"))
+                    .launch_template_and_overrides(overrides("m5.large", "us-west-2c", "subnet-c"))
+                    .build(),
+            )
+            .build();
+        let launched = p.handle(&request(CapacityType::Spot), &out, &BTreeMap::new()).unwrap();
+        assert_eq!(launched.provider_id, "aws:///us-west-2c/i-1");
+        assert_eq!((launched.subnet_id.as_str(), launched.image_id.as_str()), ("subnet-c", "ami-1"));
+        assert!(unavailable.is_unavailable("m5.large", "us-west-2a", CapacityType::Spot));
+        assert!(unavailable.is_unavailable("c5.large", "us-west-2b", CapacityType::Spot));
+        assert!(unavailable.is_subnet_unavailable("subnet-b"));
+        assert!(!unavailable.is_unavailable("r5.large", "us-west-2c", CapacityType::Spot));
+    }
+
+    #[test]
+    fn the_spot_slr_error_disables_all_spot() {
+        let (p, unavailable) = provider();
+        let out = CreateFleetOutput::builder()
+            .errors(fleet_err(SPOT_SLR_CREATION_NOT_PERMITTED, "m5.large", "us-west-2a", "subnet-a"))
+            .build();
+        let err = p.handle(&request(CapacityType::Spot), &out, &BTreeMap::new()).unwrap_err();
+        assert!(err.is_insufficient_capacity());
+        assert_eq!(err.reason(), "SpotSLRCreationFailed");
+        assert!(unavailable.is_unavailable("c7g.xlarge", "us-west-2b", CapacityType::Spot));
+        assert!(!unavailable.is_unavailable("c7g.xlarge", "us-west-2b", CapacityType::OnDemand));
+    }
+
+    #[test]
+    fn subnets_with_most_free_addresses_unless_marked() {
+        let (p, unavailable) = provider();
+        let s = |id: &str, zone: &str, ips: u32| Subnet {
+            id: id.into(),
+            zone: zone.into(),
+            zone_id: String::new(),
+            available_ips: ips,
+        };
+        let subnets = [s("subnet-1", "a", 10), s("subnet-2", "a", 500), s("subnet-3", "b", 5)];
+        assert_eq!(p.subnet_for(&subnets, "a").as_deref(), Some("subnet-2"));
+        unavailable.mark_subnet_unavailable("subnet-2", "full");
+        assert_eq!(p.subnet_for(&subnets, "a").as_deref(), Some("subnet-1"));
+        unavailable.mark_subnet_unavailable("subnet-1", "full");
+        assert_eq!(p.subnet_for(&subnets, "a"), None);
+    }
 
     fn err(code: &str) -> FleetError {
         FleetError {

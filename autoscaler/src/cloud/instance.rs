@@ -144,20 +144,37 @@ impl InstanceProvider {
     }
 
     /// Terminates the ids not already on their way out; returns the ids asked to terminate.
-    /// Unknown ids are not an error (the instance is gone either way).
+    /// Unknown or terminated ids are not an error (the instance is gone either way).
     pub async fn terminate(&self, ids: &[String]) -> Result<Vec<String>, CloudError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let mut live = Vec::new();
-        for id in ids {
-            match self.get(id).await {
-                Ok(i) if i.state == "shutting-down" => debug!(instance_id = %id, "already shutting down"),
-                Ok(_) => live.push(id.clone()),
-                Err(e) if e.is_not_found() => debug!(instance_id = %id, "already terminated"),
-                Err(e) => return Err(e),
-            }
-        }
+        // One describe for all of them; a filter, unlike InstanceIds, does not fail on unknown ids.
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let pages = self
+            .ec2
+            .describe_instances()
+            .filters(filter("instance-id", &id_refs))
+            .filters(filter("instance-state-name", &LIVE_STATES))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| CloudError::api("DescribeInstances", e))?;
+        let live: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.reservations())
+            .flat_map(|r| r.instances())
+            .filter_map(Instance::from_sdk)
+            .filter(|i| {
+                let going = i.state == "shutting-down";
+                if going {
+                    debug!(instance_id = %i.id, "already shutting down");
+                }
+                !going
+            })
+            .map(|i| i.id)
+            .collect();
         if live.is_empty() {
             return Ok(live);
         }
