@@ -355,6 +355,7 @@ fn client_token(nodeclaim: &str, ct: CapacityType, configs: &[FleetLaunchTemplat
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use std::time::Instant;
 
