@@ -200,6 +200,7 @@ async fn instance_types_offerings_and_prices_for_the_real_catalog() {
 #[tokio::test]
 async fn nodeclass_selectors_resolve_the_default_world() {
     let env = Env::start().await;
+    env.clients.check_ec2_connectivity().await.unwrap();
     let discovery = [SelectorTerm::tags([("karpenter.sh/discovery", CLUSTER)])];
     let subnets = env.resolver.subnets(&discovery).await.unwrap();
     assert_eq!(subnets.iter().map(|s| s.zone.as_str()).collect::<Vec<_>>(), ZONES);

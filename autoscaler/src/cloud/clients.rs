@@ -2,6 +2,9 @@
 //! talks to real AWS or to any endpoint set through `AWS_ENDPOINT_URL*` or an explicit override.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+
+use super::errors::CloudError;
 
 #[derive(Debug, Clone, Default)]
 pub struct AwsOptions {
@@ -42,6 +45,22 @@ impl AwsClients {
             aws_sdk_pricing::config::Builder::from(cfg).region(Region::new(pricing_region(&region))).build();
         let pricing = aws_sdk_pricing::Client::from_conf(pricing_cfg);
         Self { region, ec2, pricing, ssm }
+    }
+}
+
+impl AwsClients {
+    /// Karpenter's start-up probe: a dry-run DescribeInstanceTypes must answer `DryRunOperation`
+    /// (reachable, credentials accepted, permission granted).
+    pub async fn check_ec2_connectivity(&self) -> Result<(), CloudError> {
+        match self.ec2.describe_instance_types().dry_run(true).send().await {
+            Err(e) if e.code() == Some("DryRunOperation") => Ok(()),
+            Err(e) => Err(CloudError::api("DescribeInstanceTypes", e)),
+            Ok(_) => Err(CloudError::Api {
+                operation: "DescribeInstanceTypes",
+                code: String::new(),
+                message: "a dry run succeeded instead of answering DryRunOperation".into(),
+            }),
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use super::errors::{
     SPOT_SLR_CREATION_NOT_PERMITTED, is_insufficient_capacity_code, reason_message,
 };
 use super::launch_template::{LaunchTemplateProvider, LaunchTemplateSpec};
+pub use super::launch_template::{TAG_EKS_CLUSTER, TAG_NODECLASS};
 use super::nodeclass::Subnet;
 use super::offerings::{CapacityType, UnavailableOfferings};
 
@@ -30,8 +31,6 @@ pub const MAX_INSTANCE_TYPES: usize = 60;
 
 pub const TAG_NODEPOOL: &str = "karpenter.sh/nodepool";
 pub const TAG_NODECLAIM: &str = "karpenter.sh/nodeclaim";
-pub const TAG_NODECLASS: &str = "karpenter.k8s.aws/ec2nodeclass";
-pub const TAG_EKS_CLUSTER: &str = "eks:eks-cluster-name";
 
 /// The tags every launched instance, volume and fleet carries (Karpenter's `GetTags`, plus the
 /// NodeClaim name so an orphan can be traced back).
