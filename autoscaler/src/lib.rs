@@ -6,6 +6,7 @@ pub mod cloud;
 pub mod controllers;
 pub mod leader;
 pub mod metrics;
+pub mod operator;
 pub mod options;
 pub mod provider;
 pub mod scheduling;

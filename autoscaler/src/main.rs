@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use autoscaler::cloud::{AwsClients, AwsOptions};
+use autoscaler::options::Options;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -14,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against the cluster in KUBECONFIG (or in-cluster config) and AWS.
+    Run(Box<Options>),
     /// Print the CRDs (NodePool, NodeClaim, EC2NodeClass) as YAML, or write one file each.
     Crds {
         /// Write `<dir>/<group>_<plural>.yaml` files instead of printing.
@@ -36,7 +40,26 @@ fn main() -> anyhow::Result<()> {
                     None => print!("{yaml}"),
                 }
             }
+            Ok(())
+        }
+        Command::Run(options) => {
+            tracing_subscriber::fmt()
+                .json()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .init();
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+                let aws = AwsClients::load(&AwsOptions {
+                    region: options.region.clone(),
+                    endpoint_url: options.aws_endpoint_url.clone(),
+                })
+                .await;
+                autoscaler::operator::run(client, aws, *options).await
+            })
         }
     }
-    Ok(())
 }

@@ -116,8 +116,16 @@ impl Metrics {
             "Interruption queue messages received, by type",
             m.interruption_received.clone(),
         );
-        k.register("interruption_deleted_messages", "Interruption queue messages deleted", m.interruption_deleted.clone());
-        k.register("interruption_actions_performed", "Actions taken on interruption messages", m.interruption_actions.clone());
+        k.register(
+            "interruption_deleted_messages",
+            "Interruption queue messages deleted",
+            m.interruption_deleted.clone(),
+        );
+        k.register(
+            "interruption_actions_performed",
+            "Actions taken on interruption messages",
+            m.interruption_actions.clone(),
+        );
         k.register(
             "interruption_message_queue_duration_seconds",
             "Time from the event to its handling",
@@ -138,7 +146,11 @@ impl Metrics {
 
 impl NodeClaimLabels {
     pub fn new(nodepool: &str, reason: &str, capacity_type: &str) -> Self {
-        NodeClaimLabels { nodepool: nodepool.to_owned(), reason: reason.to_owned(), capacity_type: capacity_type.to_owned() }
+        NodeClaimLabels {
+            nodepool: nodepool.to_owned(),
+            reason: reason.to_owned(),
+            capacity_type: capacity_type.to_owned(),
+        }
     }
 }
 

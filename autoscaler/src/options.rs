@@ -64,8 +64,25 @@ pub struct Options {
     pub kubernetes_version: Option<String>,
 }
 
+/// Parses options from arguments alone (tests, embedding), ignoring the process's own argv.
+#[derive(clap::Parser)]
+struct Standalone {
+    #[command(flatten)]
+    options: Options,
+}
+
 impl Options {
+    /// `Options::from_args(["--cluster-name", "c"])`: defaults for everything else.
+    pub fn from_args<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, clap::Error> {
+        use clap::Parser;
+        let argv = std::iter::once("autoscaler").chain(args);
+        Ok(Standalone::try_parse_from(argv)?.options)
+    }
+
     pub fn feature_gate(&self, name: &str) -> bool {
-        self.feature_gates.split(',').filter_map(|kv| kv.split_once('=')).any(|(k, v)| k.trim() == name && v.trim() == "true")
+        self.feature_gates
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .any(|(k, v)| k.trim() == name && v.trim() == "true")
     }
 }

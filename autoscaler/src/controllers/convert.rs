@@ -120,7 +120,8 @@ pub fn is_terminal(pod: &Pod) -> bool {
 pub fn is_provisionable(pod: &Pod) -> bool {
     let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
     let unschedulable = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
-        cs.iter().any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+        cs.iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
     });
     let daemon = pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet");
     !bound && unschedulable && !daemon && !is_terminal(pod) && pod.metadata.deletion_timestamp.is_none()
@@ -250,7 +251,8 @@ mod tests {
         daemon["metadata"]["ownerReferences"] =
             json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "u"}]);
         assert!(!is_provisionable(&pod(daemon)));
-        let not_yet_tried = json!({"metadata": {"name": "a"}, "spec": {"containers": []}, "status": {"phase": "Pending"}});
+        let not_yet_tried =
+            json!({"metadata": {"name": "a"}, "spec": {"containers": []}, "status": {"phase": "Pending"}});
         assert!(!is_provisionable(&pod(not_yet_tried)));
         let mut deleting = pending;
         deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
@@ -282,12 +284,14 @@ mod tests {
         let reqs = requirements(&crd).unwrap();
         let back = requirements(&requirements_to_crd(&reqs)).unwrap();
         assert_eq!(reqs, back);
-        assert!(requirements(&[NodeSelectorRequirementWithMinValues {
-            key: "k".into(),
-            operator: "Maybe".into(),
-            ..Default::default()
-        }])
-        .is_err());
+        assert!(
+            requirements(&[NodeSelectorRequirementWithMinValues {
+                key: "k".into(),
+                operator: "Maybe".into(),
+                ..Default::default()
+            }])
+            .is_err()
+        );
     }
 
     #[test]

@@ -60,7 +60,12 @@ pub async fn collect(ctx: &Context) -> anyhow::Result<()> {
     let live: BTreeSet<&str> = instances.iter().map(|i| i.id.as_str()).collect();
     for claim in claims {
         let conditions = claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
-        let Some(id) = claim.status.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(crate::cloud::instance_id_from_provider_id) else {
+        let Some(id) = claim
+            .status
+            .as_ref()
+            .and_then(|s| s.provider_id.as_deref())
+            .and_then(crate::cloud::instance_id_from_provider_id)
+        else {
             continue;
         };
         if claim.metadata.deletion_timestamp.is_none() && is_true(conditions, c::LAUNCHED) && !live.contains(id) {

@@ -36,7 +36,7 @@ pub enum Error {
 pub async fn run(ctx: Arc<Context>) {
     let claims: Api<NodeClaim> = Api::all(ctx.client.clone());
     Controller::new(claims, watcher::Config::default())
-        .concurrency(10)
+        .with_config(kube::runtime::controller::Config::default().concurrency(10))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(err) = result {
@@ -101,15 +101,22 @@ async fn launch(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
             labels.insert(l::ZONE.to_owned(), instance.zone.clone());
             labels.insert(l::CAPACITY_TYPE.to_owned(), instance.capacity_type.as_str().to_owned());
             let api: Api<NodeClaim> = Api::all(ctx.client.clone());
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": labels}})))
-                .await?;
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": labels}}))).await?;
             let mut status = claim.status.clone().unwrap_or_default();
             status.provider_id = Some(instance.provider_id.clone());
             status.image_id = Some(instance.image_id.clone());
             status.capacity = Some(convert::resources_to_k8s(&launched.capacity));
             status.allocatable = Some(convert::resources_to_k8s(&launched.allocatable));
             set_condition(&mut status.conditions, c::LAUNCHED, true, c::LAUNCHED, "", claim.metadata.generation, now());
-            set_condition_status(&mut status.conditions, c::REGISTERED, "Unknown", "AwaitingRegistration", "", None, now());
+            set_condition_status(
+                &mut status.conditions,
+                c::REGISTERED,
+                "Unknown",
+                "AwaitingRegistration",
+                "",
+                None,
+                now(),
+            );
             set_condition_status(&mut status.conditions, c::READY, "Unknown", "AwaitingRegistration", "", None, now());
             patch_status(ctx, &name, &status).await?;
             tracing::info!(
@@ -123,14 +130,33 @@ async fn launch(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
                 "launched nodeclaim"
             );
             ctx.metrics.nodeclaims_launched.get_or_create(&NodePoolLabels::new(&pool)).inc();
-            event(ctx, claim, EventType::Normal, "Launched", &format!("Launched {} {} in {}", instance.capacity_type.as_str(), instance.instance_type, instance.zone)).await;
+            event(
+                ctx,
+                claim,
+                EventType::Normal,
+                "Launched",
+                &format!(
+                    "Launched {} {} in {}",
+                    instance.capacity_type.as_str(),
+                    instance.instance_type,
+                    instance.zone
+                ),
+            )
+            .await;
             Ok(Action::requeue(WAIT))
         }
         Err(err) if err.is_insufficient_capacity() => {
             // Karpenter deletes the claim at once; the offerings are marked unavailable, so the
             // next provisioning pass picks other pools (spot → on-demand fallback emerges here).
             tracing::error!(NodeClaim = %name, error = %err, "failed launching nodeclaim: insufficient capacity, deleting");
-            event(ctx, claim, EventType::Warning, "InsufficientCapacityError", &format!("NodeClaim {name} event: {err}")).await;
+            event(
+                ctx,
+                claim,
+                EventType::Warning,
+                "InsufficientCapacityError",
+                &format!("NodeClaim {name} event: {err}"),
+            )
+            .await;
             count_error(ctx, "Create", &err);
             delete_claim(ctx, claim, "insufficient_capacity").await?;
             Ok(Action::await_change())
@@ -165,7 +191,8 @@ fn count_error(ctx: &Context, method: &str, err: &crate::cloud::CloudError) {
 
 async fn set_launched(ctx: &Context, claim: &NodeClaim, ok: bool, reason: &str, message: &str) -> Result<(), Error> {
     let mut status = claim.status.clone().unwrap_or_default();
-    let changed = set_condition(&mut status.conditions, c::LAUNCHED, ok, reason, message, claim.metadata.generation, now());
+    let changed =
+        set_condition(&mut status.conditions, c::LAUNCHED, ok, reason, message, claim.metadata.generation, now());
     if changed {
         patch_status(ctx, &claim.name_any(), &status).await?;
     }
@@ -200,7 +227,10 @@ async fn register(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
     ctx.metrics.nodes_created.get_or_create(&NodePoolLabels::new(&pool)).inc();
     // Karpenter's tagging controller: name the instance after its Node.
     if let Some(id) = crate::cloud::instance_id_from_provider_id(&provider_id) {
-        let tags = BTreeMap::from([("Name".to_owned(), node_name.clone()), ("karpenter.sh/nodeclaim".to_owned(), name.clone())]);
+        let tags = BTreeMap::from([
+            ("Name".to_owned(), node_name.clone()),
+            ("karpenter.sh/nodeclaim".to_owned(), name.clone()),
+        ]);
         if let Err(err) = ctx.cloud.tag(id, &tags).await {
             tracing::warn!(NodeClaim = %name, error = %err, "tagging instance");
         }
@@ -262,7 +292,8 @@ async fn initialize(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|x| x.type_ == "Ready" && x.status == "True"));
     let node_taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    let startup_left = claim.spec.startup_taints.iter().any(|t| node_taints.iter().any(|n| n.key == t.key && n.effect == t.effect));
+    let startup_left =
+        claim.spec.startup_taints.iter().any(|t| node_taints.iter().any(|n| n.key == t.key && n.effect == t.effect));
     if !ready || startup_left {
         // A label or taint may have been lost while the node registered: keep it in sync.
         if !node.labels().contains_key(l::REGISTERED) || node_taints.iter().any(|t| t.key == l::UNREGISTERED_TAINT) {
@@ -271,7 +302,11 @@ async fn initialize(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
         return Ok(Action::requeue(WAIT));
     }
     nodes
-        .patch(&node_name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {l::INITIALIZED: "true"}}})))
+        .patch(
+            &node_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {l::INITIALIZED: "true"}}})),
+        )
         .await?;
     let mut status: NodeClaimStatus = claim.status.clone().unwrap_or_default();
     set_condition(&mut status.conditions, c::INITIALIZED, true, c::INITIALIZED, "", None, now());
@@ -302,7 +337,13 @@ pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str) -> Res
 }
 
 pub async fn event(ctx: &Context, claim: &NodeClaim, type_: EventType, reason: &str, note: &str) {
-    let ev = Event { type_, reason: reason.to_owned(), note: Some(note.chars().take(1000).collect()), action: reason.to_owned(), secondary: None };
+    let ev = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: reason.to_owned(),
+        secondary: None,
+    };
     if let Err(err) = ctx.recorder.publish(&ev, &claim.object_ref(&())).await {
         tracing::debug!(error = %err, "publishing nodeclaim event");
     }

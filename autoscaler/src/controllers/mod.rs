@@ -60,7 +60,11 @@ pub fn nodes_marked_for_deletion(ctx: &Context) -> BTreeSet<String> {
         }
     }
     for node in ctx.state.nodes.state() {
-        let disrupted = node.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|ts| ts.iter().any(|t| t.key == l::DISRUPTED_TAINT));
+        let disrupted = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|ts| ts.iter().any(|t| t.key == l::DISRUPTED_TAINT));
         if node.metadata.deletion_timestamp.is_some() || disrupted {
             out.insert(node.name_any());
         }

@@ -50,9 +50,11 @@ async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> 
     status.subnets = resolved.subnets.clone();
     status.security_groups = resolved.security_groups.clone();
     status.amis = resolved.amis.clone();
-    status.instance_profile = class.spec.instance_profile.clone().or_else(|| {
-        class.spec.role.as_ref().map(|_| format!("{}_{}", ctx.options.cluster_name, class.name_any()))
-    });
+    status.instance_profile = class
+        .spec
+        .instance_profile
+        .clone()
+        .or_else(|| class.spec.role.as_ref().map(|_| format!("{}_{}", ctx.options.cluster_name, class.name_any())));
     let checks = [
         (c::SUBNETS_READY, &resolved.subnet_error, "SubnetsNotFound"),
         (c::SECURITY_GROUPS_READY, &resolved.security_group_error, "SecurityGroupsNotFound"),
@@ -66,10 +68,34 @@ async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> 
         if let Some(e) = err {
             messages.push(format!("{type_}=False: {e}"));
         }
-        set_condition(&mut status.conditions, type_, ok, if ok { type_ } else { reason }, err.as_deref().unwrap_or(""), generation, now.clone());
+        set_condition(
+            &mut status.conditions,
+            type_,
+            ok,
+            if ok { type_ } else { reason },
+            err.as_deref().unwrap_or(""),
+            generation,
+            now.clone(),
+        );
     }
-    set_condition(&mut status.conditions, c::INSTANCE_PROFILE_READY, true, c::INSTANCE_PROFILE_READY, "", generation, now.clone());
-    set_condition(&mut status.conditions, c::READY, all, if all { c::READY } else { "NotReady" }, &messages.join("; "), generation, now);
+    set_condition(
+        &mut status.conditions,
+        c::INSTANCE_PROFILE_READY,
+        true,
+        c::INSTANCE_PROFILE_READY,
+        "",
+        generation,
+        now.clone(),
+    );
+    set_condition(
+        &mut status.conditions,
+        c::READY,
+        all,
+        if all { c::READY } else { "NotReady" },
+        &messages.join("; "),
+        generation,
+        now,
+    );
     if status == before {
         return Ok(());
     }

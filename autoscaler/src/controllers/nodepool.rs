@@ -96,7 +96,9 @@ async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
     let before = status.clone();
     status.resources = Some(convert::resources_to_k8s(&usage));
     let class = ctx.state.node_class(pool.spec.node_class_name());
-    let class_ready = class.as_ref().is_some_and(|c| is_true(c.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]), "Ready"));
+    let class_ready = class
+        .as_ref()
+        .is_some_and(|c| is_true(c.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]), "Ready"));
     let now = Time(Timestamp::now());
     set_condition(
         &mut status.conditions,
@@ -107,8 +109,24 @@ async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
         pool.metadata.generation,
         now.clone(),
     );
-    set_condition(&mut status.conditions, "ValidationSucceeded", true, "ValidationSucceeded", "", pool.metadata.generation, now.clone());
-    set_condition(&mut status.conditions, "Ready", class_ready, if class_ready { "Ready" } else { "NodeClassNotReady" }, "", pool.metadata.generation, now);
+    set_condition(
+        &mut status.conditions,
+        "ValidationSucceeded",
+        true,
+        "ValidationSucceeded",
+        "",
+        pool.metadata.generation,
+        now.clone(),
+    );
+    set_condition(
+        &mut status.conditions,
+        "Ready",
+        class_ready,
+        if class_ready { "Ready" } else { "NodeClassNotReady" },
+        "",
+        pool.metadata.generation,
+        now,
+    );
     status.node_class_observed_generation = class.and_then(|c| c.metadata.generation);
     if status == before {
         return Ok(());

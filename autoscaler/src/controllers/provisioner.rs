@@ -61,7 +61,8 @@ async fn batch(ctx: &Context, pods_changed: &mut tokio::sync::watch::Receiver<u6
 /// One provisioning pass. Public so tests and the disruption loop can run it directly.
 pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
     let all_pods = ctx.state.pods.state();
-    let mut pending: Vec<SchedPod> = all_pods.iter().filter(|p| convert::is_provisionable(p)).map(|p| SchedPod::from_pod(p)).collect();
+    let mut pending: Vec<SchedPod> =
+        all_pods.iter().filter(|p| convert::is_provisionable(p)).map(|p| SchedPod::from_pod(p)).collect();
     // Pods on nodes that are going away need a place too (interruption, disruption): counting them
     // now lets their replacement start before the old node drains.
     let leaving = super::nodes_marked_for_deletion(ctx);
@@ -105,7 +106,15 @@ pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
             Ok(claim) => {
                 let name = claim.name_any();
                 for pod in &plan.pods {
-                    record_pod_event(ctx, &all_pods, pod, EventType::Normal, "Nominated", &format!("Pod should schedule on: nodeclaim/{name}")).await;
+                    record_pod_event(
+                        ctx,
+                        &all_pods,
+                        pod,
+                        EventType::Normal,
+                        "Nominated",
+                        &format!("Pod should schedule on: nodeclaim/{name}"),
+                    )
+                    .await;
                 }
             }
             Err(err) => tracing::error!(nodepool = %plan.node_pool, error = %err, "creating nodeclaim"),
@@ -215,7 +224,12 @@ impl Snapshot {
         for node in nodes.iter().filter(|n| !claimed_nodes.contains(&n.name_any())) {
             let name = node.name_any();
             let unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
-            existing.push(convert::existing_node(node, used.get(&name), true, unschedulable || leaving.contains(&name)));
+            existing.push(convert::existing_node(
+                node,
+                used.get(&name),
+                true,
+                unschedulable || leaving.contains(&name),
+            ));
         }
         let scheduled = pods
             .iter()
@@ -298,7 +312,8 @@ async fn create_node_claim(ctx: &Context, pool: &NodePool, plan: &NodeClaimPlan)
 }
 
 async fn record_pod_event(ctx: &Context, pods: &[Arc<Pod>], key: &str, type_: EventType, reason: &str, note: &str) {
-    let Some(pod) = pods.iter().find(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()) == key) else {
+    let Some(pod) = pods.iter().find(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()) == key)
+    else {
         return;
     };
     let event = Event {

@@ -44,7 +44,16 @@ impl ClusterState {
         let node_pools = spawn_reflector(Api::<NodePool>::all(client.clone()), capacity_tx.clone());
         let node_classes = spawn_reflector(Api::<EC2NodeClass>::all(client.clone()), capacity_tx.clone());
         let daemon_sets = spawn_reflector(Api::<DaemonSet>::all(client), capacity_tx.clone());
-        let state = ClusterState { pods, nodes, node_claims, node_pools, node_classes, daemon_sets, pods_changed, capacity_changed };
+        let state = ClusterState {
+            pods,
+            nodes,
+            node_claims,
+            node_pools,
+            node_classes,
+            daemon_sets,
+            pods_changed,
+            capacity_changed,
+        };
         state.wait_synced().await;
         state
     }
@@ -52,15 +61,14 @@ impl ClusterState {
     async fn wait_synced(&self) {
         // Each store resolves once its first list completed; a watch that cannot list (e.g. a
         // missing CRD) keeps retrying with backoff, so say so instead of waiting silently.
-        let all = futures::future::join_all([
+        tokio::join!(
             wait_ready(&self.pods, "pods"),
             wait_ready(&self.nodes, "nodes"),
             wait_ready(&self.node_claims, "nodeclaims"),
             wait_ready(&self.node_pools, "nodepools"),
             wait_ready(&self.node_classes, "ec2nodeclasses"),
             wait_ready(&self.daemon_sets, "daemonsets"),
-        ]);
-        all.await;
+        );
     }
 
     pub fn node_by_provider_id(&self, provider_id: &str) -> Option<Arc<Node>> {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use serde_json::json;
 
 use super::lifecycle::Error;
@@ -25,11 +25,15 @@ const RECHECK: Duration = Duration::from_secs(2);
 pub async fn run(ctx: Arc<Context>) {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     Controller::new(nodes, watcher::Config::default())
-        .concurrency(10)
-        .run(reconcile_node, |_, err, _| {
-            tracing::warn!(error = %err, "node termination");
-            Action::requeue(Duration::from_secs(5))
-        }, ctx)
+        .with_config(kube::runtime::controller::Config::default().concurrency(10))
+        .run(
+            reconcile_node,
+            |_, err, _| {
+                tracing::warn!(error = %err, "node termination");
+                Action::requeue(Duration::from_secs(5))
+            },
+            ctx,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -73,13 +77,21 @@ async fn reconcile_node(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Er
     let name = node.name_any();
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     taint_disrupted(&nodes, &node).await?;
-    let claim = node.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(|p| ctx.state.node_claim_by_provider_id(p));
-    let grace = claim.as_ref().and_then(|c| c.spec.termination_grace_period.as_deref()).and_then(|t| crate::apis::common::parse_duration(t).ok().flatten());
+    let claim =
+        node.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(|p| ctx.state.node_claim_by_provider_id(p));
+    let grace = claim
+        .as_ref()
+        .and_then(|c| c.spec.termination_grace_period.as_deref())
+        .and_then(|t| crate::apis::common::parse_duration(t).ok().flatten());
     let deleting_for = node
         .metadata
         .deletion_timestamp
         .as_ref()
-        .map(|t| Duration::from_secs(k8s_openapi::jiff::Timestamp::now().as_second().saturating_sub(t.0.as_second()).max(0) as u64))
+        .map(|t| {
+            Duration::from_secs(
+                k8s_openapi::jiff::Timestamp::now().as_second().saturating_sub(t.0.as_second()).max(0) as u64
+            )
+        })
         .unwrap_or_default();
     let force = grace.is_some_and(|g| deleting_for >= g);
     let remaining = drain(&ctx, &name, force).await?;
@@ -103,7 +115,12 @@ async fn taint_disrupted(nodes: &Api<Node>, node: &Node) -> Result<(), Error> {
     if taints.iter().any(|t| t.key == l::DISRUPTED_TAINT) {
         return Ok(());
     }
-    taints.push(Taint { key: l::DISRUPTED_TAINT.to_owned(), effect: "NoSchedule".to_owned(), value: None, time_added: None });
+    taints.push(Taint {
+        key: l::DISRUPTED_TAINT.to_owned(),
+        effect: "NoSchedule".to_owned(),
+        value: None,
+        time_added: None,
+    });
     let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "spec": {"taints": taints}});
     nodes.patch(&node.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
     tracing::info!(Node = %node.name_any(), "tainted node");
@@ -132,7 +149,8 @@ pub fn drain_groups(pods: &[Arc<Pod>]) -> [Vec<Arc<Pod>>; 4] {
 fn tolerates_disruption(pod: &Pod) -> bool {
     pod.spec.as_ref().and_then(|s| s.tolerations.as_ref()).is_some_and(|ts| {
         ts.iter().any(|t| {
-            (t.key.as_deref() == Some(l::DISRUPTED_TAINT) || (t.key.is_none() && t.operator.as_deref() == Some("Exists")))
+            (t.key.as_deref() == Some(l::DISRUPTED_TAINT)
+                || (t.key.is_none() && t.operator.as_deref() == Some("Exists")))
                 && t.effect.as_deref().is_none_or(|e| e == "NoSchedule")
         })
     })
@@ -160,7 +178,9 @@ async fn drain(ctx: &Context, node_name: &str, force: bool) -> Result<usize, Err
             api.evict(&name, &EvictParams::default()).await.map(|_| ())
         };
         match result {
-            Ok(()) => tracing::info!(Pod = %format!("{}/{name}", pod.namespace().unwrap_or_default()), Node = %node_name, "evicted pod"),
+            Ok(()) => {
+                tracing::info!(Pod = %format!("{}/{name}", pod.namespace().unwrap_or_default()), Node = %node_name, "evicted pod")
+            }
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             // 429: a PodDisruptionBudget does not allow it now; try again next pass.
             Err(kube::Error::Api(e)) if e.code == 429 => {
@@ -196,7 +216,8 @@ mod tests {
             v["spec"]["priorityClassName"] = json!("system-node-critical");
         }
         if daemon {
-            v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "u"}]);
+            v["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "u"}]);
         }
         Arc::new(serde_json::from_value(v).unwrap())
     }

@@ -1,0 +1,84 @@
+//! The operator: wires clients, caches and controllers together (Karpenter's `operator.go`),
+//! serves /metrics, /healthz and /readyz, and runs the controllers while it holds the lease.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::get;
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::cloud::{AwsClients, clock};
+use crate::controllers::{self, ClusterState, Context};
+use crate::leader::LeaderElector;
+use crate::metrics::Metrics;
+use crate::options::Options;
+use crate::provider::{CloudProvider, ClusterInfo};
+
+/// Builds the shared context: discovers the Kubernetes version, probes EC2 (a dry run, as
+/// Karpenter does at start), and fills the caches.
+pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyhow::Result<Arc<Context>> {
+    let kubernetes_version = match &options.kubernetes_version {
+        Some(v) => v.clone(),
+        None => {
+            let info = client.apiserver_version().await.context("reading the API server version")?;
+            format!("{}.{}", info.major, info.minor.trim_end_matches('+'))
+        }
+    };
+    aws.check_ec2_connectivity().await.context("EC2 connectivity check (dry-run DescribeInstanceTypes)")?;
+    let cluster = ClusterInfo {
+        name: options.cluster_name.clone(),
+        endpoint: options.cluster_endpoint.clone(),
+        ca_bundle: options.cluster_ca_bundle.clone(),
+        cidr: options.cluster_cidr.clone(),
+        kubernetes_version,
+    };
+    let cloud = Arc::new(CloudProvider::new(aws, cluster, clock::system()));
+    let state = ClusterState::start(client.clone()).await;
+    let identity = identity();
+    let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
+    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options }))
+}
+
+fn identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "autoscaler".to_owned());
+    format!("{host}_{}", std::process::id())
+}
+
+/// Runs until leadership is lost (then returns an error so the process exits and restarts).
+pub async fn run(client: Client, aws: AwsClients, options: Options) -> anyhow::Result<()> {
+    let metrics_listen = options.metrics_listen;
+    let elector = options.leader_election.then(|| {
+        LeaderElector::new(
+            client.clone(),
+            &options.leader_election_namespace,
+            &options.leader_election_name,
+            &identity(),
+        )
+    });
+    if let Some(e) = &elector {
+        e.acquire().await;
+    }
+    let ctx = context(client, &aws, options).await?;
+    let served = ctx.clone();
+    let app = Router::new()
+        .route("/metrics", get(move || std::future::ready(served.metrics.encode())))
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .route("/readyz", get(|| std::future::ready("ok")));
+    let listener =
+        tokio::net::TcpListener::bind(metrics_listen).await.with_context(|| format!("binding {metrics_listen}"))?;
+    tracing::info!(listen = %metrics_listen, "serving metrics");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(cluster = %ctx.options.cluster_name, "starting controllers");
+    match elector {
+        Some(e) => {
+            tokio::select! {
+                () = controllers::run_all(ctx) => {},
+                () = e.hold() => anyhow::bail!("leader election lost"),
+            }
+        }
+        None => controllers::run_all(ctx).await,
+    }
+    Ok(())
+}
