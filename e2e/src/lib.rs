@@ -2,3 +2,4 @@
 //! reports follow (issue 7).
 
 pub mod cluster;
+pub mod env;

@@ -80,8 +80,12 @@ pub fn node_pool(
     reqs.add(l::NODEPOOL, Requirement::in_values([name.clone()]));
     let remaining = match &pool.spec.limits {
         Some(limits) => {
-            let mut left = Resources::from_k8s(limits).map_err(|e| format!("nodepool {name:?} limits: {e}"))?;
-            left.sub(usage);
+            // Only what the limits name is limited; usage of anything else does not count.
+            let limits = Resources::from_k8s(limits).map_err(|e| format!("nodepool {name:?} limits: {e}"))?;
+            let mut left = Resources::new();
+            for (resource, limit) in limits.iter() {
+                left.set(resource, limit - usage.get(resource));
+            }
             Some(left)
         }
         None => None,

@@ -1,0 +1,307 @@
+//! One end-to-end environment: a local cluster with the Karpenter CRDs, fake-ec2 serving a world
+//! on a scaled clock and playing kubelet for its instances, and the autoscaler running against
+//! both through the real SDK clients. Tests and scenarios drive it with manifests and fake-ec2's
+//! admin API, and wait on conditions.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use autoscaler::cloud::AwsClients;
+use autoscaler::options::Options;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+use fake_ec2::server::{AppState, bind, serve};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::pinned_kind;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Backend, Cluster, repo_root};
+
+/// How to start an environment.
+#[derive(Clone, Debug)]
+pub struct EnvConfig {
+    /// World file, relative to the repository root.
+    pub world: String,
+    pub seed: u64,
+    /// World seconds per real second (boot, registration, the 2-minute notice run this much faster).
+    pub clock_factor: f64,
+    /// Extra `autoscaler run` flags.
+    pub autoscaler_args: Vec<String>,
+}
+
+impl Default for EnvConfig {
+    fn default() -> Self {
+        EnvConfig {
+            world: "fixtures/worlds/default.yaml".to_owned(),
+            seed: 1,
+            clock_factor: 10.0,
+            autoscaler_args: Vec::new(),
+        }
+    }
+}
+
+pub struct Env {
+    pub cluster: Cluster,
+    pub kube: kube::Client,
+    pub fake: AppState,
+    /// fake-ec2's endpoint (EC2, SQS, admin API under /_fake).
+    pub endpoint: String,
+    pub cluster_name: String,
+    http: reqwest::Client,
+    tasks: Vec<JoinHandle<()>>,
+    autoscaler: Option<JoinHandle<()>>,
+    aws: AwsClients,
+    options: Options,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for t in self.tasks.drain(..).chain(self.autoscaler.take()) {
+            t.abort();
+        }
+    }
+}
+
+impl Env {
+    pub async fn start(cfg: EnvConfig) -> anyhow::Result<Env> {
+        // The autoscaler's and fake-ec2's logs, in the test's output (RUST_LOG to change).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,tower=warn,hyper=warn")),
+            )
+            .with_test_writer()
+            .try_init();
+        let root = repo_root();
+        let cluster = Cluster::up(Backend::Local, &root, None)?;
+        let kube = cluster.client().await?;
+        install_crds(&kube).await?;
+
+        let text = std::fs::read_to_string(root.join(&cfg.world)).with_context(|| format!("reading {}", cfg.world))?;
+        let text = scaled_clock(&text, cfg.clock_factor);
+        let wc = fake_ec2::world::config::WorldConfig::parse(&text, &cfg.world)?;
+        let world =
+            fake_ec2::world::World::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
+        let fake = AppState::new(world);
+        let listener = bind("127.0.0.1:0".parse()?).await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let mut tasks = Vec::new();
+        let serving = fake.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = serve(listener, serving, std::future::pending()).await;
+        }));
+        let nodes = fake.clone();
+        let nodes_kube = kube.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = fake_ec2::nodes::run(nodes, nodes_kube).await;
+        }));
+
+        // The SDK config a deployment gets from AWS_REGION, AWS_ENDPOINT_URL and its credentials.
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .endpoint_url(&endpoint)
+            .credentials_provider(Credentials::new("AKIDE2E", "secret", None, None, "e2e"))
+            .load()
+            .await;
+        let aws = AwsClients::from_sdk_config(&sdk);
+        let cluster_name = "fake-cluster".to_owned();
+        let mut args = vec![
+            "--cluster-name".to_owned(),
+            cluster_name.clone(),
+            "--cluster-endpoint".to_owned(),
+            "https://127.0.0.1:6443".to_owned(),
+            "--metrics-listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--leader-election-namespace".to_owned(),
+            "default".to_owned(),
+        ];
+        args.extend(cfg.autoscaler_args.iter().cloned());
+        let options = Options::from_args(args.iter().map(String::as_str))?;
+        let mut env = Env {
+            cluster,
+            kube,
+            fake,
+            endpoint,
+            cluster_name,
+            http: reqwest::Client::new(),
+            tasks,
+            autoscaler: None,
+            aws,
+            options,
+        };
+        env.start_autoscaler();
+        Ok(env)
+    }
+
+    /// Starts (or restarts) the autoscaler in this process.
+    pub fn start_autoscaler(&mut self) {
+        if let Some(t) = self.autoscaler.take() {
+            t.abort();
+        }
+        let (kube, aws, options) = (self.kube.clone(), self.aws.clone(), self.options.clone());
+        self.autoscaler = Some(tokio::spawn(async move {
+            if let Err(err) = autoscaler::operator::run(kube, aws, options).await {
+                tracing::error!(error = %format!("{err:#}"), "autoscaler stopped");
+            }
+        }));
+    }
+
+    /// Kills the autoscaler mid-flight (no graceful shutdown), as a crash would.
+    pub fn kill_autoscaler(&mut self) {
+        if let Some(t) = self.autoscaler.take() {
+            t.abort();
+        }
+    }
+
+    /// Server-side applies every document of a multi-document YAML manifest.
+    pub async fn apply(&self, yaml: &str) -> anyhow::Result<()> {
+        for doc in yaml
+            .split("\n---")
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && d.lines().any(|l| !l.trim_start().starts_with('#')))
+        {
+            let value: serde_json::Value = serde_saphyr::from_str(doc).context("parsing manifest")?;
+            let obj: DynamicObject = serde_json::from_value(value).context("manifest is not a Kubernetes object")?;
+            let types = obj.types.clone().context("manifest without apiVersion/kind")?;
+            let gvk = GroupVersionKind::try_from(&types)?;
+            let (resource, caps) = pinned_kind(&self.kube, &gvk).await?;
+            let name = obj.metadata.name.clone().context("manifest without metadata.name")?;
+            let api: Api<DynamicObject> = match caps.scope {
+                kube::discovery::Scope::Namespaced => {
+                    let ns = obj.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned());
+                    Api::namespaced_with(self.kube.clone(), &ns, &resource)
+                }
+                kube::discovery::Scope::Cluster => Api::all_with(self.kube.clone(), &resource),
+            };
+            api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj))
+                .await
+                .with_context(|| format!("applying {} {name}", gvk.kind))?;
+        }
+        Ok(())
+    }
+
+    /// Applies a file under fixtures/.
+    pub async fn apply_fixture(&self, path: &str) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(repo_root().join("fixtures").join(path))
+            .with_context(|| format!("reading fixtures/{path}"))?;
+        self.apply(&text).await
+    }
+
+    /// POSTs JSON to fake-ec2's admin API (`/_fake/<path>`).
+    pub async fn admin(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let resp = self.http.post(format!("{}/_fake/{path}", self.endpoint)).json(&body).send().await?;
+        let status = resp.status();
+        let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            bail!("fake-ec2 admin {path}: {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    pub async fn nodes(&self) -> anyhow::Result<Vec<Node>> {
+        Ok(Api::<Node>::all(self.kube.clone()).list(&ListParams::default()).await?.items)
+    }
+
+    pub async fn pods(&self, selector: &str) -> anyhow::Result<Vec<Pod>> {
+        Ok(Api::<Pod>::all(self.kube.clone()).list(&ListParams::default().labels(selector)).await?.items)
+    }
+
+    pub async fn node_claims(&self) -> anyhow::Result<Vec<autoscaler::apis::NodeClaim>> {
+        Ok(Api::<autoscaler::apis::NodeClaim>::all(self.kube.clone()).list(&ListParams::default()).await?.items)
+    }
+
+    /// How many Kubernetes events with this reason exist (any namespace, any object).
+    pub async fn events_with_reason(&self, reason: &str) -> anyhow::Result<usize> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = Api::all(self.kube.clone());
+        Ok(api.list(&ListParams::default()).await?.items.iter().filter(|e| e.reason.as_deref() == Some(reason)).count())
+    }
+
+    /// Instances in fake-ec2's world that are not terminated, in launch order.
+    pub fn live_instances(&self) -> Vec<InstanceRow> {
+        let w = self.fake.world();
+        w.instances
+            .values()
+            .filter(|i| i.state.name() != "terminated")
+            .map(|i| InstanceRow {
+                id: i.id.clone(),
+                instance_type: i.instance_type.clone(),
+                zone: i.zone.clone(),
+                capacity_type: i.capacity_type.as_str().to_owned(),
+                state: i.state.name().to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// One fake-ec2 instance as tests look at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRow {
+    pub id: String,
+    pub instance_type: String,
+    pub zone: String,
+    pub capacity_type: String,
+    pub state: String,
+}
+
+/// Pods matching `selector` that are Running, and the nodes they run on.
+pub fn running(pods: &[Pod]) -> Vec<(&str, &str)> {
+    pods.iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter_map(|p| Some((p.metadata.name.as_deref()?, p.spec.as_ref()?.node_name.as_deref()?)))
+        .collect()
+}
+
+pub fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Polls `f` every 250 ms until it returns Some, or fails naming what it waited for.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn scaled_clock(text: &str, factor: f64) -> String {
+    text.replace("mode: real", "mode: scaled").replace("factor: 1\n", &format!("factor: {factor}\n"))
+}
+
+/// Installs the autoscaler's CRDs and waits until the API server serves them.
+pub async fn install_crds(kube: &kube::Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    for (_, crd) in autoscaler::apis::crdgen::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e).with_context(|| format!("creating CRD {name}")),
+        }
+        wait_for(&format!("CRD {name} Established"), Duration::from_secs(30), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.ok()?;
+                let established =
+                    crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+                established.then_some(())
+            }
+        })
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Issue 5 on the local control plane: the autoscaler, fake-ec2 (scaled clock, playing kubelet)
+//! and a real kube-apiserver/scheduler. Each test applies the fixtures a Karpenter user would and
+//! checks what the cluster and the fake cloud end up with.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use autoscaler::apis::common::is_true;
+use e2e::env::{Env, EnvConfig, label, running, wait_for};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn env() -> Env {
+    let env = Env::start(EnvConfig::default()).await.expect("environment");
+    env.apply_fixture("nodepools/ec2nodeclass-default.yaml").await.unwrap();
+    env
+}
+
+/// Waits until every pod of `selector` (expecting `n`) is Running; returns their node names.
+async fn all_running(env: &Env, selector: &str, n: usize) -> BTreeSet<String> {
+    wait_for(&format!("{n} pods {selector} Running"), WAIT, || async {
+        let pods = env.pods(selector).await.ok()?;
+        let r = running(&pods);
+        (pods.len() == n && r.len() == n).then(|| r.iter().map(|(_, node)| node.to_string()).collect())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_nodepool_fits_ten_pods_on_one_spot_node() {
+    let env = env().await;
+    env.apply_fixture("nodepools/spot.yaml").await.unwrap();
+    env.apply_fixture("workloads/inflate.yaml").await.unwrap();
+    let nodes = all_running(&env, "app=inflate", 10).await;
+    assert_eq!(nodes.len(), 1, "10 pods of 512m/512Mi fit one node: {nodes:?}");
+
+    let claims = env.node_claims().await.unwrap();
+    assert_eq!(claims.len(), 1, "one NodeClaim");
+    let claim = &claims[0];
+    let conditions = &claim.status.as_ref().unwrap().conditions;
+    for c in ["Launched", "Registered", "Initialized", "Ready"] {
+        assert!(is_true(conditions, c), "NodeClaim condition {c} True: {conditions:?}");
+    }
+    let node =
+        env.nodes().await.unwrap().into_iter().find(|n| nodes.contains(n.metadata.name.as_deref().unwrap())).unwrap();
+    assert_eq!(label(&node, "karpenter.sh/capacity-type"), Some("spot"));
+    assert_eq!(label(&node, "karpenter.sh/nodepool"), Some("spot"));
+    assert_eq!(label(&node, "karpenter.sh/initialized"), Some("true"));
+    let it = label(&node, "node.kubernetes.io/instance-type").unwrap();
+    assert!(["c", "m", "r"].iter().any(|c| it.starts_with(c)), "type {it} within the pool's categories");
+    assert!(
+        !node.spec.as_ref().unwrap().taints.iter().flatten().any(|t| t.key == "karpenter.sh/unregistered"),
+        "the unregistered taint is removed at registration"
+    );
+    // The fake cloud agrees: one spot instance of that type, tagged for the cluster and pool.
+    let instances = env.live_instances();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!((instances[0].capacity_type.as_str(), instances[0].instance_type.as_str()), ("spot", it));
+    let tags = env.fake.world().instances.values().next().unwrap().tags.clone();
+    assert_eq!(tags.get("karpenter.sh/nodepool").map(String::as_str), Some("spot"));
+    assert_eq!(tags.get("eks:eks-cluster-name").map(String::as_str), Some("fake-cluster"));
+    assert_eq!(tags.get("team").map(String::as_str), Some("platform"), "EC2NodeClass tags reach the instance");
+    // NodePool status counts the node against its limits.
+    let pools: kube::Api<autoscaler::apis::NodePool> = kube::Api::all(env.kube.clone());
+    wait_for("nodepool status.resources.nodes = 1", WAIT, || async {
+        let p = pools.get("spot").await.ok()?;
+        let nodes = p.status?.resources?.get("nodes")?.0.clone();
+        (nodes == "1").then_some(())
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateful_workload_pinned_to_on_demand_gets_an_on_demand_node() {
+    let env = env().await;
+    env.apply_fixture("nodepools/spot.yaml").await.unwrap();
+    env.apply_fixture("nodepools/on-demand.yaml").await.unwrap();
+    env.apply_fixture("workloads/stateful-on-demand.yaml").await.unwrap();
+    let nodes = all_running(&env, "app=ledger", 2).await;
+    for node in env.nodes().await.unwrap().iter().filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap())) {
+        assert_eq!(label(node, "karpenter.sh/capacity-type"), Some("on-demand"));
+        assert_eq!(label(node, "karpenter.sh/nodepool"), Some("on-demand"));
+        assert_eq!(label(node, "workload-class"), Some("stateful"), "template labels reach the node");
+    }
+    assert!(env.live_instances().iter().all(|i| i.capacity_type == "on-demand"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_spread_with_min_domains_uses_three_zones() {
+    let env = env().await;
+    env.apply_fixture("nodepools/spot.yaml").await.unwrap();
+    env.apply_fixture("workloads/zone-spread.yaml").await.unwrap();
+    let nodes = all_running(&env, "app=spread", 3).await;
+    let zones: BTreeSet<String> = env
+        .nodes()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap()))
+        .filter_map(|n| label(n, "topology.kubernetes.io/zone").map(str::to_owned))
+        .collect();
+    assert_eq!(zones.len(), 3, "one node per zone: {zones:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_pools_at_zero_capacity_fall_back_to_on_demand() {
+    let env = env().await;
+    // The pool may use four types; spot capacity for all of them is gone in every zone.
+    for t in ["m5.large", "m5.xlarge", "m6i.large", "m6i.xlarge"] {
+        env.admin("pools", json!({"instance_type": t, "capacity_type": "spot", "capacity": 0})).await.unwrap();
+    }
+    env.apply_fixture("nodepools/spot-and-on-demand.yaml").await.unwrap();
+    env.apply(
+        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
+            .unwrap()
+            .replace("replicas: 10", "replicas: 2"),
+    )
+    .await
+    .unwrap();
+    let nodes = all_running(&env, "app=inflate", 2).await;
+    for node in env.nodes().await.unwrap().iter().filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap())) {
+        assert_eq!(label(node, "karpenter.sh/capacity-type"), Some("on-demand"), "fell back to on-demand");
+    }
+    // The first attempt was spot, failed with InsufficientInstanceCapacity, and its NodeClaim went.
+    let ice = env.events_with_reason("InsufficientCapacityError").await.unwrap();
+    assert!(ice >= 1, "an InsufficientCapacityError event was recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_quota_exhausted_falls_back_to_on_demand() {
+    let env = env().await;
+    env.admin("quotas", json!({"spot_vcpus": 0})).await.unwrap();
+    env.apply_fixture("nodepools/spot-and-on-demand.yaml").await.unwrap();
+    env.apply(
+        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
+            .unwrap()
+            .replace("replicas: 10", "replicas: 2"),
+    )
+    .await
+    .unwrap();
+    let nodes = all_running(&env, "app=inflate", 2).await;
+    for node in env.nodes().await.unwrap().iter().filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap())) {
+        assert_eq!(label(node, "karpenter.sh/capacity-type"), Some("on-demand"));
+    }
+    assert!(env.live_instances().iter().all(|i| i.capacity_type == "on-demand"));
+}
