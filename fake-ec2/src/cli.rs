@@ -81,6 +81,13 @@ pub enum Command {
         #[arg(long)]
         instances: bool,
     },
+    /// Run FIS experiments on a running fake-ec2 from real FIS template files.
+    Experiment {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
     /// Print the event log of a running fake-ec2 (JSON lines), after sequence number `--since`.
     Events {
         #[command(flatten)]
@@ -88,6 +95,19 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         since: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Create a template from a FIS template file (CreateExperimentTemplate's JSON) and start it.
+    Start {
+        #[arg(long)]
+        template: PathBuf,
+    },
+    /// Print an experiment: its state, actions, and the resources it hit.
+    Get { id: String },
+    /// Print every experiment.
+    List,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod ec2;
 pub mod events;
+pub mod faults;
 pub mod nodes;
 pub mod pricing;
 pub mod server;

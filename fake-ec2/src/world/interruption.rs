@@ -71,7 +71,12 @@ impl World {
     }
 
     /// [`World::interrupt`] as of world time `now` (a timer's due time).
-    fn interrupt_at(&mut self, id: &str, opts: InterruptOptions, now: Millis) -> Result<Interruption, String> {
+    pub(crate) fn interrupt_at(
+        &mut self,
+        id: &str,
+        opts: InterruptOptions,
+        now: Millis,
+    ) -> Result<Interruption, String> {
         let inst = self.instance(id).ok_or_else(|| format!("no instance {id}"))?;
         if inst.capacity_type != CapacityType::Spot {
             return Err(format!("{id} is not a spot instance"));
