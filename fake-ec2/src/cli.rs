@@ -113,7 +113,7 @@ pub enum ExperimentCommand {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Endpoint {
     /// The running fake-ec2 (its admin API is under /_fake/).
-    #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566", global = true)]
     pub endpoint: String,
 }
 
