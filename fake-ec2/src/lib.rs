@@ -12,4 +12,5 @@ pub mod nodes;
 pub mod pricing;
 pub mod server;
 pub mod sqs;
+pub mod ssm;
 pub mod world;

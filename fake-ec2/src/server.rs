@@ -127,6 +127,11 @@ async fn aws_endpoint(
             SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
         return crate::sqs::json_request(&state, op, &signed).await;
     }
+    if let Some(op) = target.as_deref().and_then(|t| t.strip_prefix("AmazonSSM.")) {
+        let signed =
+            SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+        return ssm_endpoint(&state, op, &signed);
+    }
     if let Some(target) = target {
         return json_endpoint(&state, &target, &body);
     }
@@ -285,6 +290,20 @@ fn dispatch(
     }
     let call = Call { action, params, request_id: request_id.to_owned() };
     handler(w, &call)
+}
+
+/// One SSM request (AWS JSON 1.1).
+fn ssm_endpoint(state: &AppState, op: &str, signed: &SignedRequest<'_>) -> Response {
+    let w = state.world();
+    let (status, body) = match auth::check(&w.cfg.auth, signed) {
+        Ok(()) => crate::ssm::handle(&w, op, signed.body),
+        Err(e) => (e.status, serde_json::json!({"__type": e.code, "message": e.message}).to_string()),
+    };
+    drop(w);
+    if status != 200 {
+        info!(%op, status, "ssm error");
+    }
+    json_response(status, "application/x-amz-json-1.1", body)
 }
 
 /// JSON protocols, told apart by `X-Amz-Target` as AWS does.
