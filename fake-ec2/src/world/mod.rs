@@ -300,6 +300,7 @@ impl World {
                 }
             }
             Timer::Experiment(id) => self.experiment_step(&id, at),
+            Timer::ScheduledChange(id, code) => self.scheduled_change(&id, &code, at),
         }
     }
 
