@@ -473,8 +473,7 @@ async fn delete_fault(State(s): State<AppState>, Path(id): Path<String>) -> Resp
 async fn experiments(State(s): State<AppState>) -> Json<Value> {
     let mut w = s.world();
     w.sync();
-    let list: Vec<Value> =
-        w.fis.experiments_in_order().into_iter().map(|e| crate::faults::fis::admin_view(&w, e)).collect();
+    let list: Vec<Value> = w.fis.experiments_in_order().into_iter().map(crate::faults::fis::admin_view).collect();
     Json(json!(list))
 }
 
@@ -482,7 +481,7 @@ async fn experiment(State(s): State<AppState>, Path(id): Path<String>) -> Respon
     let mut w = s.world();
     w.sync();
     match w.fis.experiments.get(&id) {
-        Some(e) => Json(crate::faults::fis::admin_view(&w, e)).into_response(),
+        Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
         None => bad(StatusCode::NOT_FOUND, format!("no experiment {id}")),
     }
 }
@@ -511,7 +510,7 @@ async fn start_experiment(State(s): State<AppState>, body: axum::body::Bytes) ->
             // Let the experiment take its first step, so the answer shows it running.
             w.sync();
             match w.fis.experiments.get(&id) {
-                Some(e) => Json(crate::faults::fis::admin_view(&w, e)).into_response(),
+                Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
                 None => bad(StatusCode::INTERNAL_SERVER_ERROR, "the experiment vanished"),
             }
         }

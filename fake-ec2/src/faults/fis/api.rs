@@ -59,7 +59,7 @@ pub fn template_json(t: &StoredTemplate) -> Value {
     v
 }
 
-pub fn experiment_json(_w: &World, e: &Experiment) -> Value {
+pub fn experiment_json(e: &Experiment) -> Value {
     let opts = e.template.experiment_options.clone().unwrap_or_default();
     let actions: BTreeMap<&String, Value> = e
         .template
@@ -217,7 +217,7 @@ pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8])
             let mode = input.experiment_options.and_then(|o| o.actions_mode);
             let id = w.start_experiment(&template_id, input.tags, mode.as_deref(), input.client_token.as_deref())?;
             let e = experiment(w, &id)?;
-            Ok(json!({"experiment": experiment_json(w, e)}))
+            Ok(json!({"experiment": experiment_json(e)}))
         }
         ("GET", ["experiments"]) => {
             let template = q.get("experimentTemplateId");
@@ -231,10 +231,10 @@ pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8])
             let (list, next) = page(list, &q, 100)?;
             Ok(with_token(json!({"experiments": list}), next))
         }
-        ("GET", ["experiments", id]) => Ok(json!({"experiment": experiment_json(w, experiment(w, id)?)})),
+        ("GET", ["experiments", id]) => Ok(json!({"experiment": experiment_json(experiment(w, id)?)})),
         ("DELETE", ["experiments", id]) => {
             w.stop_experiment(id)?;
-            Ok(json!({"experiment": experiment_json(w, experiment(w, id)?)}))
+            Ok(json!({"experiment": experiment_json(experiment(w, id)?)}))
         }
         ("GET", ["experiments", id, "resolvedTargets"]) => {
             let e = experiment(w, id)?;

@@ -619,8 +619,8 @@ fn state_change(exp: &Experiment, old: Status) -> Kind {
 }
 
 /// The admin API's view of an experiment: FIS's `GetExperiment` shape plus what it hit.
-pub fn admin_view(w: &World, exp: &Experiment) -> Value {
-    let mut v = api::experiment_json(w, exp);
+pub fn admin_view(exp: &Experiment) -> Value {
+    let mut v = api::experiment_json(exp);
     if let Some(o) = v.as_object_mut() {
         o.insert("resolvedTargets".into(), json!(exp.resolved));
         let hits: BTreeMap<&String, &Vec<String>> = exp.actions.iter().map(|(n, r)| (n, &r.hit)).collect();

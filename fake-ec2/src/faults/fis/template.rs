@@ -295,7 +295,7 @@ pub fn effect(name: &str, a: &Action) -> Result<Effect, FisError> {
         "aws:fis:inject-api-internal-error" => api("InternalError")?,
         "aws:fis:inject-api-throttle-error" => api("RequestLimitExceeded")?,
         "aws:fis:inject-api-unavailable-error" => api("Unavailable")?,
-        "aws:fis:wait" => Effect::Wait { duration: duration_param(name, a, "duration", 1_000, 12 * HOUR)? },
+        "aws:fis:wait" => Effect::Wait { duration: duration_param(name, a, "duration", 60_000, 12 * HOUR)? },
         other => {
             return Err(invalid(format!(
                 "Action {name}: action ID {other} is not supported here; supported: {}",
