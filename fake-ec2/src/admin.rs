@@ -31,6 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/quotas", post(set_quotas))
         .route("/throttling", post(set_throttling))
         .route("/sqs/messages", get(crate::sqs::admin::messages))
+        .route("/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/faults/{id}", axum::routing::delete(delete_fault))
+        .route("/experiments", get(experiments).post(start_experiment))
+        .route("/experiments/{id}", get(experiment))
 }
 
 fn bad(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -424,5 +428,92 @@ async fn health_event(State(s): State<AppState>, Json(r): Json<HealthEventReques
     match w.health_event(&r.instance_ids, &r.event_type_code, r.start_in_seconds, r.duration_seconds) {
         Ok(e) => Json(json!(e)).into_response(),
         Err(e) => bad(StatusCode::NOT_FOUND, e),
+    }
+}
+
+async fn faults(State(s): State<AppState>) -> Json<Value> {
+    let mut w = s.world();
+    w.sync();
+    let now = w.now();
+    let list: Vec<&crate::faults::Fault> = w.faults.active(now).collect();
+    Json(json!(list))
+}
+
+/// Adds an injected fault: `{operation(s), code, percentage, latency_ms, duration_seconds, zones}`.
+async fn add_fault(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let spec: crate::faults::FaultSpec = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, format!("not a fault: {e}")),
+    };
+    let mut w = s.world();
+    w.sync();
+    let now = w.now();
+    match w.faults.add_spec(spec, now) {
+        Ok(f) => {
+            tracing::info!(fault_id = %f.id, operations = ?f.operations, code = ?f.code, percentage = f.percentage, "fault added");
+            Json(json!(f)).into_response()
+        }
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn clear_faults(State(s): State<AppState>) -> Json<Value> {
+    let n = s.world().faults.clear();
+    Json(json!({"cleared": n}))
+}
+
+async fn delete_fault(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    if s.world().faults.remove(&id) {
+        Json(json!({"id": id})).into_response()
+    } else {
+        bad(StatusCode::NOT_FOUND, format!("no fault {id}"))
+    }
+}
+
+async fn experiments(State(s): State<AppState>) -> Json<Value> {
+    let mut w = s.world();
+    w.sync();
+    let list: Vec<Value> = w.fis.experiments_in_order().into_iter().map(crate::faults::fis::admin_view).collect();
+    Json(json!(list))
+}
+
+async fn experiment(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut w = s.world();
+    w.sync();
+    match w.fis.experiments.get(&id) {
+        Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
+        None => bad(StatusCode::NOT_FOUND, format!("no experiment {id}")),
+    }
+}
+
+/// Creates a template from a real FIS template JSON (CreateExperimentTemplate's input, or
+/// GetExperimentTemplate's output) and starts an experiment from it at once.
+async fn start_experiment(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let mut v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, format!("not JSON: {e}")),
+    };
+    if let Some(inner) = v.get("experimentTemplate").cloned() {
+        v = inner;
+    }
+    let input: crate::faults::fis::template::TemplateInput = match serde_json::from_value(v) {
+        Ok(t) => t,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, format!("ValidationException: {e}")),
+    };
+    let mut w = s.world();
+    w.sync();
+    let started = w
+        .create_experiment_template(crate::faults::fis::template::TemplateInput { client_token: None, ..input })
+        .and_then(|t| w.start_experiment(&t, Default::default(), None, None));
+    match started {
+        Ok(id) => {
+            // Let the experiment take its first step, so the answer shows it running.
+            w.sync();
+            match w.fis.experiments.get(&id) {
+                Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
+                None => bad(StatusCode::INTERNAL_SERVER_ERROR, "the experiment vanished"),
+            }
+        }
+        Err(e) => bad(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }

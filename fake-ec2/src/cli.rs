@@ -81,6 +81,13 @@ pub enum Command {
         #[arg(long)]
         instances: bool,
     },
+    /// Run FIS experiments on a running fake-ec2 from real FIS template files.
+    Experiment {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        #[command(subcommand)]
+        command: ExperimentCommand,
+    },
     /// Print the event log of a running fake-ec2 (JSON lines), after sequence number `--since`.
     Events {
         #[command(flatten)]
@@ -90,10 +97,23 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Create a template from a FIS template file (CreateExperimentTemplate's JSON) and start it.
+    Start {
+        #[arg(long)]
+        template: PathBuf,
+    },
+    /// Print an experiment: its state, actions, and the resources it hit.
+    Get { id: String },
+    /// Print every experiment.
+    List,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct Endpoint {
     /// The running fake-ec2 (its admin API is under /_fake/).
-    #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566", global = true)]
     pub endpoint: String,
 }
 

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use fake_ec2::cli::{Args, Command, LogFormat};
+use fake_ec2::cli::{Args, Command, ExperimentCommand, LogFormat};
 use fake_ec2::client;
 use fake_ec2::server::{AppState, bind, serve};
 use fake_ec2::world::World;
@@ -60,6 +60,22 @@ async fn main() -> anyhow::Result<()> {
             if instances {
                 v["instance_list"] = client::get(&endpoint.endpoint, "/_fake/instances").await?;
             }
+            client::print(v)
+        }
+        Command::Experiment { endpoint, command } => {
+            let v = match command {
+                ExperimentCommand::Start { template } => {
+                    let text = std::fs::read_to_string(&template)
+                        .with_context(|| format!("reading template {}", template.display()))?;
+                    let body: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("template {} is not JSON", template.display()))?;
+                    client::post(&endpoint.endpoint, "/_fake/experiments", &body).await?
+                }
+                ExperimentCommand::Get { id } => {
+                    client::get(&endpoint.endpoint, &format!("/_fake/experiments/{id}")).await?
+                }
+                ExperimentCommand::List => client::get(&endpoint.endpoint, "/_fake/experiments").await?,
+            };
             client::print(v)
         }
         Command::Events { endpoint, since } => {

@@ -127,8 +127,18 @@ async fn aws_endpoint(
             SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
         return crate::sqs::json_request(&state, op, &signed).await;
     }
+    if let Some(op) = target.as_deref().and_then(|t| t.strip_prefix("AmazonSSM.")) {
+        let signed =
+            SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+        return ssm_endpoint(&state, op, &signed);
+    }
     if let Some(target) = target {
         return json_endpoint(&state, &target, &body);
+    }
+    if crate::faults::fis::api::is_fis_path(uri.path()) {
+        let signed =
+            SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+        return fis_endpoint(&state, &signed);
     }
     let signed =
         SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
@@ -141,8 +151,88 @@ async fn aws_endpoint(
     if crate::sqs::is_query_request(&form.map, &hdrs) {
         return crate::sqs::query_request(&state, &form.map, &signed).await;
     }
+    if let Some((status, xml)) = inject(&state, &form, &signed).await {
+        return xml_response(status, xml);
+    }
     let (status, xml) = ec2_request(&state, &form, &signed);
     xml_response(status, xml)
+}
+
+/// Applies injected faults (admin API, FIS) to a signed EC2 call: waits out added latency without
+/// the world lock, and answers an injected error in EC2's envelope. None lets the call through.
+async fn inject(state: &AppState, form: &Form, signed: &SignedRequest<'_>) -> Option<(u16, String)> {
+    let action = form.map.get("Action").map(String::as_str).unwrap_or_default();
+    // Only actions EC2 has; anything else gets EC2's own error.
+    ec2::handler(action)?;
+    let (injected, request_id) = {
+        let mut guard = state.world();
+        let w = &mut *guard;
+        w.sync();
+        if auth::check(&w.cfg.auth, signed).is_err() {
+            return None;
+        }
+        let now = w.now();
+        let injected = w.faults.decide(action, now, &mut w.rng.faults);
+        let request_id = injected.error.as_ref().map(|_| w.rng.request_id());
+        (injected, request_id)
+    };
+    if injected.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(injected.latency_ms)).await;
+    }
+    let e = injected.error?;
+    let request_id = request_id.unwrap_or_default();
+    info!(%action, %request_id, code = %e.code, status = e.status, "injected error");
+    Some((e.status, e.to_xml(&request_id)))
+}
+
+/// One FIS REST-JSON request.
+fn fis_endpoint(state: &AppState, signed: &SignedRequest<'_>) -> Response {
+    let mut w = state.world();
+    w.sync();
+    let request_id = w.rng.request_id();
+    let result = auth::check(&w.cfg.auth, signed)
+        .map_err(|e| {
+            // The REST-JSON names of the signature errors EC2 reports in its own words.
+            let (status, kind) = match e.code.as_str() {
+                "MissingAuthenticationToken" => (403, "MissingAuthenticationTokenException"),
+                "IncompleteSignature" => (400, "IncompleteSignatureException"),
+                "RequestExpired" => (403, "InvalidSignatureException"),
+                _ => (403, "UnrecognizedClientException"),
+            };
+            crate::faults::fis::FisError { status, kind, message: e.message }
+        })
+        .and_then(|()| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::faults::fis::api::handle(&mut w, signed.method, signed.path, signed.query, signed.body)
+            }))
+            .unwrap_or_else(|_| {
+                warn!(path = signed.path, "FIS handler panicked; answering InternalServerException");
+                Err(crate::faults::fis::FisError {
+                    status: 500,
+                    kind: "InternalServerException",
+                    message: "An internal error has occurred".into(),
+                })
+            })
+        });
+    drop(w);
+    let (status, body, kind) = match result {
+        Ok(v) => {
+            debug!(method = signed.method, path = signed.path, %request_id, "fis ok");
+            (200, v.to_string(), None)
+        }
+        Err(e) => {
+            info!(method = signed.method, path = signed.path, %request_id, kind = e.kind, status = e.status, "fis error");
+            (e.status, serde_json::json!({"message": e.message}).to_string(), Some(e.kind))
+        }
+    };
+    let mut r = json_response(status, "application/json", body);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    if let Some(kind) = kind {
+        r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    }
+    r
 }
 
 /// Handles one EC2 Query request; never panics, never leaves the world half-changed on error.
@@ -200,6 +290,20 @@ fn dispatch(
     }
     let call = Call { action, params, request_id: request_id.to_owned() };
     handler(w, &call)
+}
+
+/// One SSM request (AWS JSON 1.1).
+fn ssm_endpoint(state: &AppState, op: &str, signed: &SignedRequest<'_>) -> Response {
+    let w = state.world();
+    let (status, body) = match auth::check(&w.cfg.auth, signed) {
+        Ok(()) => crate::ssm::handle(&w, op, signed.body),
+        Err(e) => (e.status, serde_json::json!({"__type": e.code, "message": e.message}).to_string()),
+    };
+    drop(w);
+    if status != 200 {
+        info!(%op, status, "ssm error");
+    }
+    json_response(status, "application/x-amz-json-1.1", body)
 }
 
 /// JSON protocols, told apart by `X-Amz-Target` as AWS does.

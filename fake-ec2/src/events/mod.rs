@@ -27,6 +27,7 @@ pub const SPOT_INTERRUPTION: &str = "EC2 Spot Instance Interruption Warning";
 pub const REBALANCE: &str = "EC2 Instance Rebalance Recommendation";
 pub const HEALTH: &str = "AWS Health Event";
 pub const CAPACITY_RESERVATION_INTERRUPTION: &str = "EC2 Capacity Reservation Instance Interruption Warning";
+pub const FIS_EXPERIMENT_STATE_CHANGE: &str = "FIS Experiment State Change";
 
 /// How many log lines the world keeps in memory (the file sink keeps everything).
 const LOG_LINES: usize = 100_000;
@@ -65,6 +66,23 @@ pub enum Detail {
         instance_id: String,
     },
     Health(HealthDetail),
+    Fis(FisDetail),
+}
+
+/// The detail of `FIS Experiment State Change`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FisDetail {
+    pub experiment_id: String,
+    pub experiment_template_id: String,
+    pub new_state: FisState,
+    pub old_state: FisState,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FisState {
+    pub status: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,6 +137,14 @@ pub enum Kind {
         end: Option<Millis>,
         description: String,
     },
+    FisExperimentStateChange {
+        experiment_id: String,
+        template_id: String,
+        new_status: String,
+        new_reason: String,
+        old_status: String,
+        old_reason: String,
+    },
 }
 
 impl Kind {
@@ -129,7 +155,7 @@ impl Kind {
             | Self::SpotInterruption { instance_id, .. }
             | Self::Rebalance { instance_id }
             | Self::CapacityReservationInterruption { instance_id, .. } => Some(instance_id),
-            Self::Health { .. } => None,
+            Self::Health { .. } | Self::FisExperimentStateChange { .. } => None,
         }
     }
 }
@@ -185,6 +211,29 @@ impl Event {
                 Detail::Interruption { instance_id, instance_action: action },
             ),
             Kind::Rebalance { instance_id } => ec2(REBALANCE, &instance_id.clone(), Detail::Rebalance { instance_id }),
+            Kind::FisExperimentStateChange {
+                experiment_id,
+                template_id,
+                new_status,
+                new_reason,
+                old_status,
+                old_reason,
+            } => Self {
+                version: "0".into(),
+                id: id.clone(),
+                detail_type: FIS_EXPERIMENT_STATE_CHANGE.into(),
+                source: "aws.fis".into(),
+                account: o.account.into(),
+                time: iso_seconds(at),
+                region: o.region.into(),
+                resources: vec![format!("arn:aws:fis:{}:{}:experiment/{experiment_id}", o.region, o.account)],
+                detail: Detail::Fis(FisDetail {
+                    experiment_id,
+                    experiment_template_id: template_id,
+                    new_state: FisState { status: new_status, reason: new_reason },
+                    old_state: FisState { status: old_status, reason: old_reason },
+                }),
+            },
             Kind::Health { event_type_code, instance_ids, start, end, description } => Self {
                 version: "0".into(),
                 id: id.clone(),
@@ -268,6 +317,9 @@ struct LogLine<'a> {
     at_ms: Millis,
     event: &'a Event,
     deliveries: &'a [Delivery],
+    /// What the world adds for the log only, e.g. the resources an FIS experiment resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a Value>,
 }
 
 /// The rules, and the log of every event published.
@@ -316,6 +368,18 @@ impl Bus {
     /// Routes one event to every matching rule's targets (built-in queues, by name or ARN) and
     /// logs it. Returns the deliveries.
     pub fn publish(&mut self, event: &Event, at: Millis, queues: &mut Queues, rng: &mut ChaCha8Rng) -> Vec<Delivery> {
+        self.publish_noted(event, at, queues, rng, None)
+    }
+
+    /// [`Bus::publish`], with a note that only the log line carries.
+    pub fn publish_noted(
+        &mut self,
+        event: &Event,
+        at: Millis,
+        queues: &mut Queues,
+        rng: &mut ChaCha8Rng,
+        note: Option<&Value>,
+    ) -> Vec<Delivery> {
         let value = serde_json::to_value(event).unwrap_or(Value::Null);
         let body = serde_json::to_string(event).unwrap_or_default();
         let mut deliveries = Vec::new();
@@ -354,8 +418,8 @@ impl Bus {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let line =
-            serde_json::to_string(&LogLine { seq, at_ms: at, event, deliveries: &deliveries }).unwrap_or_default();
+        let line = serde_json::to_string(&LogLine { seq, at_ms: at, event, deliveries: &deliveries, note })
+            .unwrap_or_default();
         if let Some(sink) = &mut self.sink
             && let Err(e) = writeln!(sink, "{line}")
         {

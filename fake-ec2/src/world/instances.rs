@@ -200,6 +200,10 @@ pub enum Timer {
     MarketTick,
     /// A spot pool's capacity coming back after a drop.
     RestoreCapacity(PoolId, u32),
+    /// The next step of an FIS experiment (by id).
+    Experiment(String),
+    /// A Health scheduled change reaching its start: (instance id, scheduled-event code).
+    ScheduledChange(String, String),
 }
 
 /// One state transition, as the event bus will publish it.

@@ -71,7 +71,12 @@ impl World {
     }
 
     /// [`World::interrupt`] as of world time `now` (a timer's due time).
-    fn interrupt_at(&mut self, id: &str, opts: InterruptOptions, now: Millis) -> Result<Interruption, String> {
+    pub(crate) fn interrupt_at(
+        &mut self,
+        id: &str,
+        opts: InterruptOptions,
+        now: Millis,
+    ) -> Result<Interruption, String> {
         let inst = self.instance(id).ok_or_else(|| format!("no instance {id}"))?;
         if inst.capacity_type != CapacityType::Spot {
             return Err(format!("{id} is not a spot instance"));
@@ -166,6 +171,9 @@ impl World {
             if let Some(i) = self.instance_mut(id) {
                 i.scheduled_events.push((code.to_owned(), description.clone(), start));
             }
+            if matches!(code, "instance-stop" | "instance-retirement") {
+                self.schedule(start, Timer::ScheduledChange(id.clone(), code.to_owned()));
+            }
         }
         Ok(self.emit(
             now,
@@ -177,6 +185,34 @@ impl World {
                 description,
             },
         ))
+    }
+
+    /// A scheduled change reaching its start: `instance-stop` stops the instance and
+    /// `instance-retirement` terminates it (reboots and maintenance change nothing here).
+    pub(super) fn scheduled_change(&mut self, id: &str, code: &str, at: Millis) {
+        // Server.ScheduledStop is EC2's state reason for scheduled retirement; EC2 documents no
+        // separate code for a terminating retirement, so both use it.
+        match code {
+            "instance-stop" => {
+                self.stop_as(
+                    id,
+                    at,
+                    "Service initiated",
+                    "Server.ScheduledStop",
+                    "Server.ScheduledStop: Stopped due to scheduled retirement",
+                );
+            }
+            "instance-retirement" => {
+                self.terminate_as(
+                    id,
+                    at,
+                    "Service initiated",
+                    "Server.ScheduledStop",
+                    "Server.ScheduledStop: Terminated due to scheduled retirement",
+                );
+            }
+            _ => {}
+        }
     }
 
     /// Reclaims spot capacity the pools no longer have: in every spot pool holding more pending or
@@ -413,5 +449,32 @@ mod tests {
         assert!(e.is_ok());
         assert_eq!(w.instance(&id).map(|i| i.scheduled_events[0].0.clone()).as_deref(), Some("instance-retirement"));
         assert!(w.health_event(&["i-0nope".into()], "X", 0, None).is_err());
+    }
+
+    #[test]
+    fn scheduled_changes_retire_instances_at_their_start() {
+        let mut w = test_world(1);
+        let (retire, stop, reboot) = (spot(&mut w, "terminate"), spot(&mut w, "terminate"), spot(&mut w, "terminate"));
+        w.clock.advance(15_000);
+        w.sync();
+        let ok = [
+            w.health_event(std::slice::from_ref(&retire), "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", 600, None),
+            w.health_event(std::slice::from_ref(&stop), "AWS_EC2_INSTANCE_STOP_SCHEDULED", 600, None),
+            w.health_event(std::slice::from_ref(&reboot), "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED", 600, None),
+        ];
+        assert!(ok.iter().all(Result::is_ok));
+        w.clock.advance(599_000);
+        w.sync();
+        let state = |w: &World, id: &str| w.instance(id).map(|i| i.state);
+        assert_eq!(state(&w, &retire), Some(InstanceState::Running));
+        w.clock.advance(1_000);
+        w.sync();
+        assert_eq!(state(&w, &retire), Some(InstanceState::ShuttingDown));
+        assert_eq!(state(&w, &stop), Some(InstanceState::Stopping));
+        assert_eq!(state(&w, &reboot), Some(InstanceState::Running));
+        assert_eq!(
+            w.instance(&stop).and_then(|i| i.state_reason.clone()).map(|r| r.0).as_deref(),
+            Some("Server.ScheduledStop")
+        );
     }
 }

@@ -93,6 +93,10 @@ pub struct World {
     /// Events of launches in the request under way: published at the next `sync`, so a launch an
     /// all-or-nothing request takes back ([`World::discard`]) never announces itself.
     outbox: Vec<(Millis, crate::events::Kind)>,
+    /// Injected EC2 API faults (admin API and FIS actions).
+    pub faults: crate::faults::Faults,
+    /// FIS experiment templates and experiments.
+    pub fis: crate::faults::fis::Fis,
     /// Running totals for quotas.
     spot_vcpus: u32,
     spot_instances: u32,
@@ -154,6 +158,8 @@ impl World {
             events: crate::events::Bus::new(&cfg.rules)
                 .map_err(|message| config::ConfigError::Invalid { path: "rules".into(), message })?,
             outbox: Vec::new(),
+            faults: crate::faults::Faults::default(),
+            fis: crate::faults::fis::Fis::default(),
             sqs: crate::sqs::Queues::from_config(&cfg.region, &cfg.account_id, &cfg.queues, start)
                 .map_err(|message| config::ConfigError::Invalid { path: "queues".into(), message })?,
             cfg,
@@ -202,17 +208,27 @@ impl World {
         self.timers.keys().next().map(|(at, _)| *at)
     }
 
-    fn schedule(&mut self, at: Millis, t: Timer) {
+    pub(crate) fn schedule(&mut self, at: Millis, t: Timer) {
         self.timer_seq += 1;
         self.timers.insert((at, self.timer_seq), t);
     }
 
     /// Publishes an event that happens at `at` (now, or a timer's due time) through the bus.
     pub fn emit(&mut self, at: Millis, kind: crate::events::Kind) -> crate::events::Event {
+        self.emit_noted(at, kind, None)
+    }
+
+    /// [`World::emit`], with a note for the event log line only (never part of the event).
+    pub fn emit_noted(
+        &mut self,
+        at: Millis,
+        kind: crate::events::Kind,
+        note: Option<serde_json::Value>,
+    ) -> crate::events::Event {
         let id = crate::events::event_id(&mut self.rng.events);
         let origin = crate::events::Origin { account: &self.cfg.account_id, region: &self.cfg.region };
         let event = crate::events::Event::build(kind, id, at, origin);
-        self.events.publish(&event, at, &mut self.sqs, &mut self.rng.sqs);
+        self.events.publish_noted(&event, at, &mut self.sqs, &mut self.rng.sqs, note.as_ref());
         event
     }
 
@@ -235,6 +251,7 @@ impl World {
             let timer = entry.remove();
             self.fire(at, timer);
         }
+        self.faults.prune(now);
     }
 
     fn fire(&mut self, at: Millis, timer: Timer) {
@@ -282,6 +299,8 @@ impl World {
                     self.pools.set_capacity(CapacityType::Spot, pool, cap);
                 }
             }
+            Timer::Experiment(id) => self.experiment_step(&id, at),
+            Timer::ScheduledChange(id, code) => self.scheduled_change(&id, &code, at),
         }
     }
 
@@ -445,6 +464,7 @@ impl World {
     pub fn launch(&mut self, spec: &LaunchSpec) -> Result<String, LaunchFailure> {
         self.check_launch(spec)?;
         let now = self.now();
+        self.injected_ice(spec, now)?;
         let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
         let (zone, zone_id, vpc_id) = {
             let s = self
@@ -648,8 +668,35 @@ impl World {
         Some((prev, InstanceState::Stopping))
     }
 
+    /// An injected capacity shortfall (admin fault or FIS action) for this launch's zone, if one
+    /// fires now.
+    fn injected_ice(&mut self, spec: &LaunchSpec, now: Millis) -> Result<(), LaunchFailure> {
+        let Some(s) = self.subnet(&spec.subnet_id) else {
+            return Ok(());
+        };
+        let (zone, zone_id) = (s.cfg.zone.clone(), s.zone_id.clone());
+        if !self.faults.ice(&zone, &zone_id, now, &mut self.rng.faults) {
+            return Ok(());
+        }
+        Err(LaunchFailure {
+            code: "InsufficientInstanceCapacity",
+            message: format!(
+                "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
+                spec.instance_type,
+                spec.instance_type,
+                self.other_zones(&zone)
+            ),
+        })
+    }
+
     /// Starts a stopped instance, if its pool and quota still have room.
     pub fn start(&mut self, id: &str) -> Result<Option<(InstanceState, InstanceState)>, LaunchFailure> {
+        let now = self.now();
+        self.start_at(id, now)
+    }
+
+    /// [`World::start`] as of world time `now` (a timer's due time).
+    pub fn start_at(&mut self, id: &str, now: Millis) -> Result<Option<(InstanceState, InstanceState)>, LaunchFailure> {
         let Some(inst) = self.instance(id) else {
             return Ok(None);
         };
@@ -666,7 +713,6 @@ impl World {
                 message: format!("Insufficient capacity to start instance {id} of type {itype}."),
             });
         }
-        let now = self.now();
         self.set_state(id, InstanceState::Pending, now);
         if let Some(i) = self.instance_mut(id) {
             i.state_reason = None;

@@ -41,6 +41,8 @@ pub struct Streams {
     pub events: ChaCha8Rng,
     /// Which spot instances the market reclaims.
     pub market: ChaCha8Rng,
+    /// Which resources an FIS target's selection mode takes.
+    pub fis: ChaCha8Rng,
 }
 
 impl Streams {
@@ -54,6 +56,7 @@ impl Streams {
             sqs: s("sqs"),
             events: s("events"),
             market: s("market"),
+            fis: s("fis"),
         }
     }
 
