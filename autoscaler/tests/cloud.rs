@@ -233,7 +233,6 @@ async fn nodeclass_selectors_resolve_the_default_world() {
 }
 
 #[tokio::test]
-#[ignore = "needs fake-ec2 SSM GetParameter (branch wt-fis)"]
 async fn ami_alias_resolves_through_ssm() {
     let env = Env::start().await;
     let alias = SelectorTerm { alias: Some("al2023@latest".into()), ..Default::default() };
