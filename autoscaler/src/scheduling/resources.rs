@@ -152,6 +152,14 @@ impl Resources {
     }
 
     fn combine(&self, other: &Resources, f: fn(i64, i64) -> i64) -> Resources {
+        if self.extended.is_empty() && other.extended.is_empty() {
+            // The common case: no map to walk or clone.
+            let mut core = self.core;
+            for (a, b) in core.iter_mut().zip(other.core.iter()) {
+                *a = f(*a, *b);
+            }
+            return Resources { core, present: self.present | other.present, extended: BTreeMap::new() };
+        }
         let mut r = self.clone();
         for (a, b) in r.core.iter_mut().zip(other.core.iter()) {
             *a = f(*a, *b);

@@ -106,6 +106,8 @@ struct Template {
     requirements: Requirements,
     taints: Vec<Taint>,
     types: Vec<TypeSlot>,
+    /// Room bounds over all `types` (a new plan's, when limits exclude nothing).
+    bounds: RoomBounds,
 }
 
 /// Element-wise bounds of the room over a set of types: `max` rejects quickly, `min` accepts
@@ -440,6 +442,7 @@ impl Scheduler {
         for t in 0..self.templates.len() {
             let template = &self.templates[t];
             let mut types: Vec<u32> = (0..template.types.len() as u32).collect();
+            let mut limited = false;
             if let Some(remaining) = &self.remaining[template.pool] {
                 if remaining.iter().any(|(k, v)| k == NODES && v <= 0) {
                     errors.push(format!(
@@ -449,6 +452,7 @@ impl Scheduler {
                     continue;
                 }
                 types.retain(|&i| !template.types[i as usize].it.capacity.exceeds_limits(remaining));
+                limited = types.len() < template.types.len();
                 if types.is_empty() {
                     errors.push(format!(
                         "incompatible with nodepool {:?}, all available instance types exceed limits for nodepool",
@@ -461,7 +465,11 @@ impl Scheduler {
             let host = self.topology.host_id(&hostname);
             let mut requirements = template.requirements.clone();
             requirements.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
-            let bounds = RoomBounds::of(types.iter().map(|&i| &template.types[i as usize].room));
+            let bounds = if limited {
+                RoomBounds::of(types.iter().map(|&i| &template.types[i as usize].room))
+            } else {
+                template.bounds.clone()
+            };
             let plan = Plan {
                 template: t,
                 hostname,
@@ -539,6 +547,7 @@ impl Scheduler {
         }
         let reqs = merged.as_ref().unwrap_or(&plan.requirements);
         let types: Option<Vec<u32>> = if merged.is_some() {
+            let (zone, capacity_type) = (reqs.get(labels::ZONE), reqs.get(labels::CAPACITY_TYPE));
             Some(
                 plan.types
                     .iter()
@@ -547,7 +556,7 @@ impl Scheduler {
                         let slot = &template.types[i as usize];
                         total.fits(&slot.room)
                             && slot.it.requirements.intersects(reqs).is_ok()
-                            && slot.it.has_available_offering(reqs)
+                            && slot.it.has_available_offering_in(zone, capacity_type)
                     })
                     .collect(),
             )
@@ -615,14 +624,27 @@ impl Scheduler {
             let template = &self.templates[plan.template];
             let mut requirements = plan.requirements.clone();
             requirements.remove(labels::HOSTNAME);
-            // Cheapest compatible available offering first; ties by name.
+            // Cheapest compatible available offering first; ties by name. The template is already in
+            // that order for its own zone and capacity-type sets, so only narrowed plans re-sort.
+            let (zone, capacity_type) = (requirements.get(labels::ZONE), requirements.get(labels::CAPACITY_TYPE));
+            let same_offerings = zone == template.requirements.get(labels::ZONE)
+                && capacity_type == template.requirements.get(labels::CAPACITY_TYPE);
             let mut priced: Vec<(f64, &TypeSlot)> = plan
                 .types
                 .iter()
                 .map(|&i| &template.types[i as usize])
-                .map(|s| (s.it.cheapest_available(&requirements).map_or(f64::INFINITY, |o| o.price), s))
+                .map(|s| {
+                    let price = if same_offerings {
+                        0.0
+                    } else {
+                        s.it.cheapest_available_in(zone, capacity_type).map_or(f64::INFINITY, |o| o.price)
+                    };
+                    (price, s)
+                })
                 .collect();
-            priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.it.name.cmp(&b.1.it.name)));
+            if !same_offerings {
+                priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.it.name.cmp(&b.1.it.name)));
+            }
             priced.truncate(self.options.max_instance_types.max(1));
             let slots: Vec<&TypeSlot> = priced.into_iter().map(|(_, s)| s).collect();
             if requirements.has_min_values()
@@ -691,7 +713,7 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
         .map(|d| (d.strict_requirements(), d))
         .filter(|(r, _)| requirements.compatible(r).is_ok())
         .collect();
-    let types = priced
+    let types: Vec<TypeSlot> = priced
         .into_iter()
         .map(|(_, it)| {
             let mut daemons = Resources::new();
@@ -704,7 +726,8 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
             TypeSlot { it: it.clone(), daemons, room }
         })
         .collect();
-    Template { name: pool.name.clone(), pool: pool_idx, requirements, taints: pool.taints.clone(), types }
+    let bounds = RoomBounds::of(types.iter().map(|t| &t.room));
+    Template { name: pool.name.clone(), pool: pool_idx, requirements, taints: pool.taints.clone(), types, bounds }
 }
 
 /// Every requirement with minValues must keep that many distinct values across `types`.
