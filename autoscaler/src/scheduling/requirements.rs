@@ -270,6 +270,13 @@ impl Requirement {
         }
     }
 
+    /// The per-key rule of [`Requirements::intersects`]: the sets share a value, or both sides only
+    /// exclude values.
+    pub fn agrees_with(&self, other: &Requirement) -> bool {
+        let excl = |r: &Requirement| matches!(r.operator(), Operator::NotIn | Operator::DoesNotExist);
+        self.intersects(other) || (excl(self) && excl(other))
+    }
+
     /// Written back as node selector terms: (operator, values). Two bounds give two terms.
     pub fn to_terms(&self) -> Vec<(Operator, Vec<String>)> {
         let mut out = Vec::new();
@@ -504,11 +511,7 @@ impl Requirements {
         for (key, a) in &small.0 {
             let Some(b) = large.0.get(key) else { continue };
             let (existing, inc) = if small_is_self { (a, b) } else { (b, a) };
-            if existing.intersects(inc) {
-                continue;
-            }
-            let excl = |r: &Requirement| matches!(r.operator(), Operator::NotIn | Operator::DoesNotExist);
-            if excl(inc) && excl(existing) {
+            if existing.agrees_with(inc) {
                 continue;
             }
             errors.push(format!("key {key}, {key} {inc} not in {key} {existing}"));

@@ -143,6 +143,18 @@ struct Plan {
     pods: Vec<usize>,
 }
 
+/// Which check turned a pod away from a plan.
+enum Reject {
+    Taints,
+    Resources,
+    Requirements,
+    Topology,
+    TopologyRequirements,
+    /// No instance type is left under these (merged) requirements.
+    Types(Box<Requirements>),
+    MinValues(String),
+}
+
 /// What a placement would change on a plan.
 struct PlanUpdate {
     requirements: Option<Requirements>,
@@ -175,7 +187,8 @@ pub struct Scheduler {
     options: SchedulerOptions,
     remaining: Vec<Option<Resources>>,
     plans: Vec<Plan>,
-    /// Plans that may still take a pod (full ones drop out).
+    /// Plans that may still take a pod (full ones drop out), fewest pods first, then oldest:
+    /// Karpenter tries the emptiest in-flight NodeClaim first, which spreads pods evenly.
     open: Vec<usize>,
     next_host: usize,
     template_errors: Option<String>,
@@ -329,7 +342,7 @@ impl Scheduler {
             requirements: pod.requirements(self.options.respect_preferences),
             strict: pod.strict_requirements(),
             tolerates: self.templates.iter().map(|t| pod.tolerates(&t.taints)).collect(),
-            constrained: self.topology.constrains(idx, pod),
+            constrained: self.topology.constrains(idx),
         }
     }
 
@@ -389,7 +402,7 @@ impl Scheduler {
             let mut merged = node.requirements.clone();
             merged.add_all(&data.requirements);
             if data.constrained {
-                match self.topology.add_requirements(idx, pod, &data.strict, &node.requirements, &data.requirements) {
+                match self.topology.add_requirements(idx, &data.strict, &node.requirements, &data.requirements) {
                     Ok(extra) => {
                         if merged.compatible_strict(&extra).is_err() {
                             continue;
@@ -431,10 +444,21 @@ impl Scheduler {
         match found {
             Some((p, update)) => {
                 self.commit(p, idx, pod, update);
+                self.reposition(p);
                 true
             }
             None => false,
         }
+    }
+
+    /// Moves plan `p` to its place in `open` after its pod count changed.
+    fn reposition(&mut self, p: usize) {
+        if let Some(pos) = self.open.iter().position(|&q| q == p) {
+            self.open.remove(pos);
+        }
+        let key = |q: usize| (self.plans[q].pods.len(), q);
+        let at = self.open.partition_point(|&q| key(q) < key(p));
+        self.open.insert(at, p);
     }
 
     fn add_to_new(&mut self, idx: usize, pod: &SchedPod, data: &PodData) -> Result<(), String> {
@@ -486,12 +510,15 @@ impl Scheduler {
                     self.topology.register(labels::HOSTNAME, &plan.hostname);
                     self.plans.push(plan);
                     let p = self.plans.len() - 1;
-                    self.open.push(p);
                     self.commit(p, idx, pod, update);
+                    self.reposition(p);
                     self.charge_limits(p);
                     return Ok(());
                 }
-                Err(e) => errors.push(format!("incompatible with nodepool {:?}, {e}", template.name)),
+                Err(reject) => {
+                    let e = self.explain(&plan, idx, pod, data, reject);
+                    errors.push(format!("incompatible with nodepool {:?}, {e}", self.templates[t].name));
+                }
             }
         }
         Err(errors.join("; "))
@@ -513,18 +540,23 @@ impl Scheduler {
         }
     }
 
-    /// Whether the pod fits the plan, and what the plan becomes with it.
-    fn can_add(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData) -> Result<PlanUpdate, String> {
+    /// Whether the pod fits the plan, and what the plan becomes with it. Rejections are the hot
+    /// path, so they carry no message; [`Scheduler::explain`] writes one when it is needed.
+    fn can_add(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData) -> Result<PlanUpdate, Reject> {
         let template = &self.templates[plan.template];
-        data.tolerates[plan.template].clone()?;
+        if data.tolerates[plan.template].is_err() {
+            return Err(Reject::Taints);
+        }
         let total = plan.requests.plus(&pod.requests);
         if !total.fits(&plan.bounds.max) {
-            return Err(self.type_error(plan, &plan.requirements, &total, pod));
+            return Err(Reject::Resources);
         }
         if !self.topology.host_allows(idx, plan.host) {
-            return Err("unsatisfiable hostname topology".to_string());
+            return Err(Reject::Topology);
         }
-        plan.requirements.compatible(&data.requirements).map_err(|e| format!("incompatible requirements, {e}"))?;
+        if plan.requirements.compatible(&data.requirements).is_err() {
+            return Err(Reject::Requirements);
+        }
         let mut merged: Option<Requirements> = None;
         if !data.requirements.is_empty() {
             let mut m = plan.requirements.clone();
@@ -533,10 +565,14 @@ impl Scheduler {
             }
         }
         if data.constrained {
-            let extra =
-                self.topology.add_requirements(idx, pod, &data.strict, &plan.requirements, &data.requirements)?;
+            let extra = self
+                .topology
+                .add_requirements(idx, &data.strict, &plan.requirements, &data.requirements)
+                .map_err(|_| Reject::Topology)?;
             let base = merged.as_ref().unwrap_or(&plan.requirements);
-            base.compatible(&extra)?;
+            if base.compatible(&extra).is_err() {
+                return Err(Reject::TopologyRequirements);
+            }
             if !extra.is_empty() {
                 let was_merged = merged.is_some();
                 let mut m = merged.take().unwrap_or_else(|| plan.requirements.clone());
@@ -547,7 +583,13 @@ impl Scheduler {
         }
         let reqs = merged.as_ref().unwrap_or(&plan.requirements);
         let types: Option<Vec<u32>> = if merged.is_some() {
+            // The plan's types already agree with its old requirements: only narrowed keys need a
+            // second look, and offerings only when the zone or capacity type narrowed.
+            let changed: Vec<(&String, &Requirement)> =
+                reqs.iter().filter(|(k, r)| plan.requirements.get_defined(k) != Some(*r)).collect();
             let (zone, capacity_type) = (reqs.get(labels::ZONE), reqs.get(labels::CAPACITY_TYPE));
+            let offerings_changed =
+                changed.iter().any(|(k, _)| k.as_str() == labels::ZONE || k.as_str() == labels::CAPACITY_TYPE);
             Some(
                 plan.types
                     .iter()
@@ -555,8 +597,10 @@ impl Scheduler {
                     .filter(|&i| {
                         let slot = &template.types[i as usize];
                         total.fits(&slot.room)
-                            && slot.it.requirements.intersects(reqs).is_ok()
-                            && slot.it.has_available_offering_in(zone, capacity_type)
+                            && changed
+                                .iter()
+                                .all(|(k, r)| slot.it.requirements.get_defined(k).is_none_or(|t| t.agrees_with(r)))
+                            && (!offerings_changed || slot.it.has_available_offering_in(zone, capacity_type))
                     })
                     .collect(),
             )
@@ -567,13 +611,37 @@ impl Scheduler {
         };
         if let Some(t) = &types {
             if t.is_empty() {
-                return Err(self.type_error(plan, reqs, &total, pod));
+                return Err(Reject::Types(Box::new(reqs.clone())));
             }
             if reqs.has_min_values() {
-                check_min_values(reqs, t.iter().map(|&i| &template.types[i as usize].it))?;
+                check_min_values(reqs, t.iter().map(|&i| &template.types[i as usize].it)).map_err(Reject::MinValues)?;
             }
         }
         Ok(PlanUpdate { requirements: merged, types })
+    }
+
+    /// The message for a rejection by [`Scheduler::can_add`] (same plan and pod).
+    fn explain(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData, reject: Reject) -> String {
+        let total = plan.requests.plus(&pod.requests);
+        match reject {
+            Reject::Taints => data.tolerates[plan.template].clone().err().unwrap_or_default(),
+            Reject::Resources => self.type_error(plan, &plan.requirements, &total, pod),
+            Reject::Requirements => match plan.requirements.compatible(&data.requirements) {
+                Err(e) => format!("incompatible requirements, {e}"),
+                Ok(()) => "incompatible requirements".to_string(),
+            },
+            Reject::Topology => self.topology.explain(idx, &data.strict, &plan.requirements, &data.requirements),
+            Reject::TopologyRequirements => {
+                let mut base = plan.requirements.clone();
+                base.add_all(&data.requirements);
+                match self.topology.add_requirements(idx, &data.strict, &plan.requirements, &data.requirements) {
+                    Ok(extra) => base.compatible(&extra).err().unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
+            }
+            Reject::Types(reqs) => self.type_error(plan, &reqs, &total, pod),
+            Reject::MinValues(e) => e,
+        }
     }
 
     fn type_error(&self, plan: &Plan, reqs: &Requirements, total: &Resources, pod: &SchedPod) -> String {

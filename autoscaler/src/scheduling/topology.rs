@@ -2,6 +2,7 @@
 //! batch, and the domain choice that keeps them satisfied (Karpenter's topology.go and
 //! topologygroup.go, reimplemented). Groups are shared by pods with identical constraints.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -120,11 +121,11 @@ impl Group {
     }
 
     /// Candidate domains: the node's explicit values when it has some, else every known domain.
-    fn candidates<'a>(&'a self, node: &'a Requirement) -> Box<dyn Iterator<Item = (&'a str, i32)> + 'a> {
-        if !node.is_complement() {
-            Box::new(node.values().iter().filter_map(|d| self.domains.get(d).map(|c| (d.as_str(), *c))))
+    fn candidates<'a>(&'a self, node: &'a Requirement) -> Candidates<'a> {
+        if node.is_complement() {
+            Candidates::Known(self.domains.iter(), node)
         } else {
-            Box::new(self.domains.iter().filter(|(d, _)| node.has(d)).map(|(d, c)| (d.as_str(), *c)))
+            Candidates::Listed(node.values().iter(), &self.domains)
         }
     }
 
@@ -205,6 +206,22 @@ impl Group {
         }
         let options: Vec<&str> = self.candidates(node).filter(|(d, c)| *c == 0 && pod.has(d)).map(|(d, _)| d).collect();
         if options.is_empty() { Requirement::does_not_exist() } else { Requirement::in_values(options) }
+    }
+}
+
+enum Candidates<'a> {
+    Listed(std::collections::btree_set::Iter<'a, String>, &'a BTreeMap<String, i32>),
+    Known(std::collections::btree_map::Iter<'a, String, i32>, &'a Requirement),
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = (&'a str, i32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Candidates::Listed(values, domains) => values.find_map(|d| domains.get(d).map(|c| (d.as_str(), *c))),
+            Candidates::Known(domains, node) => domains.find(|(d, _)| node.has(d)).map(|(d, c)| (d.as_str(), *c)),
+        }
     }
 }
 
@@ -302,6 +319,19 @@ fn intern(hosts: &mut HashMap<String, u32>, name: &str) -> u32 {
     id
 }
 
+/// A topology group that applies to one pod: one it owns, or an inverse anti-affinity that
+/// selects it.
+#[derive(Clone, Copy, Debug)]
+struct Matching {
+    inverse: bool,
+    group: usize,
+    selects_self: bool,
+}
+
+/// A pod cannot go to the node for topology reasons; [`Topology::explain`] says why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopologyError;
+
 /// A hostname rule of one pod: the group (owned or inverse) and the most matching pods a host may
 /// already hold for the pod to join it.
 #[derive(Clone, Copy, Debug)]
@@ -316,6 +346,8 @@ pub struct Topology {
     hosts: HashMap<String, u32>,
     /// Batch pod index → its hostname rules (see [`Topology::host_allows`]).
     host_rules: Vec<Vec<HostRule>>,
+    /// Batch pod index → the groups that apply to it (see [`Topology::prepare`]).
+    matching: Vec<Vec<Matching>>,
     nodes: Vec<TopologyNode>,
     nodes_by_name: HashMap<String, usize>,
     scheduled: Vec<CountedPod>,
@@ -342,6 +374,7 @@ impl Topology {
             universe,
             hosts: HashMap::new(),
             host_rules: Vec::new(),
+            matching: Vec::new(),
             nodes,
             nodes_by_name,
             scheduled,
@@ -462,7 +495,19 @@ impl Topology {
     pub fn prepare(&mut self, idx: usize, pod: &SchedPod) {
         if self.host_rules.len() <= idx {
             self.host_rules.resize(idx + 1, Vec::new());
+            self.matching.resize(idx + 1, Vec::new());
         }
+        let mut matching = Vec::new();
+        for &g in self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
+            let selects_self = self.groups[g].spec.selects(&pod.namespace, &pod.labels);
+            matching.push(Matching { inverse: false, group: g, selects_self });
+        }
+        for (g, group) in self.inverse.iter().enumerate() {
+            if group.spec.selects(&pod.namespace, &pod.labels) {
+                matching.push(Matching { inverse: true, group: g, selects_self: true });
+            }
+        }
+        self.matching[idx] = matching;
         let mut rules = Vec::new();
         for &g in self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
             let spec = &self.groups[g].spec;
@@ -553,26 +598,49 @@ impl Topology {
     pub fn add_requirements(
         &self,
         idx: usize,
-        pod: &SchedPod,
         pod_strict: &Requirements,
         node: &Requirements,
         overlay: &Requirements,
-    ) -> Result<Requirements, String> {
+    ) -> Result<Requirements, TopologyError> {
+        self.resolve(idx, pod_strict, node, overlay, false).map_err(|_| TopologyError)
+    }
+
+    /// The message for a pod [`Topology::add_requirements`] rejected (same arguments).
+    pub fn explain(
+        &self,
+        idx: usize,
+        pod_strict: &Requirements,
+        node: &Requirements,
+        overlay: &Requirements,
+    ) -> String {
+        match self.resolve(idx, pod_strict, node, overlay, true) {
+            Err(Some(msg)) => msg,
+            _ => "unsatisfiable topology constraint".to_string(),
+        }
+    }
+
+    /// Rejections are the hot path, so the message is only built when `explain` asks for it.
+    fn resolve(
+        &self,
+        idx: usize,
+        pod_strict: &Requirements,
+        node: &Requirements,
+        overlay: &Requirements,
+        explain: bool,
+    ) -> Result<Requirements, Option<String>> {
         let mut extra = Requirements::new();
-        let owned = self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]);
-        let inverse = self.inverse.iter().filter(|g| g.spec.selects(&pod.namespace, &pod.labels));
-        for g in owned.iter().map(|&g| &self.groups[g]).chain(inverse) {
+        for m in self.matching.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
+            let g = if m.inverse { &self.inverse[m.group] } else { &self.groups[m.group] };
             let key = &g.spec.key;
             let pod_domains = pod_strict.get(key);
             // The node's domains, narrowed by the pod's own requirements and earlier groups.
-            let mut node_domains = node.get(key).clone();
+            let mut node_domains = Cow::Borrowed(node.get(key));
             for narrower in [overlay.get_defined(key), extra.get_defined(key)].into_iter().flatten() {
-                node_domains = node_domains.intersection(narrower);
+                node_domains = Cow::Owned(node_domains.intersection(narrower));
             }
-            let selects_self = g.spec.selects(&pod.namespace, &pod.labels);
-            let domains = g.next_domains(selects_self, pod_domains, &node_domains);
+            let domains = g.next_domains(m.selects_self, pod_domains, &node_domains);
             if domains.is_empty() {
-                return Err(topology_error(g, pod_domains, &node_domains));
+                return Err(explain.then(|| topology_error(g, pod_domains, &node_domains)));
             }
             extra.add(key, domains);
         }
@@ -610,9 +678,8 @@ impl Topology {
     }
 
     /// Whether the pod takes part in any topology (owned group or someone's anti-affinity).
-    pub fn constrains(&self, idx: usize, pod: &SchedPod) -> bool {
-        self.owned.get(idx).is_some_and(|o| !o.is_empty())
-            || self.inverse.iter().any(|g| g.spec.selects(&pod.namespace, &pod.labels))
+    pub fn constrains(&self, idx: usize) -> bool {
+        self.matching.get(idx).is_some_and(|m| !m.is_empty())
     }
 }
 
