@@ -2,7 +2,7 @@
 //! place each pending pod on an existing node, else on a NodeClaim planned earlier in this solve,
 //! else on a new plan from the heaviest NodePool that can take it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::instance_type::InstanceType;
@@ -79,6 +79,9 @@ pub struct NodeClaimPlan {
     pub requests: Resources,
     /// Placeholder hostname, unique per plan within a solve.
     pub hostname: String,
+    /// Labels to put on the NodeClaim: the pool's template labels, `karpenter.sh/nodepool`, and a
+    /// value for every custom (not well-known) key the requirements constrain.
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -104,6 +107,7 @@ struct Template {
     name: String,
     pool: usize,
     requirements: Requirements,
+    labels: BTreeMap<String, String>,
     taints: Vec<Taint>,
     types: Vec<TypeSlot>,
     /// Room bounds over all `types` (a new plan's, when limits exclude nothing).
@@ -180,7 +184,6 @@ struct PodData {
 }
 
 pub struct Scheduler {
-    pools: Vec<SchedNodePool>,
     templates: Vec<Template>,
     nodes: Vec<NodeState>,
     topology: Topology,
@@ -210,14 +213,8 @@ impl Scheduler {
         let mut skipped = Vec::new();
         for (i, pool) in pools.iter().enumerate() {
             let template = build_template(i, pool, &daemonsets);
-            universe.add_pool(
-                &template.requirements,
-                &pool.taints,
-                template.types.iter().map(|t| &t.it.requirements).chain(
-                    // Types filtered out still declare nothing reachable; only usable types count.
-                    std::iter::empty(),
-                ),
-            );
+            // Only usable types declare reachable domains.
+            universe.add_pool(&template.requirements, &pool.taints, template.types.iter().map(|t| &t.it.requirements));
             if template.types.is_empty() {
                 skipped.push(format!("nodepool {:?} requirements filtered out all instance types", pool.name));
             } else {
@@ -274,7 +271,6 @@ impl Scheduler {
             None
         };
         Scheduler {
-            pools,
             templates,
             nodes,
             topology,
@@ -694,7 +690,9 @@ impl Scheduler {
             requirements.remove(labels::HOSTNAME);
             // Cheapest compatible available offering first; ties by name. The template is already in
             // that order for its own zone and capacity-type sets, so only narrowed plans re-sort.
-            let (zone, capacity_type) = (requirements.get(labels::ZONE), requirements.get(labels::CAPACITY_TYPE));
+            let (zone, capacity_type) =
+                (requirements.get(labels::ZONE).clone(), requirements.get(labels::CAPACITY_TYPE).clone());
+            let (zone, capacity_type) = (&zone, &capacity_type);
             let same_offerings = zone == template.requirements.get(labels::ZONE)
                 && capacity_type == template.requirements.get(labels::CAPACITY_TYPE);
             let mut priced: Vec<(f64, &TypeSlot)> = plan
@@ -733,6 +731,21 @@ impl Scheduler {
             let mut itreq = Requirement::in_values(names);
             itreq.min_values = requirements.get_defined(labels::INSTANCE_TYPE).and_then(|r| r.min_values);
             requirements.add(labels::INSTANCE_TYPE, itreq);
+            // Capacity types narrow to those the chosen types can still be bought as (Karpenter's
+            // ToNodeClaim): spot and on-demand stay open together when both are available.
+            let capacity_types: BTreeSet<&str> = slots
+                .iter()
+                .flat_map(|s| s.it.offerings.iter())
+                .filter(|o| o.available && zone.has(&o.zone) && capacity_type.has(o.capacity_type.as_str()))
+                .map(|o| o.capacity_type.as_str())
+                .collect();
+            if !capacity_types.is_empty() {
+                requirements.add(labels::CAPACITY_TYPE, Requirement::in_values(capacity_types));
+            }
+            for key in SIMULATION_ONLY {
+                requirements.remove(key);
+            }
+            let labels = plan_labels(&template.labels, &requirements);
             // The smallest daemonset overhead among the remaining types, as Karpenter adds it.
             let mut daemons: Option<Resources> = None;
             for s in &slots {
@@ -749,6 +762,7 @@ impl Scheduler {
                 pods: plan.pods.iter().map(|&i| pods[i].key.clone()).collect(),
                 requests,
                 hostname: plan.hostname.clone(),
+                labels,
             });
         }
         for node in &self.nodes {
@@ -757,9 +771,31 @@ impl Scheduler {
             }
         }
         out.pod_errors = errors.into_iter().map(|(i, e)| (pods[i].key.clone(), e)).collect();
-        let _ = &self.pools;
         out
     }
+}
+
+/// Requirements only the simulation uses (so daemonsets selecting them count); never written out.
+const SIMULATION_ONLY: [&str; 2] = [REGISTERED, INITIALIZED];
+const REGISTERED: &str = "karpenter.sh/registered";
+const INITIALIZED: &str = "karpenter.sh/initialized";
+
+/// Karpenter's resolveCustomLabelsFromRequirements: custom keys get a concrete value (the lowest
+/// allowed one); well-known keys stay with the instance type the cloud picks.
+fn plan_labels(template_labels: &BTreeMap<String, String>, requirements: &Requirements) -> BTreeMap<String, String> {
+    let mut out = template_labels.clone();
+    for (key, req) in requirements.iter() {
+        if labels::is_well_known(key) || key == labels::HOSTNAME || SIMULATION_ONLY.contains(&key.as_str()) {
+            continue;
+        }
+        if let Some(v) = req.any() {
+            out.insert(key.clone(), v);
+        }
+    }
+    if let Some(pool) = requirements.get(labels::NODE_POOL).single() {
+        out.insert(labels::NODE_POOL.to_string(), pool.to_string());
+    }
+    out
 }
 
 /// A template from a pool: its requirements (with labels and the nodepool label), and the types
@@ -768,6 +804,9 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
     let mut requirements = pool.requirements.clone();
     requirements.add_all(&Requirements::from_labels(&pool.labels));
     requirements.add(labels::NODE_POOL, Requirement::in_values([pool.name.clone()]));
+    for key in SIMULATION_ONLY {
+        requirements.add(key, Requirement::in_values(["true"]));
+    }
     let mut priced: Vec<(f64, &Arc<InstanceType>)> = pool
         .instance_types
         .iter()
@@ -775,18 +814,21 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
         .filter_map(|it| it.cheapest_available(&requirements).map(|o| (o.price, it)))
         .collect();
     priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    let daemon_reqs: Vec<(Requirements, &SchedPod)> = daemonsets
+    // A daemonset counts on a type when its taints are tolerated and one of its node-selection OR
+    // terms fits both the pool and the type (Karpenter's isDaemonPodCompatible).
+    let daemon_terms: Vec<(Vec<Requirements>, &SchedPod)> = daemonsets
         .iter()
         .filter(|d| d.tolerates(&pool.taints).is_ok())
-        .map(|d| (d.strict_requirements(), d))
-        .filter(|(r, _)| requirements.compatible(r).is_ok())
+        .map(|d| (d.node_selection_terms(), d))
+        .map(|(terms, d)| (terms.into_iter().filter(|t| requirements.compatible(t).is_ok()).collect::<Vec<_>>(), d))
+        .filter(|(terms, _)| !terms.is_empty())
         .collect();
     let types: Vec<TypeSlot> = priced
         .into_iter()
         .map(|(_, it)| {
             let mut daemons = Resources::new();
-            for (r, d) in &daemon_reqs {
-                if it.requirements.intersects(r).is_ok() {
+            for (terms, d) in &daemon_terms {
+                if terms.iter().any(|t| it.requirements.intersects(t).is_ok()) {
                     daemons.add(&d.requests);
                 }
             }
@@ -795,7 +837,15 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
         })
         .collect();
     let bounds = RoomBounds::of(types.iter().map(|t| &t.room));
-    Template { name: pool.name.clone(), pool: pool_idx, requirements, taints: pool.taints.clone(), types, bounds }
+    Template {
+        name: pool.name.clone(),
+        pool: pool_idx,
+        requirements,
+        labels: pool.labels.clone(),
+        taints: pool.taints.clone(),
+        types,
+        bounds,
+    }
 }
 
 /// Every requirement with minValues must keep that many distinct values across `types`.

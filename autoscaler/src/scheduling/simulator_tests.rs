@@ -515,3 +515,64 @@ fn same_input_gives_identical_results() {
     assert_eq!(first, build());
     assert!(first.pod_errors.is_empty(), "{:?}", first.pod_errors);
 }
+
+#[test]
+fn capacity_type_narrows_to_what_the_chosen_types_offer() {
+    // Spot is unavailable everywhere: the plan says on-demand, so the launcher does not try spot.
+    let mut offers = offerings(&["a"], &["a"], 0.1);
+    offers[0].available = false;
+    let r = solve(vec![pool("default", vec![it_with("m.large", 2, 8, offers)])], pods(1, "1", "1Gi"));
+    let ct = r.new_node_claims[0].requirements.get(labels::CAPACITY_TYPE);
+    assert_eq!(ct.single(), Some("on-demand"), "{ct}");
+    // Both available: both stay.
+    let r = solve(vec![pool("default", catalog())], pods(1, "1", "1Gi"));
+    let ct = r.new_node_claims[0].requirements.get(labels::CAPACITY_TYPE);
+    assert!(ct.has("spot") && ct.has("on-demand"), "{ct}");
+    assert!(!r.new_node_claims[0].requirements.has("karpenter.sh/initialized"), "simulation-only key");
+}
+
+#[test]
+fn plan_labels_resolve_custom_keys() {
+    let mut p = pool("team", catalog());
+    p.labels = labels_of(&[("team", "payments")]);
+    p.requirements.add("tier", Requirement::in_values(["gold", "silver"]));
+    let r = solve(vec![p], pods(1, "1", "1Gi"));
+    let want = labels_of(&[(labels::NODE_POOL, "team"), ("team", "payments"), ("tier", "gold")]);
+    assert_eq!(r.new_node_claims[0].labels, want);
+}
+
+#[test]
+fn daemonset_or_terms_and_simulation_keys_count() {
+    let mut ds = pod("ds", "1", "1Gi");
+    ds.key = "kube-system/ds".into();
+    ds.required_node_affinity = vec![
+        Requirements::new().with(labels::ARCH, Requirement::in_values(["arm64"])),
+        Requirements::new().with("karpenter.sh/initialized", Requirement::in_values(["true"])),
+    ];
+    let r = Scheduler::new(vec![pool("default", catalog())], vec![], vec![], vec![ds], SchedulerOptions::default())
+        .solve(pods(1, "500m", "1Gi"));
+    assert_eq!(r.new_node_claims[0].requests.get("cpu"), 1500);
+}
+
+#[test]
+fn zonal_anti_affinity_commits_late_like_karpenter() {
+    let term = AffinityTerm {
+        topology_key: labels::ZONE.into(),
+        selector: selector(&[("app", "web")]),
+        namespaces: Namespaces::Only(["default".to_string()].into()),
+    };
+    // Required: the first plan may land in any zone, so all three count as taken and the other
+    // pods wait for the next batch (Karpenter's "should support pod anti-affinity with a zone
+    // topology").
+    let r = solve(vec![pool("default", catalog())], web(3, |p| p.pod_anti_affinity = vec![term.clone()]));
+    assert_eq!(r.new_node_claims.len(), 1);
+    assert_eq!(r.pod_errors.len(), 2);
+    assert_eq!(r.new_node_claims[0].requirements.get(labels::ZONE).values().len(), 3);
+    // Preferred: best effort, everything schedules.
+    let pending = web(5, |p| {
+        p.preferred_pod_anti_affinity = vec![(10, term.clone())];
+        p.requests.set("cpu", 1500);
+    });
+    let r = solve(vec![pool("default", catalog())], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+}
