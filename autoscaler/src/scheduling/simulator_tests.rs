@@ -576,3 +576,27 @@ fn zonal_anti_affinity_commits_late_like_karpenter() {
     let r = solve(vec![pool("default", catalog())], pending);
     assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
 }
+
+#[test]
+fn zones_without_available_offerings_are_not_spread_domains() {
+    // Zone c is sold out: spreading over a and b only, with no zone-c minimum of zero holding back.
+    let types: Vec<Arc<InstanceType>> = catalog()
+        .iter()
+        .map(|t| {
+            let mut t = (**t).clone();
+            for o in &mut t.offerings {
+                o.available = o.zone != "c";
+            }
+            Arc::new(t)
+        })
+        .collect();
+    let pending = web(4, |p| {
+        p.topology_spread = vec![spread(labels::ZONE, None)];
+        p.requests.set("cpu", 1500);
+    });
+    let r = solve(vec![pool("default", types)], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    let per_zone: BTreeMap<&str, usize> =
+        r.new_node_claims.iter().map(|p| (zone_of(p).unwrap_or("?"), p.pods.len())).collect();
+    assert_eq!(per_zone, BTreeMap::from([("a", 2), ("b", 2)]));
+}

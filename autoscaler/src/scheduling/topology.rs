@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
+use super::instance_type::InstanceType;
 use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, tolerates};
 use super::requirements::{Requirement, Requirements, labels};
 
@@ -239,16 +240,29 @@ impl DomainUniverse {
         &mut self,
         requirements: &Requirements,
         taints: &[Taint],
-        instance_types: impl IntoIterator<Item = &'a Requirements>,
+        instance_types: impl IntoIterator<Item = &'a InstanceType>,
     ) {
         for it in instance_types {
             // Keys both sides define narrow each other; keys only one side defines stay as they are.
-            for (key, it_req) in it.iter() {
+            for (key, it_req) in it.requirements.iter() {
+                if key == labels::ZONE || key == labels::CAPACITY_TYPE {
+                    continue;
+                }
                 let req = match requirements.get_defined(key) {
                     Some(pool_req) => pool_req.intersection(it_req),
                     None => it_req.clone(),
                 };
                 self.insert_in_values(key, &req, taints);
+            }
+            // Zones and capacity types come from the offerings the pool could launch now: a zone
+            // whose offerings are all unavailable would hold a spread's minimum at zero.
+            for o in it.offerings.iter().filter(|o| o.available && o.compatible(requirements)) {
+                self.insert_in_values(labels::ZONE, &Requirement::in_values([o.zone.as_str()]), taints);
+                self.insert_in_values(
+                    labels::CAPACITY_TYPE,
+                    &Requirement::in_values([o.capacity_type.as_str()]),
+                    taints,
+                );
             }
         }
         for (key, req) in requirements.iter() {
