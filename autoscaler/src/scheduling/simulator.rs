@@ -214,7 +214,7 @@ impl Scheduler {
         for (i, pool) in pools.iter().enumerate() {
             let template = build_template(i, pool, &daemonsets);
             // Only usable types declare reachable domains.
-            universe.add_pool(&template.requirements, &pool.taints, template.types.iter().map(|t| t.it.as_ref()));
+            universe.add_pool(&template.requirements, &pool.taints, template.types.iter().map(|t| &t.it));
             if template.types.is_empty() {
                 skipped.push(format!("nodepool {:?} requirements filtered out all instance types", pool.name));
             } else {

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::instance_type::InstanceType;
 use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, tolerates};
@@ -227,66 +228,81 @@ impl<'a> Iterator for Candidates<'a> {
 }
 
 /// Every domain value each topology key can take, with the taint sets of the NodePools offering it
-/// (for nodeTaintsPolicy Honor).
+/// (for nodeTaintsPolicy Honor). Domains are worked out per key on first use: most label keys
+/// (instance type, cpu…) are never a topology key, and 800 types × every key is not free.
 #[derive(Clone, Debug, Default)]
 pub struct DomainUniverse {
+    pools: Vec<PoolDomains>,
     domains: BTreeMap<String, BTreeMap<String, Vec<Vec<Taint>>>>,
 }
 
+#[derive(Clone, Debug)]
+struct PoolDomains {
+    requirements: Requirements,
+    taints: Vec<Taint>,
+    types: Vec<Arc<InstanceType>>,
+}
+
 impl DomainUniverse {
-    /// Adds a NodePool: `requirements` (template requirements + labels), its taints and the
-    /// requirements of each of its instance types (which carry the zone and capacity-type sets).
+    /// Adds a NodePool: `requirements` (template requirements + labels), its taints and its usable
+    /// instance types (whose requirements and available offerings declare values).
     pub fn add_pool<'a>(
         &mut self,
         requirements: &Requirements,
         taints: &[Taint],
-        instance_types: impl IntoIterator<Item = &'a InstanceType>,
+        instance_types: impl IntoIterator<Item = &'a Arc<InstanceType>>,
     ) {
-        for it in instance_types {
-            // Keys both sides define narrow each other; keys only one side defines stay as they are.
-            for (key, it_req) in it.requirements.iter() {
-                if key == labels::ZONE || key == labels::CAPACITY_TYPE {
-                    continue;
-                }
-                let req = match requirements.get_defined(key) {
-                    Some(pool_req) => pool_req.intersection(it_req),
-                    None => it_req.clone(),
-                };
-                self.insert_in_values(key, &req, taints);
-            }
-            // Zones and capacity types come from the offerings the pool could launch now: a zone
-            // whose offerings are all unavailable would hold a spread's minimum at zero.
-            for o in it.offerings.iter().filter(|o| o.available && o.compatible(requirements)) {
-                self.insert_in_values(labels::ZONE, &Requirement::in_values([o.zone.as_str()]), taints);
-                self.insert_in_values(
-                    labels::CAPACITY_TYPE,
-                    &Requirement::in_values([o.capacity_type.as_str()]),
-                    taints,
-                );
-            }
-        }
-        for (key, req) in requirements.iter() {
-            self.insert_in_values(key, req, taints);
-        }
+        self.pools.push(PoolDomains {
+            requirements: requirements.clone(),
+            taints: taints.to_vec(),
+            types: instance_types.into_iter().cloned().collect(),
+        });
+        self.domains.clear();
     }
 
-    fn insert_in_values(&mut self, key: &str, req: &Requirement, taints: &[Taint]) {
-        if req.is_complement() {
+    fn ensure(&mut self, key: &str) {
+        if self.domains.contains_key(key) {
             return;
         }
-        let entry = self.domains.entry(key.to_string()).or_default();
-        for value in req.values() {
-            let sets = entry.entry(value.clone()).or_default();
-            // An untainted pool makes the domain reachable for everyone; nothing else matters then.
-            if taints.is_empty() {
-                *sets = vec![Vec::new()];
-            } else if sets.first().is_none_or(|s| !s.is_empty()) && !sets.iter().any(|s| s == taints) {
-                sets.push(taints.to_vec());
+        let mut found: BTreeMap<String, Vec<Vec<Taint>>> = BTreeMap::new();
+        for pool in &self.pools {
+            let mut values: BTreeSet<&str> = BTreeSet::new();
+            let pool_req = pool.requirements.get_defined(key);
+            for it in &pool.types {
+                if key == labels::ZONE || key == labels::CAPACITY_TYPE {
+                    // From the offerings the pool could launch now: a zone whose offerings are all
+                    // unavailable would hold a spread's minimum at zero.
+                    for o in it.offerings.iter().filter(|o| o.available && o.compatible(&pool.requirements)) {
+                        values.insert(if key == labels::ZONE { &o.zone } else { o.capacity_type.as_str() });
+                    }
+                } else if let Some(it_req) = it.requirements.get_defined(key)
+                    && !it_req.is_complement()
+                {
+                    // Keys both sides define narrow each other.
+                    values.extend(
+                        it_req.values().iter().filter(|v| pool_req.is_none_or(|p| p.has(v))).map(String::as_str),
+                    );
+                }
+            }
+            if let Some(r) = pool_req.filter(|r| !r.is_complement()) {
+                values.extend(r.values().iter().map(String::as_str));
+            }
+            for v in values {
+                let sets = found.entry(v.to_string()).or_default();
+                // An untainted pool makes the domain reachable for everyone; nothing else matters then.
+                let open = sets.first().is_some_and(|s| s.is_empty());
+                if pool.taints.is_empty() {
+                    *sets = vec![Vec::new()];
+                } else if !open && !sets.contains(&pool.taints) {
+                    sets.push(pool.taints.clone());
+                }
             }
         }
+        self.domains.insert(key.to_string(), found);
     }
 
-    fn domains_for(&self, key: &str, tolerations: Option<&[Toleration]>) -> Vec<String> {
+    fn domains_for(&mut self, key: &str, tolerations: Option<&[Toleration]>) -> Vec<String> {
+        self.ensure(key);
         let Some(domains) = self.domains.get(key) else { return Vec::new() };
         domains
             .iter()
@@ -793,8 +809,8 @@ mod tests {
         let mut u = DomainUniverse::default();
         let taint = Taint::new("gpu", "", super::super::pod::TaintEffect::NoSchedule);
         let pool = Requirements::new().with("custom", Requirement::in_values(["1"]));
-        u.add_pool(&pool, std::slice::from_ref(&taint), []);
-        u.add_pool(&Requirements::new().with("custom", Requirement::in_values(["2"])), &[], []);
+        u.add_pool(&pool, std::slice::from_ref(&taint), &[]);
+        u.add_pool(&Requirements::new().with("custom", Requirement::in_values(["2"])), &[], &[]);
         assert_eq!(u.domains_for("custom", None), ["1", "2"]);
         assert_eq!(u.domains_for("custom", Some(&[])), ["2"]);
     }
