@@ -699,4 +699,40 @@ mod tests {
         assert!(!reqs(&[("gpu", Exists, &[])]).satisfied_by_labels(&labels));
         assert!(reqs(&[("gpu", NotIn, &["x"])]).satisfied_by_labels(&labels));
     }
+
+    mod algebra {
+        use super::*;
+        use proptest::prelude::*;
+
+        const UNIVERSE: [&str; 7] = ["0", "1", "2", "3", "4", "5", "x"];
+
+        fn requirement() -> impl Strategy<Value = Requirement> {
+            let values = proptest::sample::subsequence(UNIVERSE.to_vec(), 0..4);
+            (0..6usize, values, 0..6i64).prop_map(|(op, values, bound)| match op {
+                0 => Requirement::new(In, values),
+                1 => Requirement::new(NotIn, values),
+                2 => Requirement::exists(),
+                3 => Requirement::does_not_exist(),
+                4 => Requirement::new(Gt, [bound.to_string()]),
+                _ => Requirement::new(Lt, [bound.to_string()]),
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn intersection_is_set_intersection(a in requirement(), b in requirement()) {
+                let i = a.intersection(&b);
+                for v in UNIVERSE {
+                    prop_assert_eq!(i.has(v), a.has(v) && b.has(v), "{} ∩ {} = {} at {}", a, b, i, v);
+                }
+                prop_assert_eq!(&i, &b.intersection(&a));
+                // A shared member means they intersect.
+                if UNIVERSE.iter().any(|v| i.has(v)) {
+                    prop_assert!(a.intersects(&b));
+                }
+                // Intersecting again changes nothing.
+                prop_assert_eq!(i.intersection(&b), i.clone());
+            }
+        }
+    }
 }

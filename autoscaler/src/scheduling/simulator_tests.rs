@@ -600,3 +600,19 @@ fn zones_without_available_offerings_are_not_spread_domains() {
         r.new_node_claims.iter().map(|p| (zone_of(p).unwrap_or("?"), p.pods.len())).collect();
     assert_eq!(per_zone, BTreeMap::from([("a", 2), ("b", 2)]));
 }
+
+#[test]
+fn ignoring_preferences_drops_soft_constraints() {
+    let mut p = pool("one-zone", catalog());
+    p.requirements.add(labels::ZONE, Requirement::in_values(["a"]));
+    let pending = web(2, |p| {
+        let mut s = spread(labels::ZONE, Some(3));
+        s.when_unsatisfiable = WhenUnsatisfiable::ScheduleAnyway;
+        p.topology_spread = vec![s];
+        p.preferred_node_affinity = vec![(1, Requirements::new().with(labels::ZONE, Requirement::in_values(["b"])))];
+    });
+    let options = SchedulerOptions { respect_preferences: false, ..Default::default() };
+    let r = Scheduler::new(vec![p], vec![], vec![], vec![], options).solve(pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert_eq!(r.new_node_claims.len(), 1, "both pods share one plan in zone a");
+}

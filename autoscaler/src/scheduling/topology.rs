@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::instance_type::InstanceType;
-use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, tolerates};
+use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, WhenUnsatisfiable, tolerates};
 use super::requirements::{Requirement, Requirements, labels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -464,6 +464,10 @@ impl Topology {
         }
         let mut specs = Vec::new();
         for tsc in &pod.topology_spread {
+            // Ignoring preferences drops ScheduleAnyway spreads outright.
+            if !self.respect_preferences && tsc.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
+                continue;
+            }
             let filter = NodeFilter {
                 terms: tsc.honor_node_affinity.then(|| pod.node_selection_terms()),
                 tolerations: tsc.honor_node_taints.then(|| pod.tolerations.clone()),
