@@ -454,6 +454,25 @@ impl Requirements {
         Ok(r)
     }
 
+    /// Adds one requirement written the Kubernetes way (NodePool `spec.template.spec.requirements`
+    /// entries: key, operator, values, minValues).
+    pub fn add_operator(
+        &mut self,
+        key: &str,
+        operator: &str,
+        values: &[String],
+        min_values: Option<usize>,
+    ) -> Result<(), String> {
+        let op = Operator::parse(operator)?;
+        if matches!(op, Operator::Gt | Operator::Lt)
+            && (values.len() != 1 || values.first().is_some_and(|v| v.trim().parse::<i64>().is_err()))
+        {
+            return Err(format!("{key} {operator} needs one integer value, got {values:?}"));
+        }
+        self.add(key, Requirement::new(op, values.iter().cloned()).with_min_values(min_values));
+        Ok(())
+    }
+
     /// The labels these requirements pin down: keys with exactly one allowed value.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.0.iter().filter_map(|(k, r)| r.single().map(|v| (k.clone(), v.to_string()))).collect()
@@ -690,6 +709,17 @@ mod tests {
         assert_eq!(r.get("y").operator(), Exists);
         let bad = vec![NodeSelectorRequirement { key: "x".into(), operator: "Near".into(), values: None }];
         assert!(Requirements::from_node_selector_requirements(&bad).is_err());
+    }
+
+    #[test]
+    fn add_operator_validates() {
+        let mut r = Requirements::new();
+        r.add_operator("karpenter.k8s.aws/instance-generation", "Gt", &["5".into()], None).unwrap();
+        r.add_operator("karpenter.k8s.aws/instance-category", "In", &["c".into(), "m".into()], Some(2)).unwrap();
+        assert!(r.get("karpenter.k8s.aws/instance-generation").has("6"));
+        assert_eq!(r.get("karpenter.k8s.aws/instance-category").min_values, Some(2));
+        assert!(r.add_operator("x", "Gt", &["five".into()], None).is_err());
+        assert!(r.add_operator("x", "Near", &[], None).is_err());
     }
 
     #[test]

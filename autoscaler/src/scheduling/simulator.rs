@@ -50,6 +50,49 @@ pub struct ScheduledPodInfo {
     pub anti_affinity: Vec<AffinityTerm>,
 }
 
+impl ExistingNode {
+    /// From a Node: its labels, its taints, allocatable minus `requested` (what the pods bound there,
+    /// daemonsets included, request). Initialised per the `karpenter.sh/initialized` label (nodes
+    /// Karpenter does not manage have none and count as initialised); a Node being deleted is
+    /// marked for deletion.
+    pub fn from_node(node: &k8s_openapi::api::core::v1::Node, requested: &Resources) -> ExistingNode {
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        let allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| Resources::from_k8s(a).ok())
+            .unwrap_or_default();
+        let managed = labels.contains_key(labels::NODE_POOL);
+        ExistingNode {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            initialized: !managed || labels.get("karpenter.sh/initialized").is_some_and(|v| v == "true"),
+            requirements: Requirements::from_labels(&labels),
+            taints: node.spec.iter().flat_map(|s| s.taints.iter().flatten()).map(Taint::from_k8s).collect(),
+            available: allocatable.minus(requested),
+            marked_for_deletion: node.metadata.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+impl ScheduledPodInfo {
+    /// From a bound, non-terminal pod; None for pods without a node or already finished.
+    pub fn from_pod(pod: &k8s_openapi::api::core::v1::Pod) -> Option<ScheduledPodInfo> {
+        let node_name = pod.spec.as_ref()?.node_name.clone()?;
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) || pod.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        let sched = SchedPod::from_pod(pod);
+        Some(ScheduledPodInfo {
+            namespace: sched.namespace,
+            labels: sched.labels,
+            node_name,
+            anti_affinity: sched.pod_anti_affinity,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SchedulerOptions {
     /// Instance types kept per NodeClaim (cheapest first).
@@ -412,8 +455,7 @@ impl Scheduler {
             node.remaining.sub(&pod.requests);
             node.requirements = merged;
             node.pods.push(idx);
-            let (taints, reqs) = (node.taints.clone(), node.requirements.clone());
-            self.topology.record(idx, pod, &taints, &reqs);
+            self.topology.record(idx, pod, &node.taints, &node.requirements);
             return true;
         }
         false
@@ -677,9 +719,7 @@ impl Scheduler {
         }
         plan.requests.add(&pod.requests);
         plan.pods.push(idx);
-        let taints = template.taints.clone();
-        let reqs = plan.requirements.clone();
-        self.topology.record(idx, pod, &taints, &reqs);
+        self.topology.record(idx, pod, &template.taints, &plan.requirements);
     }
 
     fn results(&self, pods: &[SchedPod], mut errors: BTreeMap<usize, String>) -> Results {

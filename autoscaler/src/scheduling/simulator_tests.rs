@@ -616,3 +616,52 @@ fn ignoring_preferences_drops_soft_constraints() {
     assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
     assert_eq!(r.new_node_claims.len(), 1, "both pods share one plan in zone a");
 }
+
+#[test]
+fn k8s_conversions_for_nodes_and_bound_pods() {
+    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let node = core::Node {
+        metadata: ObjectMeta {
+            name: Some("ip-10-0-0-1".into()),
+            labels: Some(labels_of(&[
+                (labels::ZONE, "a"),
+                (labels::NODE_POOL, "default"),
+                ("karpenter.sh/initialized", "true"),
+            ])),
+            ..Default::default()
+        },
+        spec: Some(core::NodeSpec {
+            taints: Some(vec![core::Taint { key: "k".into(), effect: "NoSchedule".into(), ..Default::default() }]),
+            ..Default::default()
+        }),
+        status: Some(core::NodeStatus {
+            allocatable: Some(
+                [("cpu".to_string(), Quantity("3920m".into())), ("pods".to_string(), Quantity("58".into()))].into(),
+            ),
+            ..Default::default()
+        }),
+    };
+    let n = ExistingNode::from_node(&node, &Resources::from_milli([("cpu", 920)]));
+    assert_eq!(n.available.get("cpu"), 3000);
+    assert!(n.initialized && !n.marked_for_deletion);
+    assert_eq!(n.taints.len(), 1);
+    assert_eq!(n.requirements.get(labels::ZONE).single(), Some("a"));
+
+    let pod = core::Pod {
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("prod".into()),
+            labels: Some(labels_of(&[("app", "web")])),
+            ..Default::default()
+        },
+        spec: Some(core::PodSpec { node_name: Some("ip-10-0-0-1".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let info = ScheduledPodInfo::from_pod(&pod).unwrap();
+    assert_eq!((info.namespace.as_str(), info.node_name.as_str()), ("prod", "ip-10-0-0-1"));
+    let mut done = pod.clone();
+    done.status = Some(core::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+    assert!(ScheduledPodInfo::from_pod(&done).is_none());
+}
