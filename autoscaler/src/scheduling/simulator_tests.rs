@@ -665,3 +665,14 @@ fn k8s_conversions_for_nodes_and_bound_pods() {
     done.status = Some(core::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
     assert!(ScheduledPodInfo::from_pod(&done).is_none());
 }
+
+#[test]
+fn capacity_type_spread_pins_each_plan() {
+    let pending = web(2, |p| p.topology_spread = vec![spread(labels::CAPACITY_TYPE, None)]);
+    let r = solve(vec![pool("default", catalog())], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    let mut cts: Vec<&str> =
+        r.new_node_claims.iter().filter_map(|p| p.requirements.get(labels::CAPACITY_TYPE).single()).collect();
+    cts.sort();
+    assert_eq!(cts, ["on-demand", "spot"]);
+}
