@@ -169,6 +169,7 @@ fn main() {
         &all
     };
     let type_counts: &[usize] = if only.is_some() { &[400] } else { &[400, 800] };
+    let load_before = loadavg();
     let mut rows = Vec::new();
     for &n_types in type_counts {
         let types = instance_types(n_types);
@@ -202,7 +203,8 @@ fn main() {
     println!("{table}");
     if !quick {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/scheduling.md");
-        std::fs::write(path, report(&table)).expect("writing bench/scheduling.md");
+        let load = format!("load average before/after: {load_before} / {}", loadavg());
+        std::fs::write(path, report(&table, &load)).expect("writing bench/scheduling.md");
         eprintln!("wrote {path}");
     }
 }
@@ -224,12 +226,19 @@ fn render(rows: &[Row]) -> String {
     t
 }
 
-fn report(table: &str) -> String {
+/// The machine is shared: the load average says how much the figures were disturbed.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+fn report(table: &str, load: &str) -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
         "# Scheduling simulation benchmark\n\n\
          `cargo bench -p autoscaler --bench scheduling` (release build, single thread, {cpus} CPUs on the \
-         machine). Each row times `Scheduler::new` + `solve` for one NodePool without limits and the \
+         machine, {load}). Each row times `Scheduler::new` + `solve` for one NodePool without limits and the \
          diverse pod mix of Karpenter's `scheduling_benchmark_test.go` (a fifth each: plain, zonal spread \
          maxSkew 1, hostname spread, zonal self-affinity, hostname anti-affinity; cpu in \
          {{100m, 250m, 500m, 1, 1.5}}, memory in {{100Mi … 4Gi}}, drawn from ChaCha8 seed {SEED}). Fake \
