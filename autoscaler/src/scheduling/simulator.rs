@@ -258,8 +258,15 @@ impl Scheduler {
             let template = build_template(i, pool, &daemonsets);
             // Only usable types declare reachable domains.
             universe.add_pool(&template.requirements, &pool.taints, template.types.iter().map(|t| &t.it));
+            let min_values = if template.requirements.has_min_values() {
+                check_min_values(&template.requirements, template.types.iter().map(|t| &t.it)).err()
+            } else {
+                None
+            };
             if template.types.is_empty() {
                 skipped.push(format!("nodepool {:?} requirements filtered out all instance types", pool.name));
+            } else if let Some(e) = min_values {
+                skipped.push(format!("nodepool {:?} requirements filtered out all instance types, {e}", pool.name));
             } else {
                 templates.push(template);
             }
@@ -326,7 +333,8 @@ impl Scheduler {
         }
     }
 
-    /// Places `pods`; pods that fit nowhere get an error. Deterministic for the same input.
+    /// Places `pods`; pods that fit nowhere get an error. Deterministic for the same input. Call it
+    /// once per `Scheduler` (like Karpenter, a scheduler is built for one batch).
     pub fn solve(&mut self, pods: Vec<SchedPod>) -> Results {
         let mut pods = pods;
         // Biggest first (cpu, then memory), then by key so equal pods keep a stable order.

@@ -676,3 +676,12 @@ fn capacity_type_spread_pins_each_plan() {
     cts.sort();
     assert_eq!(cts, ["on-demand", "spot"]);
 }
+
+#[test]
+fn pool_whose_types_cannot_meet_min_values_is_skipped() {
+    let mut p = pool("flex", vec![it("m.large", 2, 8), it("m.xlarge", 4, 16)]);
+    p.requirements.add(labels::INSTANCE_FAMILY, Requirement::exists().with_min_values(Some(2)));
+    let r = solve(vec![p], pods(1, "1", "1Gi"));
+    let err = &r.pod_errors["default/p00"];
+    assert!(err.contains("filtered out all") && err.contains("minValues"), "{err}");
+}
