@@ -685,3 +685,48 @@ fn pool_whose_types_cannot_meet_min_values_is_skipped() {
     let err = &r.pod_errors["default/p00"];
     assert!(err.contains("filtered out all") && err.contains("minValues"), "{err}");
 }
+
+#[test]
+fn bound_pods_count_toward_spread() {
+    let bound = |node: &str| ScheduledPodInfo {
+        namespace: "default".into(),
+        labels: labels_of(&[("app", "web")]),
+        node_name: node.into(),
+        anti_affinity: vec![],
+    };
+    let r = Scheduler::new(
+        vec![pool("default", catalog())],
+        vec![node("n1", "a", 8000)],
+        vec![bound("n1"), bound("n1")],
+        vec![],
+        SchedulerOptions::default(),
+    )
+    .solve(web(2, |p| p.topology_spread = vec![spread(labels::ZONE, None)]));
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert!(r.existing.is_empty(), "zone a already has 2: {:?}", r.existing);
+    let mut zones: Vec<&str> = r.new_node_claims.iter().filter_map(zone_of).collect();
+    zones.sort();
+    assert_eq!(zones, ["b", "c"]);
+}
+
+#[test]
+fn hostname_spread_counts_bound_pods_on_existing_nodes() {
+    let bound = ScheduledPodInfo {
+        namespace: "default".into(),
+        labels: labels_of(&[("app", "web")]),
+        node_name: "n1".into(),
+        anti_affinity: vec![],
+    };
+    let r = Scheduler::new(
+        vec![pool("default", catalog())],
+        vec![node("n1", "a", 8000), node("n2", "a", 8000)],
+        vec![bound],
+        vec![],
+        SchedulerOptions::default(),
+    )
+    .solve(web(2, |p| p.topology_spread = vec![spread(labels::HOSTNAME, None)]));
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert!(!r.existing.contains_key("n1"));
+    assert_eq!(r.existing.get("n2").map(Vec::len), Some(1));
+    assert_eq!(r.new_node_claims.len(), 1);
+}
