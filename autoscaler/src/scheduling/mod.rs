@@ -23,7 +23,7 @@ pub mod pod;
 pub mod requirements;
 pub mod resources;
 pub mod simulator;
-pub mod topology;
+pub(crate) mod topology;
 
 #[cfg(test)]
 mod simulator_tests;
