@@ -98,7 +98,21 @@ impl InstanceType {
 
     /// Whether any available offering is compatible with `reqs`.
     pub fn has_available_offering(&self, reqs: &Requirements) -> bool {
-        self.offerings.iter().any(|o| o.available && o.compatible(reqs))
+        self.has_available_offering_in(reqs.get(labels::ZONE), reqs.get(labels::CAPACITY_TYPE))
+    }
+
+    /// [`InstanceType::has_available_offering`] with the zone and capacity-type requirements
+    /// looked up once by the caller.
+    pub fn has_available_offering_in(&self, zone: &Requirement, capacity_type: &Requirement) -> bool {
+        self.offerings.iter().any(|o| o.available && zone.has(&o.zone) && capacity_type.has(o.capacity_type.as_str()))
+    }
+
+    /// [`InstanceType::cheapest_available`] with the requirements looked up once by the caller.
+    pub fn cheapest_available_in(&self, zone: &Requirement, capacity_type: &Requirement) -> Option<&Offering> {
+        self.offerings
+            .iter()
+            .filter(|o| o.available && zone.has(&o.zone) && capacity_type.has(o.capacity_type.as_str()))
+            .min_by(|a, b| a.price.total_cmp(&b.price))
     }
 }
 

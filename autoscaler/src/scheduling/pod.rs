@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 
-use super::requirements::{Operator, Requirement, Requirements};
+use super::requirements::{Operator, Requirements};
 use super::resources::{PODS, Resources};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -472,11 +472,6 @@ fn lenient(list: &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource
         r.set(k, super::resources::parse_quantity(&q.0).unwrap_or(0));
     }
     r
-}
-
-/// Shorthand for a requirement set used in tests and by callers building pods by hand.
-pub fn node_term(items: &[(&str, Operator, &[&str])]) -> Requirements {
-    items.iter().map(|(k, op, v)| (k.to_string(), Requirement::new(*op, v.iter().copied()))).collect()
 }
 
 #[cfg(test)]

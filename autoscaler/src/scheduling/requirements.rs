@@ -270,6 +270,13 @@ impl Requirement {
         }
     }
 
+    /// The per-key rule of [`Requirements::intersects`]: the sets share a value, or both sides only
+    /// exclude values.
+    pub fn agrees_with(&self, other: &Requirement) -> bool {
+        let excl = |r: &Requirement| matches!(r.operator(), Operator::NotIn | Operator::DoesNotExist);
+        self.intersects(other) || (excl(self) && excl(other))
+    }
+
     /// Written back as node selector terms: (operator, values). Two bounds give two terms.
     pub fn to_terms(&self) -> Vec<(Operator, Vec<String>)> {
         let mut out = Vec::new();
@@ -447,6 +454,25 @@ impl Requirements {
         Ok(r)
     }
 
+    /// Adds one requirement written the Kubernetes way (NodePool `spec.template.spec.requirements`
+    /// entries: key, operator, values, minValues).
+    pub fn add_operator(
+        &mut self,
+        key: &str,
+        operator: &str,
+        values: &[String],
+        min_values: Option<usize>,
+    ) -> Result<(), String> {
+        let op = Operator::parse(operator)?;
+        if matches!(op, Operator::Gt | Operator::Lt)
+            && (values.len() != 1 || values.first().is_some_and(|v| v.trim().parse::<i64>().is_err()))
+        {
+            return Err(format!("{key} {operator} needs one integer value, got {values:?}"));
+        }
+        self.add(key, Requirement::new(op, values.iter().cloned()).with_min_values(min_values));
+        Ok(())
+    }
+
     /// The labels these requirements pin down: keys with exactly one allowed value.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.0.iter().filter_map(|(k, r)| r.single().map(|v| (k.clone(), v.to_string()))).collect()
@@ -504,11 +530,7 @@ impl Requirements {
         for (key, a) in &small.0 {
             let Some(b) = large.0.get(key) else { continue };
             let (existing, inc) = if small_is_self { (a, b) } else { (b, a) };
-            if existing.intersects(inc) {
-                continue;
-            }
-            let excl = |r: &Requirement| matches!(r.operator(), Operator::NotIn | Operator::DoesNotExist);
-            if excl(inc) && excl(existing) {
+            if existing.agrees_with(inc) {
                 continue;
             }
             errors.push(format!("key {key}, {key} {inc} not in {key} {existing}"));
@@ -690,10 +712,57 @@ mod tests {
     }
 
     #[test]
+    fn add_operator_validates() {
+        let mut r = Requirements::new();
+        r.add_operator("karpenter.k8s.aws/instance-generation", "Gt", &["5".into()], None).unwrap();
+        r.add_operator("karpenter.k8s.aws/instance-category", "In", &["c".into(), "m".into()], Some(2)).unwrap();
+        assert!(r.get("karpenter.k8s.aws/instance-generation").has("6"));
+        assert_eq!(r.get("karpenter.k8s.aws/instance-category").min_values, Some(2));
+        assert!(r.add_operator("x", "Gt", &["five".into()], None).is_err());
+        assert!(r.add_operator("x", "Near", &[], None).is_err());
+    }
+
+    #[test]
     fn satisfied_by_labels() {
         let labels: BTreeMap<String, String> = [("zone".to_string(), "a".to_string())].into();
         assert!(reqs(&[("zone", In, &["a"]), ("gpu", DoesNotExist, &[])]).satisfied_by_labels(&labels));
         assert!(!reqs(&[("gpu", Exists, &[])]).satisfied_by_labels(&labels));
         assert!(reqs(&[("gpu", NotIn, &["x"])]).satisfied_by_labels(&labels));
+    }
+
+    mod algebra {
+        use super::*;
+        use proptest::prelude::*;
+
+        const UNIVERSE: [&str; 7] = ["0", "1", "2", "3", "4", "5", "x"];
+
+        fn requirement() -> impl Strategy<Value = Requirement> {
+            let values = proptest::sample::subsequence(UNIVERSE.to_vec(), 0..4);
+            (0..6usize, values, 0..6i64).prop_map(|(op, values, bound)| match op {
+                0 => Requirement::new(In, values),
+                1 => Requirement::new(NotIn, values),
+                2 => Requirement::exists(),
+                3 => Requirement::does_not_exist(),
+                4 => Requirement::new(Gt, [bound.to_string()]),
+                _ => Requirement::new(Lt, [bound.to_string()]),
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn intersection_is_set_intersection(a in requirement(), b in requirement()) {
+                let i = a.intersection(&b);
+                for v in UNIVERSE {
+                    prop_assert_eq!(i.has(v), a.has(v) && b.has(v), "{} ∩ {} = {} at {}", a, b, i, v);
+                }
+                prop_assert_eq!(&i, &b.intersection(&a));
+                // A shared member means they intersect.
+                if UNIVERSE.iter().any(|v| i.has(v)) {
+                    prop_assert!(a.intersects(&b));
+                }
+                // Intersecting again changes nothing.
+                prop_assert_eq!(i.intersection(&b), i.clone());
+            }
+        }
     }
 }

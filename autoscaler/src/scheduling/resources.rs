@@ -152,6 +152,14 @@ impl Resources {
     }
 
     fn combine(&self, other: &Resources, f: fn(i64, i64) -> i64) -> Resources {
+        if self.extended.is_empty() && other.extended.is_empty() {
+            // The common case: no map to walk or clone.
+            let mut core = self.core;
+            for (a, b) in core.iter_mut().zip(other.core.iter()) {
+                *a = f(*a, *b);
+            }
+            return Resources { core, present: self.present | other.present, extended: BTreeMap::new() };
+        }
         let mut r = self.clone();
         for (a, b) in r.core.iter_mut().zip(other.core.iter()) {
             *a = f(*a, *b);
@@ -268,8 +276,11 @@ pub fn parse_quantity(s: &str) -> Result<i64, QuantityError> {
             value = value.checked_mul(10).ok_or_else(err)?;
         }
     } else {
-        let div = 10i128.checked_pow((-exp10) as u32).ok_or_else(err)?;
-        value = (value + div - 1) / div; // round up, as Kubernetes does for milli values
+        // Round up, as Kubernetes does for milli values; anything positive below 10^-38 is 1m.
+        value = match 10i128.checked_pow((-exp10) as u32) {
+            Some(div) => (value + div - 1) / div,
+            None => i128::from(value > 0),
+        };
     }
     let value = if negative { -value } else { value };
     i64::try_from(value).map_err(|_| err())
@@ -306,6 +317,7 @@ mod tests {
             ("0", 0),
             ("0.0005", 1),
             (".5", 500),
+            ("1e-40", 1),
         ];
         for (s, want) in cases {
             assert_eq!(parse_quantity(s).unwrap(), *want, "{s}");
@@ -351,5 +363,13 @@ mod tests {
         let none_left = Resources::from_milli([(MEMORY, 0)]);
         assert!(Resources::from_milli([(MEMORY, 1)]).exceeds_limits(&none_left));
         assert!(!Resources::from_milli([(CPU, 1)]).exceeds_limits(&none_left));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn format_then_parse_round_trips(milli in -(1i64 << 50)..(1i64 << 50), memory in proptest::bool::ANY) {
+            let name = if memory { MEMORY } else { CPU };
+            proptest::prop_assert_eq!(parse_quantity(&format_quantity(name, milli)).unwrap(), milli);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! place each pending pod on an existing node, else on a NodeClaim planned earlier in this solve,
 //! else on a new plan from the heaviest NodePool that can take it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::instance_type::InstanceType;
@@ -50,6 +50,49 @@ pub struct ScheduledPodInfo {
     pub anti_affinity: Vec<AffinityTerm>,
 }
 
+impl ExistingNode {
+    /// From a Node: its labels, its taints, allocatable minus `requested` (what the pods bound there,
+    /// daemonsets included, request). Initialised per the `karpenter.sh/initialized` label (nodes
+    /// Karpenter does not manage have none and count as initialised); a Node being deleted is
+    /// marked for deletion.
+    pub fn from_node(node: &k8s_openapi::api::core::v1::Node, requested: &Resources) -> ExistingNode {
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        let allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| Resources::from_k8s(a).ok())
+            .unwrap_or_default();
+        let managed = labels.contains_key(labels::NODE_POOL);
+        ExistingNode {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            initialized: !managed || labels.get("karpenter.sh/initialized").is_some_and(|v| v == "true"),
+            requirements: Requirements::from_labels(&labels),
+            taints: node.spec.iter().flat_map(|s| s.taints.iter().flatten()).map(Taint::from_k8s).collect(),
+            available: allocatable.minus(requested),
+            marked_for_deletion: node.metadata.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+impl ScheduledPodInfo {
+    /// From a bound, non-terminal pod; None for pods without a node or already finished.
+    pub fn from_pod(pod: &k8s_openapi::api::core::v1::Pod) -> Option<ScheduledPodInfo> {
+        let node_name = pod.spec.as_ref()?.node_name.clone()?;
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) || pod.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        let sched = SchedPod::from_pod(pod);
+        Some(ScheduledPodInfo {
+            namespace: sched.namespace,
+            labels: sched.labels,
+            node_name,
+            anti_affinity: sched.pod_anti_affinity,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SchedulerOptions {
     /// Instance types kept per NodeClaim (cheapest first).
@@ -79,6 +122,9 @@ pub struct NodeClaimPlan {
     pub requests: Resources,
     /// Placeholder hostname, unique per plan within a solve.
     pub hostname: String,
+    /// Labels to put on the NodeClaim: the pool's template labels, `karpenter.sh/nodepool`, and a
+    /// value for every custom (not well-known) key the requirements constrain.
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -104,8 +150,11 @@ struct Template {
     name: String,
     pool: usize,
     requirements: Requirements,
+    labels: BTreeMap<String, String>,
     taints: Vec<Taint>,
     types: Vec<TypeSlot>,
+    /// Room bounds over all `types` (a new plan's, when limits exclude nothing).
+    bounds: RoomBounds,
 }
 
 /// Element-wise bounds of the room over a set of types: `max` rejects quickly, `min` accepts
@@ -141,6 +190,18 @@ struct Plan {
     pods: Vec<usize>,
 }
 
+/// Which check turned a pod away from a plan.
+enum Reject {
+    Taints,
+    Resources,
+    Requirements,
+    Topology,
+    TopologyRequirements,
+    /// No instance type is left under these (merged) requirements.
+    Types(Box<Requirements>),
+    MinValues(String),
+}
+
 /// What a placement would change on a plan.
 struct PlanUpdate {
     requirements: Option<Requirements>,
@@ -166,14 +227,14 @@ struct PodData {
 }
 
 pub struct Scheduler {
-    pools: Vec<SchedNodePool>,
     templates: Vec<Template>,
     nodes: Vec<NodeState>,
     topology: Topology,
     options: SchedulerOptions,
     remaining: Vec<Option<Resources>>,
     plans: Vec<Plan>,
-    /// Plans that may still take a pod (full ones drop out).
+    /// Plans that may still take a pod (full ones drop out), fewest pods first, then oldest:
+    /// Karpenter tries the emptiest in-flight NodeClaim first, which spreads pods evenly.
     open: Vec<usize>,
     next_host: usize,
     template_errors: Option<String>,
@@ -195,16 +256,17 @@ impl Scheduler {
         let mut skipped = Vec::new();
         for (i, pool) in pools.iter().enumerate() {
             let template = build_template(i, pool, &daemonsets);
-            universe.add_pool(
-                &template.requirements,
-                &pool.taints,
-                template.types.iter().map(|t| &t.it.requirements).chain(
-                    // Types filtered out still declare nothing reachable; only usable types count.
-                    std::iter::empty(),
-                ),
-            );
+            // Only usable types declare reachable domains.
+            universe.add_pool(&template.requirements, &pool.taints, template.types.iter().map(|t| &t.it));
+            let min_values = if template.requirements.has_min_values() {
+                check_min_values(&template.requirements, template.types.iter().map(|t| &t.it)).err()
+            } else {
+                None
+            };
             if template.types.is_empty() {
                 skipped.push(format!("nodepool {:?} requirements filtered out all instance types", pool.name));
+            } else if let Some(e) = min_values {
+                skipped.push(format!("nodepool {:?} requirements filtered out all instance types, {e}", pool.name));
             } else {
                 templates.push(template);
             }
@@ -259,7 +321,6 @@ impl Scheduler {
             None
         };
         Scheduler {
-            pools,
             templates,
             nodes,
             topology,
@@ -272,7 +333,8 @@ impl Scheduler {
         }
     }
 
-    /// Places `pods`; pods that fit nowhere get an error. Deterministic for the same input.
+    /// Places `pods`; pods that fit nowhere get an error. Deterministic for the same input. Call it
+    /// once per `Scheduler` (like Karpenter, a scheduler is built for one batch).
     pub fn solve(&mut self, pods: Vec<SchedPod>) -> Results {
         let mut pods = pods;
         // Biggest first (cpu, then memory), then by key so equal pods keep a stable order.
@@ -327,7 +389,7 @@ impl Scheduler {
             requirements: pod.requirements(self.options.respect_preferences),
             strict: pod.strict_requirements(),
             tolerates: self.templates.iter().map(|t| pod.tolerates(&t.taints)).collect(),
-            constrained: self.topology.constrains(idx, pod),
+            constrained: self.topology.constrains(idx),
         }
     }
 
@@ -387,7 +449,7 @@ impl Scheduler {
             let mut merged = node.requirements.clone();
             merged.add_all(&data.requirements);
             if data.constrained {
-                match self.topology.add_requirements(idx, pod, &data.strict, &node.requirements, &data.requirements) {
+                match self.topology.add_requirements(idx, &data.strict, &node.requirements, &data.requirements) {
                     Ok(extra) => {
                         if merged.compatible_strict(&extra).is_err() {
                             continue;
@@ -401,8 +463,7 @@ impl Scheduler {
             node.remaining.sub(&pod.requests);
             node.requirements = merged;
             node.pods.push(idx);
-            let (taints, reqs) = (node.taints.clone(), node.requirements.clone());
-            self.topology.record(idx, pod, &taints, &reqs);
+            self.topology.record(idx, pod, &node.taints, &node.requirements);
             return true;
         }
         false
@@ -429,10 +490,21 @@ impl Scheduler {
         match found {
             Some((p, update)) => {
                 self.commit(p, idx, pod, update);
+                self.reposition(p);
                 true
             }
             None => false,
         }
+    }
+
+    /// Moves plan `p` to its place in `open` after its pod count changed.
+    fn reposition(&mut self, p: usize) {
+        if let Some(pos) = self.open.iter().position(|&q| q == p) {
+            self.open.remove(pos);
+        }
+        let key = |q: usize| (self.plans[q].pods.len(), q);
+        let at = self.open.partition_point(|&q| key(q) < key(p));
+        self.open.insert(at, p);
     }
 
     fn add_to_new(&mut self, idx: usize, pod: &SchedPod, data: &PodData) -> Result<(), String> {
@@ -440,6 +512,7 @@ impl Scheduler {
         for t in 0..self.templates.len() {
             let template = &self.templates[t];
             let mut types: Vec<u32> = (0..template.types.len() as u32).collect();
+            let mut limited = false;
             if let Some(remaining) = &self.remaining[template.pool] {
                 if remaining.iter().any(|(k, v)| k == NODES && v <= 0) {
                     errors.push(format!(
@@ -449,6 +522,7 @@ impl Scheduler {
                     continue;
                 }
                 types.retain(|&i| !template.types[i as usize].it.capacity.exceeds_limits(remaining));
+                limited = types.len() < template.types.len();
                 if types.is_empty() {
                     errors.push(format!(
                         "incompatible with nodepool {:?}, all available instance types exceed limits for nodepool",
@@ -461,7 +535,11 @@ impl Scheduler {
             let host = self.topology.host_id(&hostname);
             let mut requirements = template.requirements.clone();
             requirements.add(labels::HOSTNAME, Requirement::in_values([hostname.clone()]));
-            let bounds = RoomBounds::of(types.iter().map(|&i| &template.types[i as usize].room));
+            let bounds = if limited {
+                RoomBounds::of(types.iter().map(|&i| &template.types[i as usize].room))
+            } else {
+                template.bounds.clone()
+            };
             let plan = Plan {
                 template: t,
                 hostname,
@@ -478,12 +556,15 @@ impl Scheduler {
                     self.topology.register(labels::HOSTNAME, &plan.hostname);
                     self.plans.push(plan);
                     let p = self.plans.len() - 1;
-                    self.open.push(p);
                     self.commit(p, idx, pod, update);
+                    self.reposition(p);
                     self.charge_limits(p);
                     return Ok(());
                 }
-                Err(e) => errors.push(format!("incompatible with nodepool {:?}, {e}", template.name)),
+                Err(reject) => {
+                    let e = self.explain(&plan, idx, pod, data, reject);
+                    errors.push(format!("incompatible with nodepool {:?}, {e}", self.templates[t].name));
+                }
             }
         }
         Err(errors.join("; "))
@@ -505,18 +586,23 @@ impl Scheduler {
         }
     }
 
-    /// Whether the pod fits the plan, and what the plan becomes with it.
-    fn can_add(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData) -> Result<PlanUpdate, String> {
+    /// Whether the pod fits the plan, and what the plan becomes with it. Rejections are the hot
+    /// path, so they carry no message; [`Scheduler::explain`] writes one when it is needed.
+    fn can_add(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData) -> Result<PlanUpdate, Reject> {
         let template = &self.templates[plan.template];
-        data.tolerates[plan.template].clone()?;
+        if data.tolerates[plan.template].is_err() {
+            return Err(Reject::Taints);
+        }
         let total = plan.requests.plus(&pod.requests);
         if !total.fits(&plan.bounds.max) {
-            return Err(self.type_error(plan, &plan.requirements, &total, pod));
+            return Err(Reject::Resources);
         }
         if !self.topology.host_allows(idx, plan.host) {
-            return Err("unsatisfiable hostname topology".to_string());
+            return Err(Reject::Topology);
         }
-        plan.requirements.compatible(&data.requirements).map_err(|e| format!("incompatible requirements, {e}"))?;
+        if plan.requirements.compatible(&data.requirements).is_err() {
+            return Err(Reject::Requirements);
+        }
         let mut merged: Option<Requirements> = None;
         if !data.requirements.is_empty() {
             let mut m = plan.requirements.clone();
@@ -525,10 +611,14 @@ impl Scheduler {
             }
         }
         if data.constrained {
-            let extra =
-                self.topology.add_requirements(idx, pod, &data.strict, &plan.requirements, &data.requirements)?;
+            let extra = self
+                .topology
+                .add_requirements(idx, &data.strict, &plan.requirements, &data.requirements)
+                .map_err(|_| Reject::Topology)?;
             let base = merged.as_ref().unwrap_or(&plan.requirements);
-            base.compatible(&extra)?;
+            if base.compatible(&extra).is_err() {
+                return Err(Reject::TopologyRequirements);
+            }
             if !extra.is_empty() {
                 let was_merged = merged.is_some();
                 let mut m = merged.take().unwrap_or_else(|| plan.requirements.clone());
@@ -539,6 +629,13 @@ impl Scheduler {
         }
         let reqs = merged.as_ref().unwrap_or(&plan.requirements);
         let types: Option<Vec<u32>> = if merged.is_some() {
+            // The plan's types already agree with its old requirements: only narrowed keys need a
+            // second look, and offerings only when the zone or capacity type narrowed.
+            let changed: Vec<(&String, &Requirement)> =
+                reqs.iter().filter(|(k, r)| plan.requirements.get_defined(k) != Some(*r)).collect();
+            let (zone, capacity_type) = (reqs.get(labels::ZONE), reqs.get(labels::CAPACITY_TYPE));
+            let offerings_changed =
+                changed.iter().any(|(k, _)| k.as_str() == labels::ZONE || k.as_str() == labels::CAPACITY_TYPE);
             Some(
                 plan.types
                     .iter()
@@ -546,8 +643,10 @@ impl Scheduler {
                     .filter(|&i| {
                         let slot = &template.types[i as usize];
                         total.fits(&slot.room)
-                            && slot.it.requirements.intersects(reqs).is_ok()
-                            && slot.it.has_available_offering(reqs)
+                            && changed
+                                .iter()
+                                .all(|(k, r)| slot.it.requirements.get_defined(k).is_none_or(|t| t.agrees_with(r)))
+                            && (!offerings_changed || slot.it.has_available_offering_in(zone, capacity_type))
                     })
                     .collect(),
             )
@@ -558,13 +657,37 @@ impl Scheduler {
         };
         if let Some(t) = &types {
             if t.is_empty() {
-                return Err(self.type_error(plan, reqs, &total, pod));
+                return Err(Reject::Types(Box::new(reqs.clone())));
             }
             if reqs.has_min_values() {
-                check_min_values(reqs, t.iter().map(|&i| &template.types[i as usize].it))?;
+                check_min_values(reqs, t.iter().map(|&i| &template.types[i as usize].it)).map_err(Reject::MinValues)?;
             }
         }
         Ok(PlanUpdate { requirements: merged, types })
+    }
+
+    /// The message for a rejection by [`Scheduler::can_add`] (same plan and pod).
+    fn explain(&self, plan: &Plan, idx: usize, pod: &SchedPod, data: &PodData, reject: Reject) -> String {
+        let total = plan.requests.plus(&pod.requests);
+        match reject {
+            Reject::Taints => data.tolerates[plan.template].clone().err().unwrap_or_default(),
+            Reject::Resources => self.type_error(plan, &plan.requirements, &total, pod),
+            Reject::Requirements => match plan.requirements.compatible(&data.requirements) {
+                Err(e) => format!("incompatible requirements, {e}"),
+                Ok(()) => "incompatible requirements".to_string(),
+            },
+            Reject::Topology => self.topology.explain(idx, &data.strict, &plan.requirements, &data.requirements),
+            Reject::TopologyRequirements => {
+                let mut base = plan.requirements.clone();
+                base.add_all(&data.requirements);
+                match self.topology.add_requirements(idx, &data.strict, &plan.requirements, &data.requirements) {
+                    Ok(extra) => base.compatible(&extra).err().unwrap_or_default(),
+                    Err(_) => String::new(),
+                }
+            }
+            Reject::Types(reqs) => self.type_error(plan, &reqs, &total, pod),
+            Reject::MinValues(e) => e,
+        }
     }
 
     fn type_error(&self, plan: &Plan, reqs: &Requirements, total: &Resources, pod: &SchedPod) -> String {
@@ -604,9 +727,7 @@ impl Scheduler {
         }
         plan.requests.add(&pod.requests);
         plan.pods.push(idx);
-        let taints = template.taints.clone();
-        let reqs = plan.requirements.clone();
-        self.topology.record(idx, pod, &taints, &reqs);
+        self.topology.record(idx, pod, &template.taints, &plan.requirements);
     }
 
     fn results(&self, pods: &[SchedPod], mut errors: BTreeMap<usize, String>) -> Results {
@@ -615,14 +736,29 @@ impl Scheduler {
             let template = &self.templates[plan.template];
             let mut requirements = plan.requirements.clone();
             requirements.remove(labels::HOSTNAME);
-            // Cheapest compatible available offering first; ties by name.
+            // Cheapest compatible available offering first; ties by name. The template is already in
+            // that order for its own zone and capacity-type sets, so only narrowed plans re-sort.
+            let (zone, capacity_type) =
+                (requirements.get(labels::ZONE).clone(), requirements.get(labels::CAPACITY_TYPE).clone());
+            let (zone, capacity_type) = (&zone, &capacity_type);
+            let same_offerings = zone == template.requirements.get(labels::ZONE)
+                && capacity_type == template.requirements.get(labels::CAPACITY_TYPE);
             let mut priced: Vec<(f64, &TypeSlot)> = plan
                 .types
                 .iter()
                 .map(|&i| &template.types[i as usize])
-                .map(|s| (s.it.cheapest_available(&requirements).map_or(f64::INFINITY, |o| o.price), s))
+                .map(|s| {
+                    let price = if same_offerings {
+                        0.0
+                    } else {
+                        s.it.cheapest_available_in(zone, capacity_type).map_or(f64::INFINITY, |o| o.price)
+                    };
+                    (price, s)
+                })
                 .collect();
-            priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.it.name.cmp(&b.1.it.name)));
+            if !same_offerings {
+                priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.it.name.cmp(&b.1.it.name)));
+            }
             priced.truncate(self.options.max_instance_types.max(1));
             let slots: Vec<&TypeSlot> = priced.into_iter().map(|(_, s)| s).collect();
             if requirements.has_min_values()
@@ -643,6 +779,21 @@ impl Scheduler {
             let mut itreq = Requirement::in_values(names);
             itreq.min_values = requirements.get_defined(labels::INSTANCE_TYPE).and_then(|r| r.min_values);
             requirements.add(labels::INSTANCE_TYPE, itreq);
+            // Capacity types narrow to those the chosen types can still be bought as (Karpenter's
+            // ToNodeClaim): spot and on-demand stay open together when both are available.
+            let capacity_types: BTreeSet<&str> = slots
+                .iter()
+                .flat_map(|s| s.it.offerings.iter())
+                .filter(|o| o.available && zone.has(&o.zone) && capacity_type.has(o.capacity_type.as_str()))
+                .map(|o| o.capacity_type.as_str())
+                .collect();
+            if !capacity_types.is_empty() {
+                requirements.add(labels::CAPACITY_TYPE, Requirement::in_values(capacity_types));
+            }
+            for key in SIMULATION_ONLY {
+                requirements.remove(key);
+            }
+            let labels = plan_labels(&template.labels, &requirements);
             // The smallest daemonset overhead among the remaining types, as Karpenter adds it.
             let mut daemons: Option<Resources> = None;
             for s in &slots {
@@ -659,6 +810,7 @@ impl Scheduler {
                 pods: plan.pods.iter().map(|&i| pods[i].key.clone()).collect(),
                 requests,
                 hostname: plan.hostname.clone(),
+                labels,
             });
         }
         for node in &self.nodes {
@@ -667,9 +819,31 @@ impl Scheduler {
             }
         }
         out.pod_errors = errors.into_iter().map(|(i, e)| (pods[i].key.clone(), e)).collect();
-        let _ = &self.pools;
         out
     }
+}
+
+/// Requirements only the simulation uses (so daemonsets selecting them count); never written out.
+const SIMULATION_ONLY: [&str; 2] = [REGISTERED, INITIALIZED];
+const REGISTERED: &str = "karpenter.sh/registered";
+const INITIALIZED: &str = "karpenter.sh/initialized";
+
+/// Karpenter's resolveCustomLabelsFromRequirements: custom keys get a concrete value (the lowest
+/// allowed one); well-known keys stay with the instance type the cloud picks.
+fn plan_labels(template_labels: &BTreeMap<String, String>, requirements: &Requirements) -> BTreeMap<String, String> {
+    let mut out = template_labels.clone();
+    for (key, req) in requirements.iter() {
+        if labels::is_well_known(key) || key == labels::HOSTNAME || SIMULATION_ONLY.contains(&key.as_str()) {
+            continue;
+        }
+        if let Some(v) = req.any() {
+            out.insert(key.clone(), v);
+        }
+    }
+    if let Some(pool) = requirements.get(labels::NODE_POOL).single() {
+        out.insert(labels::NODE_POOL.to_string(), pool.to_string());
+    }
+    out
 }
 
 /// A template from a pool: its requirements (with labels and the nodepool label), and the types
@@ -678,6 +852,9 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
     let mut requirements = pool.requirements.clone();
     requirements.add_all(&Requirements::from_labels(&pool.labels));
     requirements.add(labels::NODE_POOL, Requirement::in_values([pool.name.clone()]));
+    for key in SIMULATION_ONLY {
+        requirements.add(key, Requirement::in_values(["true"]));
+    }
     let mut priced: Vec<(f64, &Arc<InstanceType>)> = pool
         .instance_types
         .iter()
@@ -685,18 +862,21 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
         .filter_map(|it| it.cheapest_available(&requirements).map(|o| (o.price, it)))
         .collect();
     priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    let daemon_reqs: Vec<(Requirements, &SchedPod)> = daemonsets
+    // A daemonset counts on a type when its taints are tolerated and one of its node-selection OR
+    // terms fits both the pool and the type (Karpenter's isDaemonPodCompatible).
+    let daemon_terms: Vec<(Vec<Requirements>, &SchedPod)> = daemonsets
         .iter()
         .filter(|d| d.tolerates(&pool.taints).is_ok())
-        .map(|d| (d.strict_requirements(), d))
-        .filter(|(r, _)| requirements.compatible(r).is_ok())
+        .map(|d| (d.node_selection_terms(), d))
+        .map(|(terms, d)| (terms.into_iter().filter(|t| requirements.compatible(t).is_ok()).collect::<Vec<_>>(), d))
+        .filter(|(terms, _)| !terms.is_empty())
         .collect();
-    let types = priced
+    let types: Vec<TypeSlot> = priced
         .into_iter()
         .map(|(_, it)| {
             let mut daemons = Resources::new();
-            for (r, d) in &daemon_reqs {
-                if it.requirements.intersects(r).is_ok() {
+            for (terms, d) in &daemon_terms {
+                if terms.iter().any(|t| it.requirements.intersects(t).is_ok()) {
                     daemons.add(&d.requests);
                 }
             }
@@ -704,7 +884,16 @@ fn build_template(pool_idx: usize, pool: &SchedNodePool, daemonsets: &[SchedPod]
             TypeSlot { it: it.clone(), daemons, room }
         })
         .collect();
-    Template { name: pool.name.clone(), pool: pool_idx, requirements, taints: pool.taints.clone(), types }
+    let bounds = RoomBounds::of(types.iter().map(|t| &t.room));
+    Template {
+        name: pool.name.clone(),
+        pool: pool_idx,
+        requirements,
+        labels: pool.labels.clone(),
+        taints: pool.taints.clone(),
+        types,
+        bounds,
+    }
 }
 
 /// Every requirement with minValues must keep that many distinct values across `types`.

@@ -515,3 +515,218 @@ fn same_input_gives_identical_results() {
     assert_eq!(first, build());
     assert!(first.pod_errors.is_empty(), "{:?}", first.pod_errors);
 }
+
+#[test]
+fn capacity_type_narrows_to_what_the_chosen_types_offer() {
+    // Spot is unavailable everywhere: the plan says on-demand, so the launcher does not try spot.
+    let mut offers = offerings(&["a"], &["a"], 0.1);
+    offers[0].available = false;
+    let r = solve(vec![pool("default", vec![it_with("m.large", 2, 8, offers)])], pods(1, "1", "1Gi"));
+    let ct = r.new_node_claims[0].requirements.get(labels::CAPACITY_TYPE);
+    assert_eq!(ct.single(), Some("on-demand"), "{ct}");
+    // Both available: both stay.
+    let r = solve(vec![pool("default", catalog())], pods(1, "1", "1Gi"));
+    let ct = r.new_node_claims[0].requirements.get(labels::CAPACITY_TYPE);
+    assert!(ct.has("spot") && ct.has("on-demand"), "{ct}");
+    assert!(!r.new_node_claims[0].requirements.has("karpenter.sh/initialized"), "simulation-only key");
+}
+
+#[test]
+fn plan_labels_resolve_custom_keys() {
+    let mut p = pool("team", catalog());
+    p.labels = labels_of(&[("team", "payments")]);
+    p.requirements.add("tier", Requirement::in_values(["gold", "silver"]));
+    let r = solve(vec![p], pods(1, "1", "1Gi"));
+    let want = labels_of(&[(labels::NODE_POOL, "team"), ("team", "payments"), ("tier", "gold")]);
+    assert_eq!(r.new_node_claims[0].labels, want);
+}
+
+#[test]
+fn daemonset_or_terms_and_simulation_keys_count() {
+    let mut ds = pod("ds", "1", "1Gi");
+    ds.key = "kube-system/ds".into();
+    ds.required_node_affinity = vec![
+        Requirements::new().with(labels::ARCH, Requirement::in_values(["arm64"])),
+        Requirements::new().with("karpenter.sh/initialized", Requirement::in_values(["true"])),
+    ];
+    let r = Scheduler::new(vec![pool("default", catalog())], vec![], vec![], vec![ds], SchedulerOptions::default())
+        .solve(pods(1, "500m", "1Gi"));
+    assert_eq!(r.new_node_claims[0].requests.get("cpu"), 1500);
+}
+
+#[test]
+fn zonal_anti_affinity_commits_late_like_karpenter() {
+    let term = AffinityTerm {
+        topology_key: labels::ZONE.into(),
+        selector: selector(&[("app", "web")]),
+        namespaces: Namespaces::Only(["default".to_string()].into()),
+    };
+    // Required: the first plan may land in any zone, so all three count as taken and the other
+    // pods wait for the next batch (Karpenter's "should support pod anti-affinity with a zone
+    // topology").
+    let r = solve(vec![pool("default", catalog())], web(3, |p| p.pod_anti_affinity = vec![term.clone()]));
+    assert_eq!(r.new_node_claims.len(), 1);
+    assert_eq!(r.pod_errors.len(), 2);
+    assert_eq!(r.new_node_claims[0].requirements.get(labels::ZONE).values().len(), 3);
+    // Preferred: best effort, everything schedules.
+    let pending = web(5, |p| {
+        p.preferred_pod_anti_affinity = vec![(10, term.clone())];
+        p.requests.set("cpu", 1500);
+    });
+    let r = solve(vec![pool("default", catalog())], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+}
+
+#[test]
+fn zones_without_available_offerings_are_not_spread_domains() {
+    // Zone c is sold out: spreading over a and b only, with no zone-c minimum of zero holding back.
+    let types: Vec<Arc<InstanceType>> = catalog()
+        .iter()
+        .map(|t| {
+            let mut t = (**t).clone();
+            for o in &mut t.offerings {
+                o.available = o.zone != "c";
+            }
+            Arc::new(t)
+        })
+        .collect();
+    let pending = web(4, |p| {
+        p.topology_spread = vec![spread(labels::ZONE, None)];
+        p.requests.set("cpu", 1500);
+    });
+    let r = solve(vec![pool("default", types)], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    let per_zone: BTreeMap<&str, usize> =
+        r.new_node_claims.iter().map(|p| (zone_of(p).unwrap_or("?"), p.pods.len())).collect();
+    assert_eq!(per_zone, BTreeMap::from([("a", 2), ("b", 2)]));
+}
+
+#[test]
+fn ignoring_preferences_drops_soft_constraints() {
+    let mut p = pool("one-zone", catalog());
+    p.requirements.add(labels::ZONE, Requirement::in_values(["a"]));
+    let pending = web(2, |p| {
+        let mut s = spread(labels::ZONE, Some(3));
+        s.when_unsatisfiable = WhenUnsatisfiable::ScheduleAnyway;
+        p.topology_spread = vec![s];
+        p.preferred_node_affinity = vec![(1, Requirements::new().with(labels::ZONE, Requirement::in_values(["b"])))];
+    });
+    let options = SchedulerOptions { respect_preferences: false, ..Default::default() };
+    let r = Scheduler::new(vec![p], vec![], vec![], vec![], options).solve(pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert_eq!(r.new_node_claims.len(), 1, "both pods share one plan in zone a");
+}
+
+#[test]
+fn k8s_conversions_for_nodes_and_bound_pods() {
+    use k8s_openapi::api::core::v1 as core;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let node = core::Node {
+        metadata: ObjectMeta {
+            name: Some("ip-10-0-0-1".into()),
+            labels: Some(labels_of(&[
+                (labels::ZONE, "a"),
+                (labels::NODE_POOL, "default"),
+                ("karpenter.sh/initialized", "true"),
+            ])),
+            ..Default::default()
+        },
+        spec: Some(core::NodeSpec {
+            taints: Some(vec![core::Taint { key: "k".into(), effect: "NoSchedule".into(), ..Default::default() }]),
+            ..Default::default()
+        }),
+        status: Some(core::NodeStatus {
+            allocatable: Some(
+                [("cpu".to_string(), Quantity("3920m".into())), ("pods".to_string(), Quantity("58".into()))].into(),
+            ),
+            ..Default::default()
+        }),
+    };
+    let n = ExistingNode::from_node(&node, &Resources::from_milli([("cpu", 920)]));
+    assert_eq!(n.available.get("cpu"), 3000);
+    assert!(n.initialized && !n.marked_for_deletion);
+    assert_eq!(n.taints.len(), 1);
+    assert_eq!(n.requirements.get(labels::ZONE).single(), Some("a"));
+
+    let pod = core::Pod {
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("prod".into()),
+            labels: Some(labels_of(&[("app", "web")])),
+            ..Default::default()
+        },
+        spec: Some(core::PodSpec { node_name: Some("ip-10-0-0-1".into()), ..Default::default() }),
+        ..Default::default()
+    };
+    let info = ScheduledPodInfo::from_pod(&pod).unwrap();
+    assert_eq!((info.namespace.as_str(), info.node_name.as_str()), ("prod", "ip-10-0-0-1"));
+    let mut done = pod.clone();
+    done.status = Some(core::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
+    assert!(ScheduledPodInfo::from_pod(&done).is_none());
+}
+
+#[test]
+fn capacity_type_spread_pins_each_plan() {
+    let pending = web(2, |p| p.topology_spread = vec![spread(labels::CAPACITY_TYPE, None)]);
+    let r = solve(vec![pool("default", catalog())], pending);
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    let mut cts: Vec<&str> =
+        r.new_node_claims.iter().filter_map(|p| p.requirements.get(labels::CAPACITY_TYPE).single()).collect();
+    cts.sort();
+    assert_eq!(cts, ["on-demand", "spot"]);
+}
+
+#[test]
+fn pool_whose_types_cannot_meet_min_values_is_skipped() {
+    let mut p = pool("flex", vec![it("m.large", 2, 8), it("m.xlarge", 4, 16)]);
+    p.requirements.add(labels::INSTANCE_FAMILY, Requirement::exists().with_min_values(Some(2)));
+    let r = solve(vec![p], pods(1, "1", "1Gi"));
+    let err = &r.pod_errors["default/p00"];
+    assert!(err.contains("filtered out all") && err.contains("minValues"), "{err}");
+}
+
+#[test]
+fn bound_pods_count_toward_spread() {
+    let bound = |node: &str| ScheduledPodInfo {
+        namespace: "default".into(),
+        labels: labels_of(&[("app", "web")]),
+        node_name: node.into(),
+        anti_affinity: vec![],
+    };
+    let r = Scheduler::new(
+        vec![pool("default", catalog())],
+        vec![node("n1", "a", 8000)],
+        vec![bound("n1"), bound("n1")],
+        vec![],
+        SchedulerOptions::default(),
+    )
+    .solve(web(2, |p| p.topology_spread = vec![spread(labels::ZONE, None)]));
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert!(r.existing.is_empty(), "zone a already has 2: {:?}", r.existing);
+    let mut zones: Vec<&str> = r.new_node_claims.iter().filter_map(zone_of).collect();
+    zones.sort();
+    assert_eq!(zones, ["b", "c"]);
+}
+
+#[test]
+fn hostname_spread_counts_bound_pods_on_existing_nodes() {
+    let bound = ScheduledPodInfo {
+        namespace: "default".into(),
+        labels: labels_of(&[("app", "web")]),
+        node_name: "n1".into(),
+        anti_affinity: vec![],
+    };
+    let r = Scheduler::new(
+        vec![pool("default", catalog())],
+        vec![node("n1", "a", 8000), node("n2", "a", 8000)],
+        vec![bound],
+        vec![],
+        SchedulerOptions::default(),
+    )
+    .solve(web(2, |p| p.topology_spread = vec![spread(labels::HOSTNAME, None)]));
+    assert!(r.pod_errors.is_empty(), "{:?}", r.pod_errors);
+    assert!(!r.existing.contains_key("n1"));
+    assert_eq!(r.existing.get("n2").map(Vec::len), Some(1));
+    assert_eq!(r.new_node_claims.len(), 1);
+}

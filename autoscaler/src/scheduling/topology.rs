@@ -2,10 +2,13 @@
 //! batch, and the domain choice that keeps them satisfied (Karpenter's topology.go and
 //! topologygroup.go, reimplemented). Groups are shared by pods with identical constraints.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, tolerates};
+use super::instance_type::InstanceType;
+use super::pod::{LabelSelector, Namespaces, SchedPod, Taint, Toleration, WhenUnsatisfiable, tolerates};
 use super::requirements::{Requirement, Requirements, labels};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -120,11 +123,11 @@ impl Group {
     }
 
     /// Candidate domains: the node's explicit values when it has some, else every known domain.
-    fn candidates<'a>(&'a self, node: &'a Requirement) -> Box<dyn Iterator<Item = (&'a str, i32)> + 'a> {
-        if !node.is_complement() {
-            Box::new(node.values().iter().filter_map(|d| self.domains.get(d).map(|c| (d.as_str(), *c))))
+    fn candidates<'a>(&'a self, node: &'a Requirement) -> Candidates<'a> {
+        if node.is_complement() {
+            Candidates::Known(self.domains.iter(), node)
         } else {
-            Box::new(self.domains.iter().filter(|(d, _)| node.has(d)).map(|(d, c)| (d.as_str(), *c)))
+            Candidates::Listed(node.values().iter(), &self.domains)
         }
     }
 
@@ -208,54 +211,98 @@ impl Group {
     }
 }
 
+enum Candidates<'a> {
+    Listed(std::collections::btree_set::Iter<'a, String>, &'a BTreeMap<String, i32>),
+    Known(std::collections::btree_map::Iter<'a, String, i32>, &'a Requirement),
+}
+
+impl<'a> Iterator for Candidates<'a> {
+    type Item = (&'a str, i32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Candidates::Listed(values, domains) => values.find_map(|d| domains.get(d).map(|c| (d.as_str(), *c))),
+            Candidates::Known(domains, node) => domains.find(|(d, _)| node.has(d)).map(|(d, c)| (d.as_str(), *c)),
+        }
+    }
+}
+
 /// Every domain value each topology key can take, with the taint sets of the NodePools offering it
-/// (for nodeTaintsPolicy Honor).
+/// (for nodeTaintsPolicy Honor). Domains are worked out per key on first use: most label keys
+/// (instance type, cpu…) are never a topology key, and 800 types × every key is not free.
 #[derive(Clone, Debug, Default)]
 pub struct DomainUniverse {
+    pools: Vec<PoolDomains>,
     domains: BTreeMap<String, BTreeMap<String, Vec<Vec<Taint>>>>,
 }
 
+#[derive(Clone, Debug)]
+struct PoolDomains {
+    requirements: Requirements,
+    taints: Vec<Taint>,
+    types: Vec<Arc<InstanceType>>,
+}
+
 impl DomainUniverse {
-    /// Adds a NodePool: `requirements` (template requirements + labels), its taints and the
-    /// requirements of each of its instance types (which carry the zone and capacity-type sets).
+    /// Adds a NodePool: `requirements` (template requirements + labels), its taints and its usable
+    /// instance types (whose requirements and available offerings declare values).
     pub fn add_pool<'a>(
         &mut self,
         requirements: &Requirements,
         taints: &[Taint],
-        instance_types: impl IntoIterator<Item = &'a Requirements>,
+        instance_types: impl IntoIterator<Item = &'a Arc<InstanceType>>,
     ) {
-        for it in instance_types {
-            // Keys both sides define narrow each other; keys only one side defines stay as they are.
-            for (key, it_req) in it.iter() {
-                let req = match requirements.get_defined(key) {
-                    Some(pool_req) => pool_req.intersection(it_req),
-                    None => it_req.clone(),
-                };
-                self.insert_in_values(key, &req, taints);
-            }
-        }
-        for (key, req) in requirements.iter() {
-            self.insert_in_values(key, req, taints);
-        }
+        self.pools.push(PoolDomains {
+            requirements: requirements.clone(),
+            taints: taints.to_vec(),
+            types: instance_types.into_iter().cloned().collect(),
+        });
+        self.domains.clear();
     }
 
-    fn insert_in_values(&mut self, key: &str, req: &Requirement, taints: &[Taint]) {
-        if req.is_complement() {
+    fn ensure(&mut self, key: &str) {
+        if self.domains.contains_key(key) {
             return;
         }
-        let entry = self.domains.entry(key.to_string()).or_default();
-        for value in req.values() {
-            let sets = entry.entry(value.clone()).or_default();
-            // An untainted pool makes the domain reachable for everyone; nothing else matters then.
-            if taints.is_empty() {
-                *sets = vec![Vec::new()];
-            } else if sets.first().is_none_or(|s| !s.is_empty()) && !sets.iter().any(|s| s == taints) {
-                sets.push(taints.to_vec());
+        let mut found: BTreeMap<String, Vec<Vec<Taint>>> = BTreeMap::new();
+        for pool in &self.pools {
+            let mut values: BTreeSet<&str> = BTreeSet::new();
+            let pool_req = pool.requirements.get_defined(key);
+            for it in &pool.types {
+                if key == labels::ZONE || key == labels::CAPACITY_TYPE {
+                    // From the offerings the pool could launch now: a zone whose offerings are all
+                    // unavailable would hold a spread's minimum at zero.
+                    for o in it.offerings.iter().filter(|o| o.available && o.compatible(&pool.requirements)) {
+                        values.insert(if key == labels::ZONE { &o.zone } else { o.capacity_type.as_str() });
+                    }
+                } else if let Some(it_req) = it.requirements.get_defined(key)
+                    && !it_req.is_complement()
+                {
+                    // Keys both sides define narrow each other.
+                    values.extend(
+                        it_req.values().iter().filter(|v| pool_req.is_none_or(|p| p.has(v))).map(String::as_str),
+                    );
+                }
+            }
+            if let Some(r) = pool_req.filter(|r| !r.is_complement()) {
+                values.extend(r.values().iter().map(String::as_str));
+            }
+            for v in values {
+                let sets = found.entry(v.to_string()).or_default();
+                // An untainted pool makes the domain reachable for everyone; nothing else matters then.
+                let open = sets.first().is_some_and(|s| s.is_empty());
+                if pool.taints.is_empty() {
+                    *sets = vec![Vec::new()];
+                } else if !open && !sets.contains(&pool.taints) {
+                    sets.push(pool.taints.clone());
+                }
             }
         }
+        self.domains.insert(key.to_string(), found);
     }
 
-    fn domains_for(&self, key: &str, tolerations: Option<&[Toleration]>) -> Vec<String> {
+    fn domains_for(&mut self, key: &str, tolerations: Option<&[Toleration]>) -> Vec<String> {
+        self.ensure(key);
         let Some(domains) = self.domains.get(key) else { return Vec::new() };
         domains
             .iter()
@@ -302,6 +349,19 @@ fn intern(hosts: &mut HashMap<String, u32>, name: &str) -> u32 {
     id
 }
 
+/// A topology group that applies to one pod: one it owns, or an inverse anti-affinity that
+/// selects it.
+#[derive(Clone, Copy, Debug)]
+struct Matching {
+    inverse: bool,
+    group: usize,
+    selects_self: bool,
+}
+
+/// A pod cannot go to the node for topology reasons; [`Topology::explain`] says why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopologyError;
+
 /// A hostname rule of one pod: the group (owned or inverse) and the most matching pods a host may
 /// already hold for the pod to join it.
 #[derive(Clone, Copy, Debug)]
@@ -316,6 +376,8 @@ pub struct Topology {
     hosts: HashMap<String, u32>,
     /// Batch pod index → its hostname rules (see [`Topology::host_allows`]).
     host_rules: Vec<Vec<HostRule>>,
+    /// Batch pod index → the groups that apply to it (see [`Topology::prepare`]).
+    matching: Vec<Vec<Matching>>,
     nodes: Vec<TopologyNode>,
     nodes_by_name: HashMap<String, usize>,
     scheduled: Vec<CountedPod>,
@@ -342,6 +404,7 @@ impl Topology {
             universe,
             hosts: HashMap::new(),
             host_rules: Vec::new(),
+            matching: Vec::new(),
             nodes,
             nodes_by_name,
             scheduled,
@@ -401,6 +464,10 @@ impl Topology {
         }
         let mut specs = Vec::new();
         for tsc in &pod.topology_spread {
+            // Ignoring preferences drops ScheduleAnyway spreads outright.
+            if !self.respect_preferences && tsc.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
+                continue;
+            }
             let filter = NodeFilter {
                 terms: tsc.honor_node_affinity.then(|| pod.node_selection_terms()),
                 tolerations: tsc.honor_node_taints.then(|| pod.tolerations.clone()),
@@ -462,7 +529,19 @@ impl Topology {
     pub fn prepare(&mut self, idx: usize, pod: &SchedPod) {
         if self.host_rules.len() <= idx {
             self.host_rules.resize(idx + 1, Vec::new());
+            self.matching.resize(idx + 1, Vec::new());
         }
+        let mut matching = Vec::new();
+        for &g in self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
+            let selects_self = self.groups[g].spec.selects(&pod.namespace, &pod.labels);
+            matching.push(Matching { inverse: false, group: g, selects_self });
+        }
+        for (g, group) in self.inverse.iter().enumerate() {
+            if group.spec.selects(&pod.namespace, &pod.labels) {
+                matching.push(Matching { inverse: true, group: g, selects_self: true });
+            }
+        }
+        self.matching[idx] = matching;
         let mut rules = Vec::new();
         for &g in self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
             let spec = &self.groups[g].spec;
@@ -553,26 +632,49 @@ impl Topology {
     pub fn add_requirements(
         &self,
         idx: usize,
-        pod: &SchedPod,
         pod_strict: &Requirements,
         node: &Requirements,
         overlay: &Requirements,
-    ) -> Result<Requirements, String> {
+    ) -> Result<Requirements, TopologyError> {
+        self.resolve(idx, pod_strict, node, overlay, false).map_err(|_| TopologyError)
+    }
+
+    /// The message for a pod [`Topology::add_requirements`] rejected (same arguments).
+    pub fn explain(
+        &self,
+        idx: usize,
+        pod_strict: &Requirements,
+        node: &Requirements,
+        overlay: &Requirements,
+    ) -> String {
+        match self.resolve(idx, pod_strict, node, overlay, true) {
+            Err(Some(msg)) => msg,
+            _ => "unsatisfiable topology constraint".to_string(),
+        }
+    }
+
+    /// Rejections are the hot path, so the message is only built when `explain` asks for it.
+    fn resolve(
+        &self,
+        idx: usize,
+        pod_strict: &Requirements,
+        node: &Requirements,
+        overlay: &Requirements,
+        explain: bool,
+    ) -> Result<Requirements, Option<String>> {
         let mut extra = Requirements::new();
-        let owned = self.owned.get(idx).map(Vec::as_slice).unwrap_or(&[]);
-        let inverse = self.inverse.iter().filter(|g| g.spec.selects(&pod.namespace, &pod.labels));
-        for g in owned.iter().map(|&g| &self.groups[g]).chain(inverse) {
+        for m in self.matching.get(idx).map(Vec::as_slice).unwrap_or(&[]) {
+            let g = if m.inverse { &self.inverse[m.group] } else { &self.groups[m.group] };
             let key = &g.spec.key;
             let pod_domains = pod_strict.get(key);
             // The node's domains, narrowed by the pod's own requirements and earlier groups.
-            let mut node_domains = node.get(key).clone();
+            let mut node_domains = Cow::Borrowed(node.get(key));
             for narrower in [overlay.get_defined(key), extra.get_defined(key)].into_iter().flatten() {
-                node_domains = node_domains.intersection(narrower);
+                node_domains = Cow::Owned(node_domains.intersection(narrower));
             }
-            let selects_self = g.spec.selects(&pod.namespace, &pod.labels);
-            let domains = g.next_domains(selects_self, pod_domains, &node_domains);
+            let domains = g.next_domains(m.selects_self, pod_domains, &node_domains);
             if domains.is_empty() {
-                return Err(topology_error(g, pod_domains, &node_domains));
+                return Err(explain.then(|| topology_error(g, pod_domains, &node_domains)));
             }
             extra.add(key, domains);
         }
@@ -610,9 +712,8 @@ impl Topology {
     }
 
     /// Whether the pod takes part in any topology (owned group or someone's anti-affinity).
-    pub fn constrains(&self, idx: usize, pod: &SchedPod) -> bool {
-        self.owned.get(idx).is_some_and(|o| !o.is_empty())
-            || self.inverse.iter().any(|g| g.spec.selects(&pod.namespace, &pod.labels))
+    pub fn constrains(&self, idx: usize) -> bool {
+        self.matching.get(idx).is_some_and(|m| !m.is_empty())
     }
 }
 
@@ -712,8 +813,8 @@ mod tests {
         let mut u = DomainUniverse::default();
         let taint = Taint::new("gpu", "", super::super::pod::TaintEffect::NoSchedule);
         let pool = Requirements::new().with("custom", Requirement::in_values(["1"]));
-        u.add_pool(&pool, std::slice::from_ref(&taint), []);
-        u.add_pool(&Requirements::new().with("custom", Requirement::in_values(["2"])), &[], []);
+        u.add_pool(&pool, std::slice::from_ref(&taint), &[]);
+        u.add_pool(&Requirements::new().with("custom", Requirement::in_values(["2"])), &[], &[]);
         assert_eq!(u.domains_for("custom", None), ["1", "2"]);
         assert_eq!(u.domains_for("custom", Some(&[])), ["2"]);
     }
