@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -347,9 +347,4 @@ pub async fn event(ctx: &Context, claim: &NodeClaim, type_: EventType, reason: &
     if let Err(err) = ctx.recorder.publish(&ev, &claim.object_ref(&())).await {
         tracing::debug!(error = %err, "publishing nodeclaim event");
     }
-}
-
-#[allow(dead_code)]
-fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|x| x.type_ == type_)
 }

@@ -68,7 +68,7 @@ pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
     let leaving = super::nodes_marked_for_deletion(ctx);
     for pod in &all_pods {
         let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
-        if leaving.contains(on) && !convert::is_terminal(pod) && !is_daemon(pod) && !reschedules_elsewhere_only(pod) {
+        if leaving.contains(on) && !convert::is_terminal(pod) && !is_daemon(pod) && has_controller(pod) {
             pending.push(SchedPod::from_pod(pod));
         }
     }
@@ -129,9 +129,9 @@ fn is_daemon(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet")
 }
 
-/// A pod with no controller will not be recreated, so it needs no new home.
-fn reschedules_elsewhere_only(pod: &Pod) -> bool {
-    !pod.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true))
+/// Only a pod with a controller is recreated elsewhere; a bare pod just goes with its node.
+fn has_controller(pod: &Pod) -> bool {
+    pod.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true))
 }
 
 fn summarize_pods(pods: &[SchedPod]) -> String {
@@ -258,7 +258,7 @@ async fn create_node_claim(ctx: &Context, pool: &NodePool, plan: &NodeClaimPlan)
     let mut labels = template.metadata.as_ref().map(|m| m.labels.clone()).unwrap_or_default();
     labels.insert(l::NODEPOOL.to_owned(), pool_name.clone());
     // Single-valued requirements become labels (a topology decision, e.g. the zone, pins them).
-    for (k, v) in plan.requirements.labels() {
+    for (k, v) in plan.labels.iter().map(|(k, v)| (k.clone(), v.clone())).chain(plan.requirements.labels()) {
         if k != l::INSTANCE_TYPE && k != l::HOSTNAME {
             labels.entry(k).or_insert(v);
         }
