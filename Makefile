@@ -16,7 +16,7 @@ help:
 	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
-	@echo "make bench  - fake-ec2 vs moto_server benchmarks -> bench/results.md"
+	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling simulation -> bench/scheduling.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
 	@echo "make cluster-up    - start a kwok cluster (binary runtime, 127.0.0.1); prints export KUBECONFIG=..."
@@ -57,6 +57,7 @@ lint:
 bench: setup
 	cargo build --release -p fake-ec2 --bins
 	$(PYTHON) bench/ec2_bench.py --no-build
+	cargo bench -p autoscaler --bench scheduling
 
 clean-cache:
 	rm -rf $(CACHE_DIR)
