@@ -10,10 +10,11 @@ SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
 
-.PHONY: help setup build crds demo test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
+.PHONY: help setup build crds demo serve test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
 
 help:
-	@echo "make demo   - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
+	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
+	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling simulation -> bench/scheduling.md"
@@ -33,7 +34,12 @@ build:
 crds:
 	cargo run -q -p autoscaler -- crds --out-dir autoscaler/crds
 
-demo: setup build
+# The main job: the spot scale-up scenario end to end on a local cluster (fake-ec2 + autoscaler).
+demo: setup k8s-bins
+	cargo run -q -p e2e -- demo $(if $(KEEP),--keep)
+
+# fake-ec2 alone, serving the default world for hand-driven AWS CLI / boto3 sessions.
+serve: setup build
 	@echo "fake-ec2: world $(WORLD), seed $(SEED). Try, in another shell:"
 	@echo "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-west-2"
 	@echo "  aws --endpoint-url http://127.0.0.1:$(PORT) ec2 describe-instance-types --instance-types m5.large"

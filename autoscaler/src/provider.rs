@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 
-use crate::apis::ec2nodeclass::{AmiStatus, SecurityGroupStatus, SubnetStatus};
+use crate::apis::ec2nodeclass::{AmiStatus, KubeletConfiguration, SecurityGroupStatus, SubnetStatus};
 use crate::apis::labels as l;
 use crate::apis::{EC2NodeClass, NodeClaim, NodeSelectorRequirementWithMinValues};
 use crate::cloud::{
@@ -157,9 +157,14 @@ impl CloudProvider {
             }
             Err(e) => out.security_group_error = Some(e.to_string()),
         }
+        // v1beta1 classes may name only the family: that meant its latest EKS-optimized AMI.
+        let implied = (spec.ami_selector_terms.is_empty() && spec.ami_family.as_deref() == Some("AL2023")).then(|| {
+            crate::apis::ec2nodeclass::AmiSelectorTerm { alias: Some("al2023@latest".to_owned()), ..Default::default() }
+        });
         let ami_terms: Vec<cloud::SelectorTerm> = spec
             .ami_selector_terms
             .iter()
+            .chain(implied.iter())
             .map(|t| cloud::SelectorTerm {
                 id: t.id.clone(),
                 name: t.name.clone(),
@@ -210,7 +215,12 @@ impl CloudProvider {
 
     /// The instance types this class can launch: architectures its AMIs cover, zones its subnets
     /// cover, offerings priced and marked unavailable where EC2 recently said no.
-    pub async fn instance_types(&self, class: &EC2NodeClass) -> Result<Vec<Arc<InstanceType>>, CloudError> {
+    /// `pool_kubelet` is a v1beta1 NodePool's kubelet block, used when the class has none.
+    pub async fn instance_types(
+        &self,
+        class: &EC2NodeClass,
+        pool_kubelet: Option<&KubeletConfiguration>,
+    ) -> Result<Vec<Arc<InstanceType>>, CloudError> {
         let resolved = self.resolve(class).await;
         if !resolved.ready() {
             return Err(CloudError::NodeClassNotReady {
@@ -222,7 +232,7 @@ impl CloudProvider {
         self.ensure_pricing().await;
         let zones: BTreeSet<String> = resolved.raw_subnets.iter().map(|s| s.zone.clone()).collect();
         let archs: BTreeSet<&str> = resolved.raw_amis.iter().map(|a| a.arch.as_str()).collect();
-        let max_pods = class.spec.kubelet.as_ref().and_then(|k| k.max_pods);
+        let max_pods = class.spec.kubelet.as_ref().or(pool_kubelet).and_then(|k| k.max_pods);
         let infos = self.instance_types.list().await?;
         let mut out = Vec::new();
         for info in infos.iter().filter(|i| archs.contains(i.arch.as_str())) {
@@ -256,13 +266,18 @@ impl CloudProvider {
 
     /// Launches the NodeClaim's instance: spot when its requirements allow spot and a spot
     /// offering is available, else on-demand; up to 60 types, cheapest first.
-    pub async fn create(&self, claim: &NodeClaim, class: &EC2NodeClass) -> Result<Launched, CloudError> {
+    pub async fn create(
+        &self,
+        claim: &NodeClaim,
+        class: &EC2NodeClass,
+        pool_kubelet: Option<&KubeletConfiguration>,
+    ) -> Result<Launched, CloudError> {
         let mut reqs = convert::requirements(&claim.spec.requirements).map_err(CloudError::Invalid)?;
         for (k, v) in claim.labels() {
             reqs.add(k, Requirement::in_values([v.clone()]));
         }
         let resolved = self.resolve(class).await;
-        let types = self.instance_types(class).await?;
+        let types = self.instance_types(class, pool_kubelet).await?;
         let requests = claim
             .spec
             .resources
@@ -314,7 +329,7 @@ impl CloudProvider {
         let launch_templates: Vec<LaunchTemplateSpec> = images
             .values()
             .filter(|a| used_images.contains(a.id.as_str()))
-            .map(|ami| self.launch_template_spec(claim, class, &ami.id, &resolved))
+            .map(|ami| self.launch_template_spec(claim, class, pool_kubelet, &ami.id, &resolved))
             .collect();
         let pool = claim.labels().get(l::NODEPOOL).cloned().unwrap_or_default();
         let req = LaunchRequest {
@@ -350,11 +365,12 @@ impl CloudProvider {
         &self,
         claim: &NodeClaim,
         class: &EC2NodeClass,
+        pool_kubelet: Option<&KubeletConfiguration>,
         image_id: &str,
         resolved: &Resolved,
     ) -> LaunchTemplateSpec {
         let spec = &class.spec;
-        let kubelet = spec.kubelet.clone().unwrap_or_default();
+        let kubelet = spec.kubelet.clone().or_else(|| pool_kubelet.cloned()).unwrap_or_default();
         let mut taints: Vec<userdata::Taint> = claim
             .spec
             .taints

@@ -2,4 +2,5 @@
 //! reports follow (issue 7).
 
 pub mod cluster;
+pub mod demo;
 pub mod env;

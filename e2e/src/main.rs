@@ -18,6 +18,15 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// The spot scale-up scenario end to end on the local cluster (fake-ec2 + autoscaler), shown as
+    /// it happens, with the resulting fleet and its cost.
+    Demo {
+        #[arg(long, default_value_t = 10)]
+        replicas: u32,
+        /// Leave everything running until Ctrl-C and print how to look at it.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Delete a cluster started with `up`.
     Down {
         #[arg(long, value_enum, default_value_t = Backend::Local)]
@@ -27,7 +36,10 @@ enum Cmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter("e2e=info,warn").init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter("e2e=info,autoscaler=warn,fake_ec2=warn,kube=error,warn")
+        .init();
     let root = repo_root();
     match Args::parse().command {
         Cmd::Up { backend, name } => match Cluster::up(backend, &root, name.as_deref()) {
@@ -45,6 +57,10 @@ fn main() -> anyhow::Result<()> {
             }
             Err(e) => Err(e).context("bringing the cluster up"),
         },
+        Cmd::Demo { replicas, keep } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(e2e::demo::run(replicas, keep))
+        }
         Cmd::Down { backend, name } => {
             let r = match backend {
                 Backend::Local => e2e::cluster::local::down(&root, &name),

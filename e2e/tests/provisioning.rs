@@ -148,3 +148,27 @@ async fn spot_quota_exhausted_falls_back_to_on_demand() {
     }
     assert!(env.live_instances().iter().all(|i| i.capacity_type == "on-demand"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1beta1_manifests_from_older_guides_apply_and_provision() {
+    let env = Env::start(EnvConfig::default()).await.expect("environment");
+    env.apply_fixture("nodepools/v1beta1-default.yaml").await.unwrap();
+    env.apply(
+        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
+            .unwrap()
+            .replace("replicas: 10", "replicas: 3"),
+    )
+    .await
+    .unwrap();
+    let nodes = all_running(&env, "app=inflate", 3).await;
+    let node =
+        env.nodes().await.unwrap().into_iter().find(|n| nodes.contains(n.metadata.name.as_deref().unwrap())).unwrap();
+    assert_eq!(label(&node, "karpenter.sh/nodepool"), Some("legacy"));
+    assert_eq!(label(&node, "karpenter.sh/capacity-type"), Some("spot"));
+    // The v1beta1 pool's kubelet maxPods reached the node through the user data.
+    let pods = node.status.as_ref().and_then(|s| s.capacity.as_ref()).and_then(|c| c.get("pods")).map(|q| q.0.clone());
+    assert_eq!(pods.as_deref(), Some("20"));
+    // v1beta1 expireAfter (under disruption) is carried onto the NodeClaim as v1's expireAfter.
+    let claims = env.node_claims().await.unwrap();
+    assert_eq!(claims[0].spec.expire_after.as_deref(), Some("168h"));
+}

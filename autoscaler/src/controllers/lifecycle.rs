@@ -93,7 +93,9 @@ async fn launch(ctx: &Context, claim: &NodeClaim) -> Result<Action, Error> {
         set_launched(ctx, claim, false, "NodeClassNotFound", "the EC2NodeClass does not exist").await?;
         return Ok(Action::requeue(Duration::from_secs(10)));
     };
-    match ctx.cloud.create(claim, &class).await {
+    let pool_obj = ctx.state.node_pool(&pool);
+    let pool_kubelet = pool_obj.as_ref().and_then(|p| p.spec.template.spec.kubelet.as_ref());
+    match ctx.cloud.create(claim, &class, pool_kubelet).await {
         Ok(launched) => {
             let instance = &launched.instance;
             let mut labels = launched.labels.clone();

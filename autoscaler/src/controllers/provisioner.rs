@@ -176,7 +176,7 @@ impl Snapshot {
                 tracing::warn!(nodepool = %pool.name_any(), nodeclass = %pool.spec.node_class_name(), "nodepool's nodeclass not found");
                 continue;
             };
-            let types = match ctx.cloud.instance_types(&class).await {
+            let types = match ctx.cloud.instance_types(&class, pool.spec.template.spec.kubelet.as_ref()).await {
                 Ok(t) => t,
                 Err(err) => {
                     tracing::warn!(nodepool = %pool.name_any(), error = %err, "nodeclass not ready, skipping nodepool");
