@@ -90,7 +90,6 @@ pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {
         );
     }
     if keep {
-        let env = env;
         println!("demo: left running. In another shell:");
         println!("  export KUBECONFIG={}", env.cluster.kubeconfig.display());
         println!("  kubectl get nodepools,nodeclaims,nodes -o wide");
@@ -103,5 +102,6 @@ pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await?;
     }
     println!("demo: done in {:.0?}; tearing down", started.elapsed());
+    env.stop().await;
     Ok(())
 }

@@ -150,6 +150,18 @@ impl Env {
         }));
     }
 
+    /// Stops the autoscaler and fake-ec2 before the cluster goes, so nothing logs connection
+    /// errors against a deleted API server.
+    pub async fn stop(mut self) {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.drain(..).chain(self.autoscaler.take()).collect();
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
     /// Kills the autoscaler mid-flight (no graceful shutdown), as a crash would.
     pub fn kill_autoscaler(&mut self) {
         if let Some(t) = self.autoscaler.take() {

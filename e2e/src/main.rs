@@ -38,7 +38,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter("e2e=info,autoscaler=warn,fake_ec2=warn,kube=error,warn")
+        .with_env_filter("e2e=info,autoscaler=warn,fake_ec2=warn,kube=error,kube_client=off,warn")
         .init();
     let root = repo_root();
     match Args::parse().command {
