@@ -172,3 +172,73 @@ async fn v1beta1_manifests_from_older_guides_apply_and_provision() {
     let claims = env.node_claims().await.unwrap();
     assert_eq!(claims[0].spec.expire_after.as_deref(), Some("168h"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_nodeclaims_terminate_their_instance_and_orphans_are_collected() {
+    let env = env().await;
+    env.apply_fixture("nodepools/spot.yaml").await.unwrap();
+    env.apply(
+        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
+            .unwrap()
+            .replace("replicas: 10", "replicas: 1"),
+    )
+    .await
+    .unwrap();
+    all_running(&env, "app=inflate", 1).await;
+    let claim = env.node_claims().await.unwrap().remove(0);
+    let claim_name = claim.metadata.name.clone().unwrap();
+    let instance = claim.status.as_ref().unwrap().provider_id.clone().unwrap().rsplit('/').next().unwrap().to_owned();
+
+    // An instance tagged for this cluster that no NodeClaim owns: a leak the collector must end.
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-west-2"))
+            .endpoint_url(&env.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .build(),
+    );
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let run = ec2
+        .run_instances()
+        .image_id("ami-0a0b0c0d0e0f10111")
+        .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+        .subnet_id("subnet-0a1a1a1a1a1a1a1a1")
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(tag("karpenter.sh/nodepool", "spot"))
+                .tags(tag("karpenter.k8s.aws/ec2nodeclass", "default"))
+                .tags(tag("eks:eks-cluster-name", "fake-cluster"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let orphan = run.instances()[0].instance_id().unwrap().to_owned();
+
+    // Deleting the NodeClaim drains and deletes its Node and terminates the instance; the
+    // finalizer goes once EC2 no longer lists it.
+    let claims: kube::Api<autoscaler::apis::NodeClaim> = kube::Api::all(env.kube.clone());
+    claims.delete(&claim_name, &Default::default()).await.unwrap();
+    wait_for("the NodeClaim to be gone", WAIT, || async {
+        claims.get_opt(&claim_name).await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    let state = |id: &str| env.fake.world().instance(id).map(|i| i.state.name().to_owned());
+    assert!(
+        matches!(state(&instance).as_deref(), Some("shutting-down" | "terminated") | None),
+        "{:?}",
+        state(&instance)
+    );
+    wait_for("the orphan instance to be terminated", WAIT, || async {
+        matches!(state(&orphan).as_deref(), Some("shutting-down" | "terminated") | None).then_some(())
+    })
+    .await
+    .unwrap();
+    // The pod's replacement got a new NodeClaim.
+    all_running(&env, "app=inflate", 1).await;
+}
