@@ -54,7 +54,7 @@ test-rust: k8s-bins
 	cargo test --workspace --no-fail-fast
 
 test-python: build
-	FAKE_EC2_BIN=$(FAKE_EC2) $(PYTHON) -m pytest fake-ec2/tests/python -q -p no:cacheprovider
+	FAKE_EC2_BIN=$(FAKE_EC2) $(PYTHON) -m pytest fake-ec2/tests/python -q -rs -p no:cacheprovider
 
 lint:
 	cargo fmt --all --check
