@@ -63,6 +63,7 @@ lint:
 bench: setup
 	cargo build --release -p fake-ec2 --bins
 	$(PYTHON) bench/ec2_bench.py --no-build
+	$(PYTHON) bench/sqs_bench.py
 	cargo bench -p autoscaler --bench scheduling
 
 clean-cache:
