@@ -4,7 +4,7 @@
 //! left Pending. Also: CRDs install and serve objects.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{
@@ -23,19 +23,12 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
 /// Polls `f` until it returns Some, or fails the test after `timeout` naming what it waited for.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    e2e::env::wait_for(what, timeout, f).await.unwrap()
 }
 
 fn world() -> fake_ec2::world::World {

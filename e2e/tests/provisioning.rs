@@ -18,6 +18,12 @@ async fn env() -> Env {
     env
 }
 
+/// Applies Karpenter's `inflate` Deployment (512m / 512Mi pause pods) with `replicas`.
+async fn inflate(env: &Env, replicas: u32) {
+    let text = std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml")).unwrap();
+    env.apply(&text.replace("replicas: 10", &format!("replicas: {replicas}"))).await.unwrap();
+}
+
 /// Waits until every pod of `selector` (expecting `n`) is Running; returns their node names.
 async fn all_running(env: &Env, selector: &str, n: usize) -> BTreeSet<String> {
     wait_for(&format!("{n} pods {selector} Running"), WAIT, || async {
@@ -114,13 +120,7 @@ async fn spot_pools_at_zero_capacity_fall_back_to_on_demand() {
         env.admin("pools", json!({"instance_type": t, "capacity_type": "spot", "capacity": 0})).await.unwrap();
     }
     env.apply_fixture("nodepools/spot-and-on-demand.yaml").await.unwrap();
-    env.apply(
-        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
-            .unwrap()
-            .replace("replicas: 10", "replicas: 2"),
-    )
-    .await
-    .unwrap();
+    inflate(&env, 2).await;
     let nodes = all_running(&env, "app=inflate", 2).await;
     for node in env.nodes().await.unwrap().iter().filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap())) {
         assert_eq!(label(node, "karpenter.sh/capacity-type"), Some("on-demand"), "fell back to on-demand");
@@ -135,13 +135,7 @@ async fn spot_quota_exhausted_falls_back_to_on_demand() {
     let env = env().await;
     env.admin("quotas", json!({"spot_vcpus": 0})).await.unwrap();
     env.apply_fixture("nodepools/spot-and-on-demand.yaml").await.unwrap();
-    env.apply(
-        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
-            .unwrap()
-            .replace("replicas: 10", "replicas: 2"),
-    )
-    .await
-    .unwrap();
+    inflate(&env, 2).await;
     let nodes = all_running(&env, "app=inflate", 2).await;
     for node in env.nodes().await.unwrap().iter().filter(|n| nodes.contains(n.metadata.name.as_deref().unwrap())) {
         assert_eq!(label(node, "karpenter.sh/capacity-type"), Some("on-demand"));
@@ -153,13 +147,7 @@ async fn spot_quota_exhausted_falls_back_to_on_demand() {
 async fn v1beta1_manifests_from_older_guides_apply_and_provision() {
     let env = Env::start(EnvConfig::default()).await.expect("environment");
     env.apply_fixture("nodepools/v1beta1-default.yaml").await.unwrap();
-    env.apply(
-        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
-            .unwrap()
-            .replace("replicas: 10", "replicas: 3"),
-    )
-    .await
-    .unwrap();
+    inflate(&env, 3).await;
     let nodes = all_running(&env, "app=inflate", 3).await;
     let node =
         env.nodes().await.unwrap().into_iter().find(|n| nodes.contains(n.metadata.name.as_deref().unwrap())).unwrap();
@@ -177,13 +165,7 @@ async fn v1beta1_manifests_from_older_guides_apply_and_provision() {
 async fn deleted_nodeclaims_terminate_their_instance_and_orphans_are_collected() {
     let env = env().await;
     env.apply_fixture("nodepools/spot.yaml").await.unwrap();
-    env.apply(
-        &std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml"))
-            .unwrap()
-            .replace("replicas: 10", "replicas: 1"),
-    )
-    .await
-    .unwrap();
+    inflate(&env, 1).await;
     all_running(&env, "app=inflate", 1).await;
     let claim = env.node_claims().await.unwrap().remove(0);
     let claim_name = claim.metadata.name.clone().unwrap();
