@@ -56,6 +56,12 @@ pub struct Options {
     pub leader_election_namespace: String,
     #[arg(long, env = "LEADER_ELECTION_NAME", default_value = "karpenter-leader-election")]
     pub leader_election_name: String,
+    /// How often the disruption controller looks for a decision.
+    #[arg(long, env = "DISRUPTION_POLL", default_value = "10s", value_parser = duration)]
+    pub disruption_poll: Duration,
+    /// A disruption decision is checked again after this long before it is carried out.
+    #[arg(long, env = "CONSOLIDATION_VALIDATION_DELAY", default_value = "15s", value_parser = duration)]
+    pub consolidation_validation_delay: Duration,
     /// Karpenter's feature gates, e.g. `SpotToSpotConsolidation=true`.
     #[arg(long, env = "FEATURE_GATES", default_value = "SpotToSpotConsolidation=false")]
     pub feature_gates: String,
@@ -84,5 +90,21 @@ impl Options {
             .split(',')
             .filter_map(|kv| kv.split_once('='))
             .any(|(k, v)| k.trim() == name && v.trim() == "true")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_defaults() {
+        let o = Options::from_args(["--cluster-name", "c", "--disruption-poll", "2s"]).unwrap();
+        assert_eq!(o.disruption_poll, Duration::from_secs(2));
+        assert_eq!(o.consolidation_validation_delay, Duration::from_secs(15));
+        assert_eq!(o.batch_idle_duration, Duration::from_secs(1));
+        assert!(o.leader_election);
+        assert!(!o.feature_gate("SpotToSpotConsolidation"));
     }
 }

@@ -1,6 +1,7 @@
 //! The controllers, each a loop or a kube-runtime Controller over shared [`ClusterState`].
 
 pub mod convert;
+pub mod disruption;
 pub mod garbage_collection;
 pub mod lifecycle;
 pub mod nodeclass;
@@ -44,6 +45,7 @@ pub async fn run_all(ctx: Arc<Context>) {
         () = nodepool::run(ctx.clone()) => {},
         () = nodeclass::run(ctx.clone()) => {},
         () = garbage_collection::run(ctx.clone()) => {},
+        () = disruption::run(ctx.clone()) => {},
     }
 }
 

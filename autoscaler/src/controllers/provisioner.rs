@@ -140,15 +140,15 @@ fn summarize_pods(pods: &[SchedPod]) -> String {
 }
 
 /// Everything the simulation needs, read from the caches and the cloud provider.
-struct Snapshot {
-    pools: Vec<SchedNodePool>,
-    existing: Vec<crate::scheduling::ExistingNode>,
-    scheduled: Vec<ScheduledPodInfo>,
-    daemonsets: Vec<SchedPod>,
+pub(crate) struct Snapshot {
+    pub pools: Vec<SchedNodePool>,
+    pub existing: Vec<crate::scheduling::ExistingNode>,
+    pub scheduled: Vec<ScheduledPodInfo>,
+    pub daemonsets: Vec<SchedPod>,
 }
 
 impl Snapshot {
-    async fn take(ctx: &Context, leaving: &BTreeSet<String>) -> anyhow::Result<Snapshot> {
+    pub(crate) async fn take(ctx: &Context, leaving: &BTreeSet<String>) -> anyhow::Result<Snapshot> {
         let pods = ctx.state.pods.state();
         let used = convert::requests_by_node(&pods);
         let daemonsets: Vec<SchedPod> = ctx
@@ -252,7 +252,11 @@ impl Snapshot {
 /// Creates the NodeClaim for a plan, as Karpenter writes it: labels from the pool's template and
 /// the plan's single-valued requirements, the pool's taints, the requirements narrowed to the
 /// chosen instance types, and the requests it was sized for.
-async fn create_node_claim(ctx: &Context, pool: &NodePool, plan: &NodeClaimPlan) -> anyhow::Result<NodeClaim> {
+pub(crate) async fn create_node_claim(
+    ctx: &Context,
+    pool: &NodePool,
+    plan: &NodeClaimPlan,
+) -> anyhow::Result<NodeClaim> {
     let pool_name = pool.name_any();
     let template = &pool.spec.template;
     let mut labels = template.metadata.as_ref().map(|m| m.labels.clone()).unwrap_or_default();
