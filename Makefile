@@ -65,6 +65,7 @@ bench: setup
 	$(PYTHON) bench/ec2_bench.py --no-build
 	$(PYTHON) bench/sqs_bench.py
 	cargo bench -p autoscaler --bench scheduling
+	cargo bench -p autoscaler --bench consolidation
 
 clean-cache:
 	rm -rf $(CACHE_DIR)
