@@ -38,7 +38,8 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
     let state = ClusterState::start(client.clone()).await;
     let identity = identity();
     let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
-    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options }))
+    let sqs = aws.sqs.clone();
+    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options, sqs }))
 }
 
 fn identity() -> String {

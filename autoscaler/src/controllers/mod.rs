@@ -2,6 +2,8 @@
 
 pub mod convert;
 pub mod garbage_collection;
+pub mod instance_status;
+pub mod interruption;
 pub mod lifecycle;
 pub mod nodeclass;
 pub mod nodepool;
@@ -33,6 +35,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub options: Options,
+    /// For the interruption queue.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// Runs every controller until one of them stops (none should).
@@ -44,6 +48,8 @@ pub async fn run_all(ctx: Arc<Context>) {
         () = nodepool::run(ctx.clone()) => {},
         () = nodeclass::run(ctx.clone()) => {},
         () = garbage_collection::run(ctx.clone()) => {},
+        () = interruption::run(ctx.clone()) => {},
+        () = instance_status::run(ctx.clone()) => {},
     }
 }
 
