@@ -29,8 +29,10 @@ pub struct EnvConfig {
     pub seed: u64,
     /// World seconds per real second (boot, registration, the 2-minute notice run this much faster).
     pub clock_factor: f64,
-    /// Extra `autoscaler run` flags.
+    /// Extra `autoscaler run` flags, e.g. `--interruption-queue karpenter-interruption`.
     pub autoscaler_args: Vec<String>,
+    /// Where the autoscaler's SQS client goes (default: fake-ec2), e.g. a moto_server.
+    pub sqs_endpoint: Option<String>,
 }
 
 impl Default for EnvConfig {
@@ -40,9 +42,23 @@ impl Default for EnvConfig {
             seed: 1,
             clock_factor: 10.0,
             autoscaler_args: Vec::new(),
+            sqs_endpoint: None,
         }
     }
 }
+
+impl EnvConfig {
+    /// The default world with the autoscaler watching fake-ec2's `karpenter-interruption` queue.
+    pub fn with_interruption_queue() -> Self {
+        EnvConfig {
+            autoscaler_args: vec!["--interruption-queue".to_owned(), INTERRUPTION_QUEUE.to_owned()],
+            ..EnvConfig::default()
+        }
+    }
+}
+
+/// The queue the default world's EventBridge rules feed.
+pub const INTERRUPTION_QUEUE: &str = "karpenter-interruption";
 
 pub struct Env {
     pub cluster: Cluster,
@@ -54,7 +70,10 @@ pub struct Env {
     http: reqwest::Client,
     tasks: Vec<JoinHandle<()>>,
     autoscaler: Option<JoinHandle<()>>,
-    aws: AwsClients,
+    /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
+    pub aws: AwsClients,
+    /// The autoscaler's clients (SQS possibly elsewhere).
+    autoscaler_aws: AwsClients,
     options: Options,
 }
 
@@ -108,6 +127,10 @@ impl Env {
             .load()
             .await;
         let aws = AwsClients::from_sdk_config(&sdk);
+        let autoscaler_aws = match &cfg.sqs_endpoint {
+            Some(url) => aws.clone().with_sqs_endpoint(url),
+            None => aws.clone(),
+        };
         let cluster_name = "fake-cluster".to_owned();
         let mut args = vec![
             "--cluster-name".to_owned(),
@@ -131,6 +154,7 @@ impl Env {
             tasks,
             autoscaler: None,
             aws,
+            autoscaler_aws,
             options,
         };
         env.start_autoscaler();
@@ -142,7 +166,7 @@ impl Env {
         if let Some(t) = self.autoscaler.take() {
             t.abort();
         }
-        let (kube, aws, options) = (self.kube.clone(), self.aws.clone(), self.options.clone());
+        let (kube, aws, options) = (self.kube.clone(), self.autoscaler_aws.clone(), self.options.clone());
         self.autoscaler = Some(tokio::spawn(async move {
             if let Err(err) = autoscaler::operator::run(kube, aws, options).await {
                 tracing::error!(error = %format!("{err:#}"), "autoscaler stopped");
@@ -200,6 +224,30 @@ impl Env {
             bail!("fake-ec2 admin {path}: {status}: {value}");
         }
         Ok(value)
+    }
+
+    /// GETs JSON from fake-ec2's admin API (`/_fake/<path_and_query>`).
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let resp = self.http.get(format!("{}/_fake/{path}", self.endpoint)).send().await?;
+        let status = resp.status();
+        let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            bail!("fake-ec2 admin {path}: {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    /// Messages in one of fake-ec2's queues, visible or in flight.
+    pub fn queue_depth(&self, queue: &str) -> usize {
+        let mut w = self.fake.world();
+        let now = w.now();
+        w.sqs.expire(now);
+        w.sqs.get(queue).map(|q| q.messages().count()).unwrap_or(0)
+    }
+
+    /// World time (ms since the epoch) on fake-ec2's clock.
+    pub fn world_now_ms(&self) -> i64 {
+        self.fake.world().now()
     }
 
     pub async fn nodes(&self) -> anyhow::Result<Vec<Node>> {
