@@ -57,6 +57,7 @@ lint:
 bench: setup
 	cargo build --release -p fake-ec2 --bins
 	$(PYTHON) bench/ec2_bench.py --no-build
+	cargo bench -p autoscaler --bench interruption
 
 clean-cache:
 	rm -rf $(CACHE_DIR)

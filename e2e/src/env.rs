@@ -68,6 +68,8 @@ pub struct Env {
     pub endpoint: String,
     pub cluster_name: String,
     http: reqwest::Client,
+    /// The autoscaler's /metrics address.
+    metrics_addr: String,
     tasks: Vec<JoinHandle<()>>,
     autoscaler: Option<JoinHandle<()>>,
     /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
@@ -132,13 +134,15 @@ impl Env {
             None => aws.clone(),
         };
         let cluster_name = "fake-cluster".to_owned();
+        // A fixed port, so a restarted autoscaler serves its metrics where tests look.
+        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
         let mut args = vec![
             "--cluster-name".to_owned(),
             cluster_name.clone(),
             "--cluster-endpoint".to_owned(),
             "https://127.0.0.1:6443".to_owned(),
             "--metrics-listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
+            metrics_addr.clone(),
             "--leader-election-namespace".to_owned(),
             "default".to_owned(),
         ];
@@ -151,6 +155,7 @@ impl Env {
             endpoint,
             cluster_name,
             http: reqwest::Client::new(),
+            metrics_addr,
             tasks,
             autoscaler: None,
             aws,
@@ -235,6 +240,18 @@ impl Env {
             bail!("fake-ec2 admin {path}: {status}: {value}");
         }
         Ok(value)
+    }
+
+    /// The autoscaler's Prometheus metrics (text format).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("http://{}/metrics", self.metrics_addr))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
     }
 
     /// Messages in one of fake-ec2's queues, visible or in flight.
@@ -323,6 +340,12 @@ where
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The value of one sample in Prometheus text, e.g.
+/// `metric(&text, "karpenter_interruption_deleted_messages_total{message_type=\"unparseable\"}")`.
+pub fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 fn scaled_clock(text: &str, factor: f64) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use e2e::env::{Env, EnvConfig, INTERRUPTION_QUEUE, running, wait_for};
+use e2e::env::{Env, EnvConfig, INTERRUPTION_QUEUE, metric, running, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -278,8 +278,11 @@ async fn malformed_messages_are_deleted_and_the_queue_keeps_flowing() {
     })
     .await
     .unwrap();
-    let deleted = s.env.admin_get("sqs/messages").await.unwrap();
-    assert!(deleted.to_string().contains(INTERRUPTION_QUEUE), "{deleted}");
+    let metrics = s.env.metrics().await.unwrap();
+    for name in ["received", "deleted"] {
+        let sample = format!("karpenter_interruption_{name}_messages_total{{message_type=\"unparseable\"}}");
+        assert_eq!(metric(&metrics, &sample), Some(3.0), "{sample} in\n{metrics}");
+    }
     // A real interruption right behind them is still handled.
     spot_interruption_replaces_before_reclaim(s).await;
 }
@@ -383,4 +386,40 @@ async fn autoscaler_killed_mid_interruption_recovers_after_restart() {
     let claims = env.node_claims().await.unwrap();
     assert_eq!(claims.len(), 1, "{:?}", claims.iter().map(|c| c.name_any()).collect::<Vec<_>>());
     assert_ne!(claims[0].name_any(), claim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_status_checks_terminate_without_a_drain() {
+    let mut cfg = config();
+    cfg.autoscaler_args.extend(["--instance-status-interval".to_owned(), "2s".to_owned()]);
+    let Scene { env, instance_id, node } = scene(cfg).await;
+    let claim = env.node_claims().await.unwrap().into_iter().next().unwrap().name_any();
+    env.admin(&format!("instances/{instance_id}/status"), json!({"system_impaired": true})).await.unwrap();
+    // (ImpairedSince is world time, already past the 120 s threshold on the autoscaler's clock;
+    // the threshold itself is unit-tested.)
+    let annotation = wait_for("the NodeClaim deleting with a termination timestamp", WAIT, || async {
+        let c = env.node_claims().await.ok()?.into_iter().find(|c| c.name_any() == claim)?;
+        c.metadata.deletion_timestamp.as_ref()?;
+        c.annotations().get("karpenter.sh/nodeclaim-termination-timestamp").cloned()
+    })
+    .await
+    .unwrap();
+    assert!(!annotation.is_empty());
+    // Forceful: the instance is terminated with the pods still on its node (a drain would have
+    // emptied the node first, paced by the PodDisruptionBudget).
+    let left = wait_for("the instance terminating", WAIT, || async {
+        let on_node = env
+            .pods(APP)
+            .await
+            .ok()?
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node.as_str()))
+            .count();
+        (instance_state(&env, &instance_id) != "running").then_some(on_node)
+    })
+    .await
+    .unwrap();
+    assert_eq!(left, REPLICAS, "every pod still bound to the node when its instance went");
+    rescheduled_off(&env, &node).await;
+    settled_without(&env, &node, &instance_id).await;
 }
