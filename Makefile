@@ -66,6 +66,7 @@ bench: setup
 	$(PYTHON) bench/sqs_bench.py
 	cargo bench -p autoscaler --bench scheduling
 	cargo bench -p autoscaler --bench consolidation
+	cargo bench -p autoscaler --bench interruption
 
 clean-cache:
 	rm -rf $(CACHE_DIR)

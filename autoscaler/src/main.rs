@@ -56,6 +56,7 @@ fn main() -> anyhow::Result<()> {
                 let aws = AwsClients::load(&AwsOptions {
                     region: options.region.clone(),
                     endpoint_url: options.aws_endpoint_url.clone(),
+                    sqs_endpoint_url: options.aws_sqs_endpoint_url.clone(),
                 })
                 .await;
                 autoscaler::operator::run(client, aws, *options).await

@@ -39,6 +39,13 @@ pub struct MessageLabels {
     pub message_type: String,
 }
 
+/// Karpenter's `interruption_actions_performed` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action_type: String,
+    pub nodepool: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DisruptionLabels {
     pub nodepool: String,
@@ -64,7 +71,7 @@ pub struct Metrics {
     pub nodepool_limit: Family<ResourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub interruption_received: Family<MessageLabels, Counter>,
     pub interruption_deleted: Family<MessageLabels, Counter>,
-    pub interruption_actions: Family<MessageLabels, Counter>,
+    pub interruption_actions: Family<ActionLabels, Counter>,
     pub interruption_latency: Histogram,
 }
 

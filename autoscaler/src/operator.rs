@@ -38,7 +38,16 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
     let state = ClusterState::start(client.clone()).await;
     let identity = identity();
     let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
-    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options }))
+    let sqs = aws.sqs.clone();
+    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options, sqs }))
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn identity() -> String {
@@ -69,7 +78,8 @@ pub async fn run(client: Client, aws: AwsClients, options: Options) -> anyhow::R
     let listener =
         tokio::net::TcpListener::bind(metrics_listen).await.with_context(|| format!("binding {metrics_listen}"))?;
     tracing::info!(listen = %metrics_listen, "serving metrics");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Stops with the operator (an embedding that restarts it gets the port back).
+    let _server = AbortOnDrop(tokio::spawn(async move { axum::serve(listener, app).await }));
     tracing::info!(cluster = %ctx.options.cluster_name, "starting controllers");
     match elector {
         Some(e) => {

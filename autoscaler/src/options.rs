@@ -34,6 +34,12 @@ pub struct Options {
     /// Endpoint for every AWS service (the SDKs also read AWS_ENDPOINT_URL themselves).
     #[arg(long)]
     pub aws_endpoint_url: Option<String>,
+    /// Endpoint for SQS alone (the interruption queue), overriding --aws-endpoint-url for it.
+    #[arg(long, env = "AWS_ENDPOINT_URL_SQS")]
+    pub aws_sqs_endpoint_url: Option<String>,
+    /// How often DescribeInstanceStatus is polled for impaired instances and scheduled events.
+    #[arg(long, env = "INSTANCE_STATUS_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub instance_status_interval: Duration,
     /// Quiet time that closes a batch of pending pods.
     #[arg(long, env = "BATCH_IDLE_DURATION", default_value = "1s", value_parser = duration)]
     pub batch_idle_duration: Duration,

@@ -480,6 +480,11 @@ impl CloudProvider {
         self.instances.terminate(ids).await
     }
 
+    /// Instances with impaired status checks or scheduled events (DescribeInstanceStatus).
+    pub async fn describe_unhealthy(&self) -> Result<Vec<cloud::UnhealthyInstance>, CloudError> {
+        self.instances.describe_unhealthy().await
+    }
+
     pub async fn tag(&self, id: &str, tags: &BTreeMap<String, String>) -> Result<(), CloudError> {
         self.instances.create_tags(id, tags).await
     }

@@ -29,8 +29,10 @@ pub struct EnvConfig {
     pub seed: u64,
     /// World seconds per real second (boot, registration, the 2-minute notice run this much faster).
     pub clock_factor: f64,
-    /// Extra `autoscaler run` flags.
+    /// Extra `autoscaler run` flags, e.g. `--interruption-queue karpenter-interruption`.
     pub autoscaler_args: Vec<String>,
+    /// Where the autoscaler's SQS client goes (default: fake-ec2), e.g. a moto_server.
+    pub sqs_endpoint: Option<String>,
 }
 
 impl Default for EnvConfig {
@@ -40,9 +42,23 @@ impl Default for EnvConfig {
             seed: 1,
             clock_factor: 10.0,
             autoscaler_args: Vec::new(),
+            sqs_endpoint: None,
         }
     }
 }
+
+impl EnvConfig {
+    /// The default world with the autoscaler watching fake-ec2's `karpenter-interruption` queue.
+    pub fn with_interruption_queue() -> Self {
+        EnvConfig {
+            autoscaler_args: vec!["--interruption-queue".to_owned(), INTERRUPTION_QUEUE.to_owned()],
+            ..EnvConfig::default()
+        }
+    }
+}
+
+/// The queue the default world's EventBridge rules feed.
+pub const INTERRUPTION_QUEUE: &str = "karpenter-interruption";
 
 pub struct Env {
     pub cluster: Cluster,
@@ -52,9 +68,14 @@ pub struct Env {
     pub endpoint: String,
     pub cluster_name: String,
     http: reqwest::Client,
+    /// The autoscaler's /metrics address.
+    metrics_addr: String,
     tasks: Vec<JoinHandle<()>>,
     autoscaler: Option<JoinHandle<()>>,
-    aws: AwsClients,
+    /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
+    pub aws: AwsClients,
+    /// The autoscaler's clients (SQS possibly elsewhere).
+    autoscaler_aws: AwsClients,
     options: Options,
 }
 
@@ -108,14 +129,20 @@ impl Env {
             .load()
             .await;
         let aws = AwsClients::from_sdk_config(&sdk);
+        let autoscaler_aws = match &cfg.sqs_endpoint {
+            Some(url) => aws.clone().with_sqs_endpoint(url),
+            None => aws.clone(),
+        };
         let cluster_name = "fake-cluster".to_owned();
+        // A fixed port, so a restarted autoscaler serves its metrics where tests look.
+        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
         let mut args = vec![
             "--cluster-name".to_owned(),
             cluster_name.clone(),
             "--cluster-endpoint".to_owned(),
             "https://127.0.0.1:6443".to_owned(),
             "--metrics-listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
+            metrics_addr.clone(),
             "--leader-election-namespace".to_owned(),
             "default".to_owned(),
         ];
@@ -128,9 +155,11 @@ impl Env {
             endpoint,
             cluster_name,
             http: reqwest::Client::new(),
+            metrics_addr,
             tasks,
             autoscaler: None,
             aws,
+            autoscaler_aws,
             options,
         };
         env.start_autoscaler();
@@ -142,7 +171,7 @@ impl Env {
         if let Some(t) = self.autoscaler.take() {
             t.abort();
         }
-        let (kube, aws, options) = (self.kube.clone(), self.aws.clone(), self.options.clone());
+        let (kube, aws, options) = (self.kube.clone(), self.autoscaler_aws.clone(), self.options.clone());
         self.autoscaler = Some(tokio::spawn(async move {
             if let Err(err) = autoscaler::operator::run(kube, aws, options).await {
                 tracing::error!(error = %format!("{err:#}"), "autoscaler stopped");
@@ -212,6 +241,42 @@ impl Env {
             bail!("fake-ec2 admin {path}: {status}: {value}");
         }
         Ok(value)
+    }
+
+    /// GETs JSON from fake-ec2's admin API (`/_fake/<path_and_query>`).
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let resp = self.http.get(format!("{}/_fake/{path}", self.endpoint)).send().await?;
+        let status = resp.status();
+        let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            bail!("fake-ec2 admin {path}: {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    /// The autoscaler's Prometheus metrics (text format).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("http://{}/metrics", self.metrics_addr))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
+    /// Messages in one of fake-ec2's queues, visible or in flight.
+    pub fn queue_depth(&self, queue: &str) -> usize {
+        let mut w = self.fake.world();
+        let now = w.now();
+        w.sqs.expire(now);
+        w.sqs.get(queue).map(|q| q.messages().count()).unwrap_or(0)
+    }
+
+    /// World time (ms since the epoch) on fake-ec2's clock.
+    pub fn world_now_ms(&self) -> i64 {
+        self.fake.world().now()
     }
 
     pub async fn nodes(&self) -> anyhow::Result<Vec<Node>> {
@@ -287,6 +352,12 @@ where
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The value of one sample in Prometheus text, e.g.
+/// `metric(&text, "karpenter_interruption_deleted_messages_total{message_type=\"unparseable\"}")`.
+pub fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 fn scaled_clock(text: &str, factor: f64) -> String {

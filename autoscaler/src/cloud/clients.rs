@@ -12,6 +12,9 @@ pub struct AwsOptions {
     pub region: Option<String>,
     /// Overrides the endpoint for every service (the SDK's `AWS_ENDPOINT_URL` does the same).
     pub endpoint_url: Option<String>,
+    /// Overrides the endpoint for SQS only (the interruption queue may live elsewhere, e.g. on
+    /// moto_server, as `AWS_ENDPOINT_URL_SQS` does for the SDKs).
+    pub sqs_endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -20,6 +23,7 @@ pub struct AwsClients {
     pub ec2: aws_sdk_ec2::Client,
     pub pricing: aws_sdk_pricing::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl AwsClients {
@@ -32,7 +36,18 @@ impl AwsClients {
         if let Some(url) = &opts.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
-        Self::from_sdk_config(&loader.load().await)
+        let clients = Self::from_sdk_config(&loader.load().await);
+        match &opts.sqs_endpoint_url {
+            Some(url) => clients.with_sqs_endpoint(url),
+            None => clients,
+        }
+    }
+
+    /// The same clients with SQS sent to `url`.
+    pub fn with_sqs_endpoint(mut self, url: &str) -> Self {
+        let cfg = self.sqs.config().to_builder().endpoint_url(url).build();
+        self.sqs = aws_sdk_sqs::Client::from_conf(cfg);
+        self
     }
 
     /// Clients from an already-built config (the standard retryer stays as configured there).
@@ -40,11 +55,12 @@ impl AwsClients {
         let region = cfg.region().map(ToString::to_string).unwrap_or_default();
         let ec2 = aws_sdk_ec2::Client::new(cfg);
         let ssm = aws_sdk_ssm::Client::new(cfg);
+        let sqs = aws_sdk_sqs::Client::new(cfg);
         // The Price List API lives in a few regions only; Karpenter picks the nearest one.
         let pricing_cfg =
             aws_sdk_pricing::config::Builder::from(cfg).region(Region::new(pricing_region(&region))).build();
         let pricing = aws_sdk_pricing::Client::from_conf(pricing_cfg);
-        Self { region, ec2, pricing, ssm }
+        Self { region, ec2, pricing, ssm, sqs }
     }
 }
 

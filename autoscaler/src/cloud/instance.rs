@@ -72,6 +72,8 @@ pub struct UnhealthyInstance {
     pub id: String,
     pub instance_status_impaired: bool,
     pub system_status_impaired: bool,
+    /// The earliest `ImpairedSince` of the failed checks, when EC2 says.
+    pub impaired_since: Option<DateTime<Utc>>,
     /// Scheduled event codes (`instance-retirement`, `system-reboot`, ...).
     pub scheduled_events: Vec<String>,
 }
@@ -232,6 +234,16 @@ impl InstanceProvider {
                     .or_insert_with(|| UnhealthyInstance { id: id.to_owned(), ..Default::default() });
                 entry.instance_status_impaired |= impaired(s.instance_status());
                 entry.system_status_impaired |= impaired(s.system_status());
+                let since = [s.instance_status(), s.system_status()]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|x| x.details())
+                    .filter_map(|d| d.impaired_since())
+                    .filter_map(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .min();
+                if let Some(since) = since {
+                    entry.impaired_since = Some(entry.impaired_since.map_or(since, |e| e.min(since)));
+                }
                 for ev in s.events() {
                     if let Some(code) = ev.code().map(|c| c.as_str().to_owned())
                         && !entry.scheduled_events.contains(&code)

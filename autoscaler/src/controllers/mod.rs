@@ -3,6 +3,8 @@
 pub mod convert;
 pub mod disruption;
 pub mod garbage_collection;
+pub mod instance_status;
+pub mod interruption;
 pub mod lifecycle;
 pub mod nodeclass;
 pub mod nodepool;
@@ -34,6 +36,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub options: Options,
+    /// For the interruption queue.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// Runs every controller until one of them stops (none should).
@@ -46,6 +50,8 @@ pub async fn run_all(ctx: Arc<Context>) {
         () = nodeclass::run(ctx.clone()) => {},
         () = garbage_collection::run(ctx.clone()) => {},
         () = disruption::run(ctx.clone()) => {},
+        () = interruption::run(ctx.clone()) => {},
+        () = instance_status::run(ctx.clone()) => {},
     }
 }
 

@@ -58,6 +58,22 @@ impl ClusterState {
         state
     }
 
+    /// Caches that no watch fills: always empty (benchmarks and tests without a cluster).
+    pub fn detached() -> ClusterState {
+        let (_, pods_changed) = watch::channel(0u64);
+        let (_, capacity_changed) = watch::channel(0u64);
+        ClusterState {
+            pods: reflector::store().0,
+            nodes: reflector::store().0,
+            node_claims: reflector::store().0,
+            node_pools: reflector::store().0,
+            node_classes: reflector::store().0,
+            daemon_sets: reflector::store().0,
+            pods_changed,
+            capacity_changed,
+        }
+    }
+
     async fn wait_synced(&self) {
         // Each store resolves once its first list completed; a watch that cannot list (e.g. a
         // missing CRD) keeps retrying with backoff, so say so instead of waiting silently.

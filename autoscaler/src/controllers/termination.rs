@@ -94,7 +94,8 @@ async fn reconcile_node(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Er
         })
         .unwrap_or_default();
     let force = grace.is_some_and(|g| deleting_for >= g);
-    let remaining = drain(&ctx, &name, force).await?;
+    // A termination deadline already passed (a forceful interruption sets it to now): no drain.
+    let remaining = if deadline_passed(claim.as_deref()) { 0 } else { drain(&ctx, &name, force).await? };
     if remaining > 0 {
         return Ok(Action::requeue(RECHECK));
     }
@@ -108,6 +109,14 @@ async fn reconcile_node(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Er
     ctx.metrics.nodes_terminated.get_or_create(&NodePoolLabels::new(&pool)).inc();
     tracing::info!(Node = %name, "deleted node");
     Ok(Action::await_change())
+}
+
+/// Whether the claim's `karpenter.sh/nodeclaim-termination-timestamp` is in the past.
+pub fn deadline_passed(claim: Option<&NodeClaim>) -> bool {
+    claim
+        .and_then(|c| c.annotations().get(l::TERMINATION_TIMESTAMP))
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .is_some_and(|t| t <= k8s_openapi::jiff::Timestamp::now())
 }
 
 async fn taint_disrupted(nodes: &Api<Node>, node: &Node) -> Result<(), Error> {
