@@ -27,6 +27,21 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Run scenarios (files, or names from fixtures/scenarios; all of them when none given).
+    Run {
+        scenarios: Vec<String>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<std::path::PathBuf>,
+        /// Where the HTML reports go (default ~/.cache/spotbench/reports).
+        #[arg(long)]
+        report_dir: Option<std::path::PathBuf>,
+        /// Also write each normalized timeline as YAML next to its report.
+        #[arg(long)]
+        timeline: bool,
+    },
+    /// The scenarios in fixtures/scenarios: name and description.
+    List,
     /// Delete a cluster started with `up`.
     Down {
         #[arg(long, value_enum, default_value_t = Backend::Local)]
@@ -61,6 +76,15 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep))
         }
+        Cmd::Run { scenarios, junit, report_dir, timeline } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let ok = rt.block_on(e2e::scenario::cli::run(&root, &scenarios, junit.as_deref(), report_dir, timeline))?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::List => e2e::scenario::cli::list(&root),
         Cmd::Down { backend, name } => {
             let r = match backend {
                 Backend::Local => e2e::cluster::local::down(&root, &name),
