@@ -31,6 +31,16 @@ pub struct EnvConfig {
     pub clock_factor: f64,
     /// Extra `autoscaler run` flags.
     pub autoscaler_args: Vec<String>,
+    /// Where the cluster runs: `local` (default) or `kind`; `SPOTBENCH_BACKEND=kind` changes the default.
+    pub backend: Backend,
+}
+
+/// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
+pub fn default_backend() -> Backend {
+    match std::env::var("SPOTBENCH_BACKEND").as_deref() {
+        Ok("kind") => Backend::Kind,
+        _ => Backend::Local,
+    }
 }
 
 impl Default for EnvConfig {
@@ -40,6 +50,7 @@ impl Default for EnvConfig {
             seed: 1,
             clock_factor: 10.0,
             autoscaler_args: Vec::new(),
+            backend: default_backend(),
         }
     }
 }
@@ -77,7 +88,7 @@ impl Env {
             .with_test_writer()
             .try_init();
         let root = repo_root();
-        let cluster = Cluster::up(Backend::Local, &root, None)?;
+        let cluster = Cluster::up(cfg.backend, &root, None)?;
         let kube = cluster.client().await?;
         install_crds(&kube).await?;
 

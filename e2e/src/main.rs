@@ -39,6 +39,9 @@ enum Cmd {
         /// Also write each normalized timeline as YAML next to its report.
         #[arg(long)]
         timeline: bool,
+        /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
     },
     /// The scenarios in fixtures/scenarios: name and description.
     List,
@@ -53,7 +56,12 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter("e2e=info,autoscaler=warn,fake_ec2=warn,kube=error,kube_client=off,warn")
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // Scenario runs print their own progress; RUST_LOG=autoscaler=info shows the autoscaler's logs.
+            let quiet = std::env::args().nth(1).as_deref() == Some("run");
+            let others = if quiet { "autoscaler=off,fake_ec2=off" } else { "autoscaler=warn,fake_ec2=warn" };
+            tracing_subscriber::EnvFilter::new(format!("e2e=info,{others},kube=error,kube_client=off,warn"))
+        }))
         .init();
     let root = repo_root();
     match Args::parse().command {
@@ -76,9 +84,17 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep))
         }
-        Cmd::Run { scenarios, junit, report_dir, timeline } => {
+        Cmd::Run { scenarios, junit, report_dir, timeline, backend } => {
             let rt = tokio::runtime::Runtime::new()?;
-            let ok = rt.block_on(e2e::scenario::cli::run(&root, &scenarios, junit.as_deref(), report_dir, timeline))?;
+            let backend = backend.unwrap_or_else(e2e::env::default_backend);
+            let ok = rt.block_on(e2e::scenario::cli::run(
+                &root,
+                &scenarios,
+                junit.as_deref(),
+                report_dir,
+                timeline,
+                backend,
+            ))?;
             if !ok {
                 std::process::exit(1);
             }

@@ -35,6 +35,7 @@ pub async fn run(
     junit: Option<&Path>,
     report_dir: Option<PathBuf>,
     write_timeline: bool,
+    backend: crate::cluster::Backend,
 ) -> anyhow::Result<bool> {
     let files: Vec<PathBuf> = if args.is_empty() {
         load::all(root)?.into_iter().map(|(f, _)| f).collect()
@@ -47,7 +48,7 @@ pub async fn run(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut outcomes: Vec<Outcome> = Vec::new();
     for s in &scenarios {
-        let outcome = match runner::run(s).await {
+        let outcome = match runner::run_on(s, backend).await {
             Ok(o) => o,
             Err(e) => Outcome {
                 name: s.name.clone(),

@@ -14,7 +14,7 @@ pub type Check = (String, Result<(), String>);
 
 fn count_check(what: String, want: &Count, seen: u64) -> Check {
     let r = if want.holds(seen) { Ok(()) } else { Err(format!("saw {seen}")) };
-    (format!("{what} = {want}"), r)
+    (format!("{what} {want}"), r)
 }
 
 fn selector_text(labels: &std::collections::BTreeMap<String, String>) -> String {
@@ -46,7 +46,7 @@ async fn pods_running(env: &Env, want: &PodsRunning) -> anyhow::Result<Check> {
     let what = format!("pods {} Running", want.selector);
     // Every live pod Running, and as many as asked.
     Ok(if running != live {
-        (format!("{what} = {}", want.count), Err(format!("{running} of {live} Running")))
+        (format!("{what} {}", want.count), Err(format!("{running} of {live} Running")))
     } else {
         count_check(what, &want.count, running as u64)
     })
@@ -87,16 +87,16 @@ pub async fn wait_holds(env: &Env, w: &Wait) -> anyhow::Result<Result<(), String
 pub fn describe_wait(w: &Wait) -> String {
     let mut parts = Vec::new();
     if let Some(p) = &w.pods_running {
-        parts.push(format!("pods {} Running = {}", p.selector, p.count));
+        parts.push(format!("pods {} Running {}", p.selector, p.count));
     }
     for n in &w.nodes {
-        parts.push(format!("nodes {} = {}", selector_text(&n.labels), n.count));
+        parts.push(format!("nodes {} {}", selector_text(&n.labels), n.count));
     }
     if let Some(c) = &w.nodeclaims {
-        parts.push(format!("nodeclaims = {c}"));
+        parts.push(format!("nodeclaims {c}"));
     }
     if let Some(c) = &w.instances {
-        parts.push(format!("live instances = {c}"));
+        parts.push(format!("live instances {c}"));
     }
     format!("wait for {}", parts.join(" and "))
 }

@@ -174,11 +174,11 @@ impl Count {
 impl std::fmt::Display for Count {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
-            Count::Exactly(c) => write!(f, "{c}"),
-            Count::Range(Range { min: Some(a), max: Some(b) }) => write!(f, "{a}..={b}"),
+            Count::Exactly(c) => write!(f, "= {c}"),
+            Count::Range(Range { min: Some(a), max: Some(b) }) => write!(f, "in {a}..={b}"),
             Count::Range(Range { min: Some(a), max: None }) => write!(f, ">= {a}"),
             Count::Range(Range { min: None, max: Some(b) }) => write!(f, "<= {b}"),
-            Count::Range(Range { min: None, max: None }) => write!(f, "any"),
+            Count::Range(Range { min: None, max: None }) => write!(f, "any number"),
         }
     }
 }

@@ -51,6 +51,11 @@ pub struct Outcome {
 /// Runs `scenario` unless it needs a feature the autoscaler lacks. Fails only when the
 /// environment cannot come up; a failing step is an [`Status::Failed`] outcome.
 pub async fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
+    run_on(scenario, crate::env::default_backend()).await
+}
+
+/// [`run`] on the given cluster backend.
+pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let name = scenario.name.clone();
     let mut timeline = Timeline { scenario: name.clone(), seed: scenario.seed, ..Timeline::default() };
@@ -78,6 +83,7 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
         seed: scenario.seed,
         clock_factor: scenario.clock_factor,
         autoscaler_args: scenario.autoscaler_args.clone(),
+        backend,
     })
     .await
     .with_context(|| format!("starting the environment for {name}"))?;
