@@ -27,6 +27,9 @@ pub struct StepRecord {
     pub action: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodeclaims_created: Vec<String>,
+    /// Claims reported earlier without an instance that have one now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodeclaims_launched: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodeclaims_deleted: Vec<String>,
     /// `capacity-type zone instance-type` -> how many.
@@ -71,6 +74,8 @@ pub struct Normalizer {
     /// uid -> alias
     aliases: BTreeMap<String, String>,
     reported_deleted: BTreeSet<String>,
+    /// Claims whose placement was reported.
+    placed: BTreeSet<String>,
     /// fake-ec2 instance seq numbers already reported launched / terminated.
     launched: BTreeSet<u64>,
     terminated: BTreeSet<u64>,
@@ -103,7 +108,20 @@ impl Normalizer {
             let alias = format!("nodeclaim-{}", self.aliases.len() + 1);
             rec.nodeclaims_created.push(format!("{alias} {}", c.describe()));
             self.aliases.insert(uid.clone(), alias);
+            if c.placement.is_some() {
+                self.placed.insert(uid.clone());
+            }
         }
+        let mut launched: Vec<(usize, String)> = Vec::new();
+        for (uid, c) in claims {
+            if let (Some(p), Some(alias)) = (&c.placement, self.aliases.get(uid))
+                && self.placed.insert(uid.clone())
+            {
+                launched.push((alias_number(alias), format!("{alias} {p}")));
+            }
+        }
+        launched.sort();
+        rec.nodeclaims_launched = launched.into_iter().map(|(_, l)| l).collect();
         let mut deleted: Vec<String> = claims
             .iter()
             .filter(|(uid, c)| c.deleted && !self.reported_deleted.contains(*uid))

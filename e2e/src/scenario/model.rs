@@ -237,12 +237,14 @@ pub struct Quotas {
     pub on_demand_vcpus: Option<u32>,
 }
 
-/// `POST /_fake/faults`: `operations` are EC2 action names, `*` for all; durations in world seconds.
+/// `POST /_fake/faults`: `operations` are EC2 action names, `*` for all; durations in world
+/// seconds; without `code`, only `latency_ms` (real milliseconds each matching call is held).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiFault {
     pub operations: Vec<String>,
-    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     #[serde(default = "hundred")]
     pub percentage: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

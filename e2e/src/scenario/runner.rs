@@ -195,7 +195,8 @@ fn describe_fault(f: &Fault) -> String {
         parts.push(format!("quotas {}", serde_json::to_string(q).unwrap_or_default()));
     }
     if let Some(a) = &f.api {
-        let mut s = format!("{} on {} at {}%", a.code, a.operations.join(","), a.percentage);
+        let mut s =
+            format!("{} on {} at {}%", a.code.as_deref().unwrap_or("latency"), a.operations.join(","), a.percentage);
         if let Some(d) = a.duration_seconds {
             s.push_str(&format!(" for {d}s"));
         }
