@@ -47,8 +47,7 @@ demo: setup k8s-bins
 JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
-	cargo build -q -p e2e
-	$(CARGO_TARGET_DIR)/debug/e2e run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+	cargo run -q -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
 
 e2e-list:
 	@cargo run -q -p e2e -- list
