@@ -92,7 +92,8 @@ pub struct InstanceSeen {
 }
 
 impl Normalizer {
-    /// Fills `rec` with what changed since the last call. `claims` by uid; `pods` as (app, node).
+    /// Fills `rec` with what changed since the last call. `claims` by uid; `pods` as (app, the
+    /// instance id behind the pod's node).
     pub fn observe(
         &mut self,
         rec: &mut StepRecord,
@@ -140,9 +141,11 @@ impl Normalizer {
             }
         }
 
+        // Pods are matched to claims through the instance behind their node (the node's providerID),
+        // which is known from the launch on, before the claim's status names its node.
         let node_alias: BTreeMap<&str, &str> = claims
             .iter()
-            .filter_map(|(uid, c)| Some((c.node_name.as_deref()?, self.aliases.get(uid)?.as_str())))
+            .filter_map(|(uid, c)| Some((c.instance_id.as_deref()?, self.aliases.get(uid)?.as_str())))
             .collect();
         let mut now: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for (app, node) in pods {
@@ -220,6 +223,9 @@ mod tests {
         let mut cb = BTreeMap::new();
         cb.insert("zz".to_owned(), claim("spot", Some("spot us-west-2b m5.large"), Some("x1")));
         cb.insert("aa".to_owned(), claim("spot", Some("spot us-west-2a m5.large"), Some("x2")));
+        for c in ca.values_mut().chain(cb.values_mut()) {
+            c.instance_id = c.node_name.clone();
+        }
         let pods_a = vec![("inflate".to_owned(), "n1".to_owned()), ("inflate".to_owned(), "n2".to_owned())];
         let pods_b = vec![("inflate".to_owned(), "x2".to_owned()), ("inflate".to_owned(), "x1".to_owned())];
         let (mut ra, mut rb) = (StepRecord::default(), StepRecord::default());

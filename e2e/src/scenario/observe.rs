@@ -64,6 +64,17 @@ impl Observer {
             .collect()
     }
 
+    /// Lists NodeClaims now (so an observation never lags the watch), then returns every claim
+    /// seen, with placements filled in from fake-ec2.
+    pub async fn refresh_claims(&self, kube: &kube::Client) -> BTreeMap<String, ClaimSeen> {
+        if let Ok(list) = Api::<NodeClaim>::all(kube.clone()).list(&ListParams::default()).await {
+            for c in &list.items {
+                self.record(c, false);
+            }
+        }
+        self.claims()
+    }
+
     /// The claims, with placements filled in from fake-ec2 for any launched since last seen.
     pub fn claims(&self) -> BTreeMap<String, ClaimSeen> {
         let mut claims = self.lock().claims.clone();

@@ -102,7 +102,7 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
         println!("[{name}] step {}/{total}: {}", i + 1, rec.action);
         let result = run_step(&mut env, &observer, scenario, step, &mut rec).await;
         if matches!(step, Step::Wait(_) | Step::Expect(_)) || result.is_err() {
-            let claims = observer.claims();
+            let claims = observer.refresh_claims(&env.kube).await;
             let instances = observer.instances();
             let pods = running_pods_by_app(&env).await.unwrap_or_default();
             normalizer.observe(&mut rec, &claims, &instances, &pods);
@@ -400,8 +400,17 @@ async fn fault(env: &Env, f: &Fault) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Running pods as (`app` label, node name).
+/// Running pods as (`app` label, the instance id behind their node).
 async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, String)>> {
+    let instance_of: std::collections::BTreeMap<String, String> = env
+        .nodes()
+        .await?
+        .into_iter()
+        .filter_map(|n| {
+            let id = n.spec.as_ref()?.provider_id.as_deref()?.rsplit('/').next()?.to_owned();
+            Some((n.metadata.name?, id))
+        })
+        .collect();
     Ok(env
         .pods("app")
         .await?
@@ -410,7 +419,8 @@ async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, String)>>
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| {
             let app = p.metadata.labels.as_ref()?.get("app")?.clone();
-            Some((app, p.spec.as_ref()?.node_name.clone()?))
+            let node = p.spec.as_ref()?.node_name.clone()?;
+            Some((app, instance_of.get(&node).cloned().unwrap_or(node)))
         })
         .collect())
 }
