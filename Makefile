@@ -10,10 +10,13 @@ SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
 
+
+.PHONY: e2e e2e-list
 .PHONY: help setup build crds demo serve test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
+	@echo "make e2e    - every scenario in fixtures/scenarios on the local backend, a summary, HTML reports (SCENARIOS=\"a b\" for some)"
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
@@ -37,6 +40,17 @@ crds:
 # The main job: the spot scale-up scenario end to end on a local cluster (fake-ec2 + autoscaler).
 demo: setup k8s-bins
 	cargo run -q -p e2e -- demo $(if $(KEEP),--keep)
+
+# The scenario suite: each scenario on a fresh local cluster, a summary table, an HTML report per
+# scenario under $(CACHE_DIR)/reports and JUnit XML (JUNIT=path). Non-zero exit when one fails.
+# BACKEND=kind runs them on kind clusters (Docker) instead of the local kwokctl binary runtime.
+JUNIT ?= $(CACHE_DIR)/reports/junit.xml
+BACKEND ?= local
+e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
+	cargo run -q -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+
+e2e-list:
+	@cargo run -q -p e2e -- list
 
 # fake-ec2 alone, serving the default world for hand-driven AWS CLI / boto3 sessions.
 serve: setup build

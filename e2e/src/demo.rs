@@ -12,19 +12,7 @@ use crate::env::{Env, EnvConfig, running};
 /// The fleet's cost per hour at the world's current prices: spot price of each instance's pool,
 /// or the on-demand list price.
 pub fn fleet_cost_per_hour(env: &Env) -> f64 {
-    let w = env.fake.world();
-    let now = w.now();
-    w.instances
-        .values()
-        .filter(|i| matches!(i.state.name(), "pending" | "running"))
-        .filter_map(|i| {
-            let pool = w.pool_of(&i.instance_type, &i.zone)?;
-            Some(match i.capacity_type.as_str() {
-                "spot" => w.pools.spot_price_at(pool, now).1,
-                _ => w.pools.on_demand_price(pool),
-            })
-        })
-        .sum()
+    crate::scenario::observe::fleet_cost_per_hour(&env.fake)
 }
 
 pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {

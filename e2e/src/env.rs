@@ -33,6 +33,16 @@ pub struct EnvConfig {
     pub autoscaler_args: Vec<String>,
     /// Where the autoscaler's SQS client goes (default: fake-ec2), e.g. a moto_server.
     pub sqs_endpoint: Option<String>,
+    /// Where the cluster runs: `local` (default) or `kind`; `SPOTBENCH_BACKEND=kind` changes the default.
+    pub backend: Backend,
+}
+
+/// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
+pub fn default_backend() -> Backend {
+    match std::env::var("SPOTBENCH_BACKEND").as_deref() {
+        Ok("kind") => Backend::Kind,
+        _ => Backend::Local,
+    }
 }
 
 impl Default for EnvConfig {
@@ -43,6 +53,7 @@ impl Default for EnvConfig {
             clock_factor: 10.0,
             autoscaler_args: Vec::new(),
             sqs_endpoint: None,
+            backend: default_backend(),
         }
     }
 }
@@ -98,7 +109,7 @@ impl Env {
             .with_test_writer()
             .try_init();
         let root = repo_root();
-        let cluster = Cluster::up(Backend::Local, &root, None)?;
+        let cluster = Cluster::up(cfg.backend, &root, None)?;
         let kube = cluster.client().await?;
         install_crds(&kube).await?;
 

@@ -1,6 +1,8 @@
-//! The end-to-end harness. For now: the clusters it runs on (issue 4); scenarios, snapshots and
-//! reports follow (issue 7).
+//! The end-to-end harness: the clusters it runs on, one environment (cluster + fake-ec2 +
+//! autoscaler), scenarios run on it and the reports they leave.
 
 pub mod cluster;
 pub mod demo;
 pub mod env;
+pub mod report;
+pub mod scenario;

@@ -27,6 +27,24 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Run scenarios (files, or names from fixtures/scenarios; all of them when none given).
+    Run {
+        scenarios: Vec<String>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<std::path::PathBuf>,
+        /// Where the HTML reports go (default ~/.cache/spotbench/reports).
+        #[arg(long)]
+        report_dir: Option<std::path::PathBuf>,
+        /// Also write each normalized timeline as YAML next to its report.
+        #[arg(long)]
+        timeline: bool,
+        /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
+    },
+    /// The scenarios in fixtures/scenarios: name and description.
+    List,
     /// Delete a cluster started with `up`.
     Down {
         #[arg(long, value_enum, default_value_t = Backend::Local)]
@@ -38,7 +56,12 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter("e2e=info,autoscaler=warn,fake_ec2=warn,kube=error,kube_client=off,warn")
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // Scenario runs print their own progress; RUST_LOG=autoscaler=info shows the autoscaler's logs.
+            let quiet = std::env::args().nth(1).as_deref() == Some("run");
+            let others = if quiet { "autoscaler=off,fake_ec2=off" } else { "autoscaler=warn,fake_ec2=warn" };
+            tracing_subscriber::EnvFilter::new(format!("e2e=info,{others},kube=error,kube_client=off,warn"))
+        }))
         .init();
     let root = repo_root();
     match Args::parse().command {
@@ -61,6 +84,23 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep))
         }
+        Cmd::Run { scenarios, junit, report_dir, timeline, backend } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let backend = backend.unwrap_or_else(e2e::env::default_backend);
+            let ok = rt.block_on(e2e::scenario::cli::run(
+                &root,
+                &scenarios,
+                junit.as_deref(),
+                report_dir,
+                timeline,
+                backend,
+            ))?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::List => e2e::scenario::cli::list(&root),
         Cmd::Down { backend, name } => {
             let r = match backend {
                 Backend::Local => e2e::cluster::local::down(&root, &name),

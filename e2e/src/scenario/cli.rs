@@ -1,0 +1,103 @@
+//! `e2e run` and `e2e list`: run scenarios one after another, print a summary table, write the
+//! reports and JUnit XML.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::load;
+use super::runner::{self, Outcome, Status};
+use crate::report;
+
+/// Default report directory: `$XDG_CACHE_HOME/spotbench/reports` or `~/.cache/spotbench/reports`.
+pub fn default_report_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("spotbench/reports")
+}
+
+pub fn list(root: &Path) -> anyhow::Result<()> {
+    let all = load::all(root)?;
+    let width = all.iter().map(|(_, s)| s.name.len()).max().unwrap_or(0);
+    for (_, s) in all {
+        let req = if s.requires.is_empty() { String::new() } else { format!(" [requires: {}]", s.requires.join(", ")) };
+        println!("{:<width$}  {}{req}", s.name, s.description);
+    }
+    Ok(())
+}
+
+/// Runs the scenarios; true when none failed.
+pub async fn run(
+    root: &Path,
+    args: &[String],
+    junit: Option<&Path>,
+    report_dir: Option<PathBuf>,
+    write_timeline: bool,
+    backend: crate::cluster::Backend,
+) -> anyhow::Result<bool> {
+    let files: Vec<PathBuf> = if args.is_empty() {
+        load::all(root)?.into_iter().map(|(f, _)| f).collect()
+    } else {
+        args.iter().map(|a| load::resolve(root, a)).collect::<Result<_, _>>()?
+    };
+    // Load everything first: a malformed file fails before any cluster starts.
+    let scenarios = files.iter().map(|f| load::load_file(root, f)).collect::<Result<Vec<_>, _>>()?;
+    let dir = report_dir.unwrap_or_else(default_report_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for s in &scenarios {
+        let outcome = match runner::run_on(s, backend).await {
+            Ok(o) => o,
+            Err(e) => Outcome {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                status: Status::Failed(format!("{e:#}")),
+                timeline: Default::default(),
+                samples: Default::default(),
+                wall: Default::default(),
+            },
+        };
+        if !matches!(outcome.status, Status::Skipped(_)) {
+            let path = dir.join(format!("{}.html", outcome.name));
+            std::fs::write(&path, report::html::render(&outcome))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("[{}] report: {}", outcome.name, path.display());
+            if write_timeline {
+                let path = dir.join(format!("{}.timeline.yaml", outcome.name));
+                std::fs::write(&path, serde_saphyr::to_string(&outcome.timeline)?)?;
+                println!("[{}] timeline: {}", outcome.name, path.display());
+            }
+        }
+        outcomes.push(outcome);
+    }
+    print_summary(&outcomes);
+    if let Some(j) = junit {
+        std::fs::write(j, report::junit::render(&outcomes)).with_context(|| format!("writing {}", j.display()))?;
+        println!("JUnit XML: {}", j.display());
+    }
+    Ok(!outcomes.iter().any(|o| matches!(o.status, Status::Failed(_))))
+}
+
+fn print_summary(outcomes: &[Outcome]) {
+    let width = outcomes.iter().map(|o| o.name.len()).max().unwrap_or(8).max(8);
+    println!();
+    println!("{:<width$}  {:<7}  {:>7}  detail", "scenario", "result", "time");
+    for o in outcomes {
+        let (result, detail) = match &o.status {
+            Status::Passed => ("passed", String::new()),
+            Status::Failed(m) => ("FAILED", m.lines().next().unwrap_or("").to_owned()),
+            Status::Skipped(m) => ("skipped", m.clone()),
+        };
+        println!("{:<width$}  {result:<7}  {:>6.1}s  {detail}", o.name, o.wall.as_secs_f64());
+    }
+    let count = |f: fn(&Status) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
+    let total: f64 = outcomes.iter().map(|o| o.wall.as_secs_f64()).sum();
+    println!(
+        "{} passed, {} failed, {} skipped in {total:.0}s",
+        count(|s| matches!(s, Status::Passed)),
+        count(|s| matches!(s, Status::Failed(_))),
+        count(|s| matches!(s, Status::Skipped(_)))
+    );
+}

@@ -1,0 +1,190 @@
+//! Conditions and expectations evaluated against the environment. Each check yields a stable
+//! description (for the timeline) and, when it does not hold, what was seen instead.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::model::{Count, Expect, MaxPending, NodeCount, PodsRunning, Wait};
+use super::observe::{Observer, fleet_cost_per_hour};
+use crate::env::{Env, label};
+
+/// One check: what it says, and `Err(seen)` when it does not hold.
+pub type Check = (String, Result<(), String>);
+
+fn count_check(what: String, want: &Count, seen: u64) -> Check {
+    let r = if want.holds(seen) { Ok(()) } else { Err(format!("saw {seen}")) };
+    (format!("{what} {want}"), r)
+}
+
+fn selector_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    if labels.is_empty() {
+        return "all".to_owned();
+    }
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+async fn nodes(env: &Env, want: &NodeCount) -> anyhow::Result<Check> {
+    let n = env
+        .nodes()
+        .await?
+        .iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_none())
+        .filter(|n| want.labels.iter().all(|(k, v)| label(n, k) == Some(v.as_str())))
+        .count();
+    Ok(count_check(format!("nodes {}", selector_text(&want.labels)), &want.count, n as u64))
+}
+
+fn is_running(p: &Pod) -> bool {
+    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && p.metadata.deletion_timestamp.is_none()
+}
+
+async fn pods_running(env: &Env, want: &PodsRunning) -> anyhow::Result<Check> {
+    let pods = env.pods(&want.selector).await?;
+    let live = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count();
+    let running = pods.iter().filter(|p| is_running(p)).count();
+    let what = format!("pods {} Running", want.selector);
+    // Every live pod Running, and as many as asked.
+    Ok(if running != live {
+        (format!("{what} {}", want.count), Err(format!("{running} of {live} Running")))
+    } else {
+        count_check(what, &want.count, running as u64)
+    })
+}
+
+async fn nodeclaims(env: &Env, want: &Count) -> anyhow::Result<Check> {
+    let n = env.node_claims().await?.iter().filter(|c| c.metadata.deletion_timestamp.is_none()).count();
+    Ok(count_check("nodeclaims".into(), want, n as u64))
+}
+
+fn live_instances(env: &Env, want: &Count) -> Check {
+    let n = env.live_instances().iter().filter(|i| matches!(i.state.as_str(), "pending" | "running")).count();
+    count_check("live instances".into(), want, n as u64)
+}
+
+/// Whether every condition of a wait holds now; the first that does not, otherwise.
+pub async fn wait_holds(env: &Env, w: &Wait) -> anyhow::Result<Result<(), String>> {
+    let mut checks = Vec::new();
+    if let Some(p) = &w.pods_running {
+        checks.push(pods_running(env, p).await?);
+    }
+    for n in &w.nodes {
+        checks.push(nodes(env, n).await?);
+    }
+    if let Some(c) = &w.nodeclaims {
+        checks.push(nodeclaims(env, c).await?);
+    }
+    if let Some(c) = &w.instances {
+        checks.push(live_instances(env, c));
+    }
+    Ok(match checks.into_iter().find(|(_, r)| r.is_err()) {
+        Some((what, Err(seen))) => Err(format!("{what} ({seen})")),
+        _ => Ok(()),
+    })
+}
+
+/// A stable description of a wait.
+pub fn describe_wait(w: &Wait) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &w.pods_running {
+        parts.push(format!("pods {} Running {}", p.selector, p.count));
+    }
+    for n in &w.nodes {
+        parts.push(format!("nodes {} {}", selector_text(&n.labels), n.count));
+    }
+    if let Some(c) = &w.nodeclaims {
+        parts.push(format!("nodeclaims {c}"));
+    }
+    if let Some(c) = &w.instances {
+        parts.push(format!("live instances {c}"));
+    }
+    format!("wait for {}", parts.join(" and "))
+}
+
+async fn max_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Result<Check> {
+    let pods = env.pods(&m.selector).await?;
+    let mut worst: f64 = 0.0;
+    let mut unscheduled = 0;
+    for p in &pods {
+        let created = p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let scheduled = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled" && c.status == "True"))
+            .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0));
+        match (created, scheduled) {
+            (Some(c), Some(s)) => {
+                let real = s.duration_since(c).as_secs_f64();
+                worst = worst.max(real * clock_factor);
+            }
+            _ => unscheduled += 1,
+        }
+    }
+    let what = format!("longest pending of pods {} <= {}s (world)", m.selector, m.seconds);
+    Ok(if unscheduled > 0 {
+        (what, Err(format!("{unscheduled} pods not scheduled")))
+    } else if worst <= m.seconds {
+        (what, Ok(()))
+    } else {
+        (what, Err(format!("a pod waited {worst:.0}s")))
+    })
+}
+
+/// Evaluates every expectation in `e`.
+pub async fn check(env: &Env, observer: &Observer, e: &Expect, clock_factor: f64) -> anyhow::Result<Vec<Check>> {
+    let mut out = Vec::new();
+    for n in &e.nodes {
+        out.push(nodes(env, n).await?);
+    }
+    if let Some(p) = &e.pods_running {
+        out.push(pods_running(env, p).await?);
+    }
+    if let Some(m) = &e.max_pending_seconds {
+        out.push(max_pending(env, m, clock_factor).await?);
+    }
+    if e.no_pdb_violated {
+        let v = observer.lock().samples.pdb_violations.clone();
+        out.push(("no PodDisruptionBudget violated".into(), if v.is_empty() { Ok(()) } else { Err(v.join("; ")) }));
+    }
+    let instances = observer.instances();
+    if let Some(c) = &e.instances_launched {
+        out.push(count_check("instances launched".into(), c, instances.len() as u64));
+    }
+    if let Some(c) = &e.instances_terminated {
+        out.push(count_check("instances terminated".into(), c, instances.iter().filter(|i| i.gone).count() as u64));
+    }
+    if e.no_leaked_instances {
+        let live: BTreeSet<String> = instances.iter().filter(|i| !i.gone).map(|i| i.id.clone()).collect();
+        let claimed: BTreeSet<String> = env
+            .node_claims()
+            .await?
+            .iter()
+            .filter_map(|c| c.status.as_ref()?.provider_id.as_deref()?.rsplit('/').next().map(str::to_owned))
+            .collect();
+        let leaked: Vec<&String> = live.difference(&claimed).collect();
+        out.push((
+            "no leaked instance (live instances = launched NodeClaims)".into(),
+            if leaked.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} live instances without a NodeClaim", leaked.len()))
+            },
+        ));
+    }
+    if let Some(c) = &e.nodeclaims {
+        out.push(nodeclaims(env, c).await?);
+    }
+    for (reason, c) in &e.events {
+        let n = env.events_with_reason(reason).await?;
+        out.push(count_check(format!("events {reason}"), c, n as u64));
+    }
+    if let Some(max) = e.max_fleet_cost_per_hour {
+        let cost = fleet_cost_per_hour(&env.fake);
+        out.push((
+            format!("fleet cost per hour <= ${max}"),
+            if cost <= max { Ok(()) } else { Err(format!("${cost:.4}/hour")) },
+        ));
+    }
+    Ok(out)
+}

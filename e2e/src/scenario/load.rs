@@ -1,0 +1,237 @@
+//! Reading scenario files: parse (serde-saphyr reports the line and column), then check what the
+//! types cannot (exactly one source per apply, files that exist, conditions to wait on). Every
+//! error names the file, the line and what to write instead.
+
+use std::path::{Path, PathBuf};
+
+use super::model::{Scenario, Step};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("{file}: {message}\n  fix: {fix}")]
+    Invalid { file: String, message: String, fix: String },
+    #[error("no scenario named `{name}` in {dir} (try `e2e list`)")]
+    NotFound { name: String, dir: String },
+}
+
+/// Where scenarios live.
+pub fn scenarios_dir(root: &Path) -> PathBuf {
+    root.join("fixtures/scenarios")
+}
+
+/// Every scenario file, sorted by name.
+pub fn all(root: &Path) -> Result<Vec<(PathBuf, Scenario)>, LoadError> {
+    let dir = scenarios_dir(root);
+    let entries =
+        std::fs::read_dir(&dir).map_err(|source| LoadError::Read { file: dir.display().to_string(), source })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    files.into_iter().map(|f| load_file(root, &f).map(|s| (f, s))).collect()
+}
+
+/// A path to a file, or the name of a scenario in fixtures/scenarios.
+pub fn resolve(root: &Path, arg: &str) -> Result<PathBuf, LoadError> {
+    let p = PathBuf::from(arg);
+    if p.is_file() {
+        return Ok(p);
+    }
+    let dir = scenarios_dir(root);
+    for candidate in [dir.join(arg), dir.join(format!("{arg}.yaml"))] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(LoadError::NotFound { name: arg.to_owned(), dir: dir.display().to_string() })
+}
+
+pub fn load_file(root: &Path, file: &Path) -> Result<Scenario, LoadError> {
+    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read { file: shown.clone(), source })?;
+    parse(root, &shown, &text)
+}
+
+/// Parses and checks scenario text; `file` names it in errors.
+pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError> {
+    let invalid =
+        |message: String, fix: &str| LoadError::Invalid { file: file.to_owned(), message, fix: fix.to_owned() };
+    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let fix = fix_for(&message);
+        invalid(message, fix)
+    })?;
+    if scenario.steps.is_empty() {
+        return Err(invalid("the scenario has no steps".into(), "add `steps:` with at least one step"));
+    }
+    if !(scenario.clock_factor.is_finite() && scenario.clock_factor > 0.0) {
+        return Err(invalid(
+            format!("line {}: clock_factor {} must be positive", line_of(text, "clock_factor"), scenario.clock_factor),
+            "use e.g. `clock_factor: 10` (ten world seconds per real second)",
+        ));
+    }
+    if !root.join(&scenario.world).is_file() {
+        return Err(invalid(
+            format!("line {}: world file {} does not exist", line_of(text, "world"), scenario.world),
+            "name a file relative to the repository root, e.g. `world: fixtures/worlds/default.yaml`",
+        ));
+    }
+    let step_lines = step_lines(text);
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let at = |m: String| match step_lines.get(i) {
+            Some(l) => format!("line {l}: step {} ({}): {m}", i + 1, step.kind()),
+            None => format!("step {} ({}): {m}", i + 1, step.kind()),
+        };
+        let fixture_exists = |p: &str| root.join("fixtures").join(p).is_file();
+        match step {
+            Step::Apply(a) => match (&a.fixture, &a.manifest) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(invalid(
+                        at("give exactly one of `fixture` and `manifest`".into()),
+                        "`- apply: {fixture: workloads/inflate.yaml}` or `- apply: {manifest: |\\n    <yaml>}`",
+                    ));
+                }
+                (Some(f), None) if !fixture_exists(f) => {
+                    return Err(invalid(
+                        at(format!("fixtures/{f} does not exist")),
+                        "fixture paths are relative to fixtures/, e.g. `nodepools/spot.yaml`",
+                    ));
+                }
+                _ => {}
+            },
+            Step::Wait(w)
+                if w.pods_running.is_none()
+                    && w.nodes.is_empty()
+                    && w.nodeclaims.is_none()
+                    && w.instances.is_none() =>
+            {
+                return Err(invalid(
+                    at("nothing to wait for".into()),
+                    "add a condition: `pods_running: {selector: app=x, count: 3}`, `nodes: [...]`, `nodeclaims: 2` or `instances: 2`",
+                ));
+            }
+            Step::Fault(f) => {
+                if let Some(p) = f.fis.as_deref().filter(|p| !fixture_exists(p)) {
+                    return Err(invalid(
+                        at(format!("fixtures/{p} does not exist")),
+                        "FIS templates are under fixtures/fis/, e.g. `fis: fis/spot-interrupt-50-percent.json`",
+                    ));
+                }
+            }
+            Step::Clock(c) if c.advance_seconds.is_none() && c.factor.is_none() => {
+                return Err(invalid(
+                    at("nothing to change".into()),
+                    "`- clock: {advance_seconds: 120}` or `- clock: {factor: 60}`",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(scenario)
+}
+
+/// A hint for serde's messages.
+fn fix_for(message: &str) -> &'static str {
+    if message.contains("unknown variant") {
+        "a step is one of: apply, delete, scale, wait, fault, clock, kill_autoscaler, start_autoscaler, expect (see README \"Scenarios\")"
+    } else if message.contains("unknown field") {
+        "remove or rename the field; the fields each step takes are listed in README \"Scenarios\""
+    } else if message.contains("missing field") {
+        "add the field named above"
+    } else if message.contains("a count") {
+        "write a count as `3` or a range as `{min: 1, max: 3}`"
+    } else {
+        "check the YAML at the position above against the example in README \"Scenarios\""
+    }
+}
+
+/// The 1-based line of the first top-level `key:`.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.starts_with(&format!("{key}:"))).map_or(0, |i| i + 1)
+}
+
+/// The 1-based line of each item of the top-level `steps:` list.
+fn step_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_steps = false;
+    let mut indent = None;
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("steps:") {
+            in_steps = true;
+            continue;
+        }
+        if !in_steps || line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with([' ', '-']) {
+            break;
+        }
+        let this = line.len() - line.trim_start().len();
+        if line.trim_start().starts_with("- ") || line.trim() == "-" {
+            let first = *indent.get_or_insert(this);
+            if this == first {
+                out.push(i + 1);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn root() -> PathBuf {
+        crate::cluster::repo_root()
+    }
+
+    fn err(text: &str) -> String {
+        parse(&root(), "fixtures/scenarios/bad.yaml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_shipped_scenario_loads() {
+        let all = all(&root()).unwrap();
+        assert!(all.len() >= 10, "{}", all.len());
+        for (file, s) in &all {
+            assert_eq!(file.file_stem().unwrap().to_str(), Some(s.name.as_str()), "name matches the file");
+        }
+    }
+
+    #[test]
+    fn an_unknown_step_names_the_line_and_the_kinds() {
+        let e = err(
+            "name: x\ndescription: y\nsteps:\n  - apply: {fixture: workloads/inflate.yaml}\n  - wiat: {nodeclaims: 1}\n",
+        );
+        assert!(e.contains("bad.yaml"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+        assert!(e.contains("expected one of"), "{e}");
+        assert!(e.contains("fix:"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_an_error() {
+        let e = err("name: x\ndescription: y\nsteps:\n  - wait: {nodeclaims: 1, timeout: 3}\n");
+        assert!(e.contains("line 4") && e.contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn apply_needs_one_source() {
+        let e = err("name: x\ndescription: y\nsteps:\n  - kill_autoscaler\n  - apply: {replicas: 3}\n");
+        assert!(e.contains("line 5: step 2 (apply)") && e.contains("exactly one"), "{e}");
+        let e = err("name: x\ndescription: y\nsteps:\n  - apply: {fixture: nope.yaml}\n");
+        assert!(e.contains("fixtures/nope.yaml does not exist"), "{e}");
+    }
+
+    #[test]
+    fn counts_are_numbers_or_ranges() {
+        let e = err("name: x\ndescription: y\nsteps:\n  - wait: {nodeclaims: lots}\n");
+        assert!(e.contains("line 4"), "{e}");
+        let s = parse(&root(), "x", "name: x\ndescription: y\nsteps:\n  - wait: {nodeclaims: {min: 2}}\n").unwrap();
+        assert!(matches!(&s.steps[0], Step::Wait(w) if w.nodeclaims.is_some_and(|c| c.holds(3) && !c.holds(1))));
+    }
+}

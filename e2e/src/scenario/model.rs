@@ -1,0 +1,307 @@
+//! What a scenario file says: its world, seed and autoscaler settings, then steps run in order.
+//! Every struct denies unknown fields so a typo is an error at load time, not a silent no-op.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+fn default_world() -> String {
+    "fixtures/worlds/default.yaml".to_owned()
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_clock_factor() -> f64 {
+    10.0
+}
+
+/// A scenario: `fixtures/scenarios/<name>.yaml`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// World file, relative to the repository root.
+    #[serde(default = "default_world")]
+    pub world: String,
+    /// World seconds per real second.
+    #[serde(default = "default_clock_factor")]
+    pub clock_factor: f64,
+    /// Extra `autoscaler run` flags.
+    #[serde(default)]
+    pub autoscaler_args: Vec<String>,
+    /// Autoscaler features the scenario needs (`interruption`); skipped when one is missing.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// One step. Written as a one-key map (`- apply: {...}`), or a bare word for the steps without
+/// arguments (`- kill_autoscaler`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    Apply(Apply),
+    Delete(Delete),
+    Scale(Scale),
+    Wait(Wait),
+    Fault(Fault),
+    Clock(Clock),
+    KillAutoscaler,
+    StartAutoscaler,
+    Expect(Expect),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Apply(_) => "apply",
+            Step::Delete(_) => "delete",
+            Step::Scale(_) => "scale",
+            Step::Wait(_) => "wait",
+            Step::Fault(_) => "fault",
+            Step::Clock(_) => "clock",
+            Step::KillAutoscaler => "kill_autoscaler",
+            Step::StartAutoscaler => "start_autoscaler",
+            Step::Expect(_) => "expect",
+        }
+    }
+}
+
+/// Applies a manifest: a file under `fixtures/` or inline YAML; `replicas` overrides a
+/// Deployment's replica count.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Apply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+/// Deletes one object by kind and name (`Deployment`, `NodePool`, `NodeClaim`, ...).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delete {
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+/// Sets a Deployment's replicas.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub deployment: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub replicas: u32,
+}
+
+/// Waits until every listed condition holds, or fails after `timeout_seconds` (real seconds).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_running: Option<PodsRunning>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodeclaims: Option<Count>,
+    /// Live (not terminated) fake-ec2 instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Count>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_timeout() -> u64 {
+    120
+}
+
+/// Pods matching a label selector that are Running (and, with `count`, exactly that many pods).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodsRunning {
+    pub selector: String,
+    pub count: Count,
+}
+
+/// Nodes carrying every label in `labels` (all nodes when empty).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCount {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub count: Count,
+}
+
+/// An exact count (`3`) or a range (`{min: 1, max: 3}`, either bound optional).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged, expecting = "a count (3) or a range ({min: 1, max: 3})")]
+pub enum Count {
+    Exactly(u64),
+    Range(Range),
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+impl Count {
+    pub fn holds(&self, n: u64) -> bool {
+        match *self {
+            Count::Exactly(c) => n == c,
+            Count::Range(Range { min, max }) => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Count::Exactly(c) => write!(f, "= {c}"),
+            Count::Range(Range { min: Some(a), max: Some(b) }) => write!(f, "in {a}..={b}"),
+            Count::Range(Range { min: Some(a), max: None }) => write!(f, ">= {a}"),
+            Count::Range(Range { min: None, max: Some(b) }) => write!(f, "<= {b}"),
+            Count::Range(Range { min: None, max: None }) => write!(f, "any number"),
+        }
+    }
+}
+
+/// fake-ec2's fault knobs, applied in the order written: pool capacity, quotas, API faults, a FIS
+/// experiment template, spot interruptions, clearing faults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolKnob>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<Quotas>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiFault>,
+    /// A FIS experiment template under `fixtures/` (created and started at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fis: Option<String>,
+    /// Spot interruptions for this many running spot instances (the oldest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt_spot: Option<u32>,
+    /// Removes every injected API fault.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_api_faults: bool,
+}
+
+/// `POST /_fake/pools`: `*` or omitted means every type or zone.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolKnob {
+    #[serde(default = "star")]
+    pub instance_type: String,
+    #[serde(default = "star")]
+    pub zone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_price: Option<f64>,
+}
+
+fn star() -> String {
+    "*".to_owned()
+}
+
+/// `POST /_fake/quotas`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_vcpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_instances: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_vcpus: Option<u32>,
+}
+
+/// `POST /_fake/faults`: `operations` are EC2 action names, `*` for all; durations in world
+/// seconds; without `code`, only `latency_ms` (real milliseconds each matching call is held).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFault {
+    pub operations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default = "hundred")]
+    pub percentage: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+}
+
+fn hundred() -> f64 {
+    100.0
+}
+
+/// Advances world time or changes its speed.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+}
+
+/// Checks made once, now. Every field present is checked; all results go to the timeline.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeCount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_running: Option<PodsRunning>,
+    /// The longest any pod of `selector` stayed pending before it was scheduled, in world seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pending_seconds: Option<MaxPending>,
+    /// No sample taken during the run saw a PodDisruptionBudget with fewer healthy pods than desired.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_pdb_violated: bool,
+    /// Instances launched and terminated since the scenario began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_launched: Option<Count>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_terminated: Option<Count>,
+    /// Live instances equal the NodeClaims that have launched (no leaked instance).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_leaked_instances: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodeclaims: Option<Count>,
+    /// Kubernetes events by reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, Count>,
+    /// The fleet's cost per hour at fake-ec2's current prices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fleet_cost_per_hour: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPending {
+    pub selector: String,
+    pub seconds: f64,
+}
