@@ -39,10 +39,34 @@ fn is_running(p: &Pod) -> bool {
     p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && p.metadata.deletion_timestamp.is_none()
 }
 
+/// Names of the Nodes that are Ready and not being deleted: a pod "Running" on any other node (its
+/// instance reclaimed, kwok still reporting the pod) does not count.
+pub async fn ready_nodes(env: &Env) -> anyhow::Result<BTreeSet<String>> {
+    Ok(env
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_none())
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .filter_map(|n| n.metadata.name)
+        .collect())
+}
+
+/// Running, not being deleted, on a Ready node.
+pub fn is_healthy(p: &Pod, ready: &BTreeSet<String>) -> bool {
+    is_running(p) && p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| ready.contains(n))
+}
+
 async fn pods_running(env: &Env, want: &PodsRunning) -> anyhow::Result<Check> {
     let pods = env.pods(&want.selector).await?;
+    let ready = ready_nodes(env).await?;
     let live = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count();
-    let running = pods.iter().filter(|p| is_running(p)).count();
+    let running = pods.iter().filter(|p| is_healthy(p, &ready)).count();
     let what = format!("pods {} Running", want.selector);
     // Every live pod Running, and as many as asked.
     Ok(if running != live {
@@ -62,6 +86,13 @@ fn live_instances(env: &Env, want: &Count) -> Check {
     count_check("live instances".into(), want, n as u64)
 }
 
+/// Instances launched, and those shutting down or terminated, since the world began.
+fn launched_and_gone(env: &Env) -> (u64, u64) {
+    let w = env.fake.world();
+    let gone = w.instances.values().filter(|i| matches!(i.state.name(), "shutting-down" | "terminated")).count();
+    (w.instances.len() as u64, gone as u64)
+}
+
 /// Whether every condition of a wait holds now; the first that does not, otherwise.
 pub async fn wait_holds(env: &Env, w: &Wait) -> anyhow::Result<Result<(), String>> {
     let mut checks = Vec::new();
@@ -76,6 +107,12 @@ pub async fn wait_holds(env: &Env, w: &Wait) -> anyhow::Result<Result<(), String
     }
     if let Some(c) = &w.instances {
         checks.push(live_instances(env, c));
+    }
+    if let Some(c) = &w.instances_launched {
+        checks.push(count_check("instances launched".into(), c, launched_and_gone(env).0));
+    }
+    if let Some(c) = &w.instances_terminated {
+        checks.push(count_check("instances terminated".into(), c, launched_and_gone(env).1));
     }
     Ok(match checks.into_iter().find(|(_, r)| r.is_err()) {
         Some((what, Err(seen))) => Err(format!("{what} ({seen})")),
@@ -97,6 +134,12 @@ pub fn describe_wait(w: &Wait) -> String {
     }
     if let Some(c) = &w.instances {
         parts.push(format!("live instances {c}"));
+    }
+    if let Some(c) = &w.instances_launched {
+        parts.push(format!("instances launched {c}"));
+    }
+    if let Some(c) = &w.instances_terminated {
+        parts.push(format!("instances terminated {c}"));
     }
     format!("wait for {}", parts.join(" and "))
 }

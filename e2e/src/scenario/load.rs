@@ -106,11 +106,13 @@ pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError>
                 if w.pods_running.is_none()
                     && w.nodes.is_empty()
                     && w.nodeclaims.is_none()
-                    && w.instances.is_none() =>
+                    && w.instances.is_none()
+                    && w.instances_launched.is_none()
+                    && w.instances_terminated.is_none() =>
             {
                 return Err(invalid(
                     at("nothing to wait for".into()),
-                    "add a condition: `pods_running: {selector: app=x, count: 3}`, `nodes: [...]`, `nodeclaims: 2` or `instances: 2`",
+                    "add a condition: `pods_running: {selector: app=x, count: 3}`, `nodes: [...]`, `nodeclaims: 2`, `instances: 2`, `instances_launched: 2` or `instances_terminated: 1`",
                 ));
             }
             Step::Fault(f) => {

@@ -120,6 +120,12 @@ pub struct Wait {
     /// Live (not terminated) fake-ec2 instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<Count>,
+    /// Instances launched since the scenario began (a replacement has launched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_launched: Option<Count>,
+    /// Instances shutting down or terminated since the scenario began (a reclaim has happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances_terminated: Option<Count>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
 }

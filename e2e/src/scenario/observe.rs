@@ -21,6 +21,9 @@ pub struct Observed {
     /// NodeClaims by uid.
     pub claims: BTreeMap<String, ClaimSeen>,
     pub samples: Samples,
+    /// PDBs seen satisfied at least once: only from then on does falling short count as a
+    /// violation (not while the workload is still coming up).
+    pub pdbs_armed: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone)]
@@ -180,9 +183,20 @@ impl Observer {
         }
         s.fleet_cost_per_hour = fleet_cost_per_hour(&self.fake);
         let mut violations = Vec::new();
+        let mut o = self.lock();
         for p in &pdbs {
             let Some(st) = p.status.as_ref() else { continue };
-            if st.observed_generation.is_some() && st.current_healthy < st.desired_healthy {
+            if st.observed_generation.is_none() {
+                continue;
+            }
+            let key = format!(
+                "{}/{}",
+                p.metadata.namespace.as_deref().unwrap_or(""),
+                p.metadata.name.as_deref().unwrap_or("")
+            );
+            if st.desired_healthy > 0 && st.current_healthy >= st.desired_healthy {
+                o.pdbs_armed.insert(key);
+            } else if o.pdbs_armed.contains(&key) && st.current_healthy < st.desired_healthy {
                 violations.push(format!(
                     "PDB {} had {} healthy pods, wants {} (t={:.0}s)",
                     p.metadata.name.as_deref().unwrap_or(""),
@@ -192,7 +206,7 @@ impl Observer {
                 ));
             }
         }
-        self.lock().samples.pdb_violations.extend(violations);
+        o.samples.pdb_violations.extend(violations);
         Some(s)
     }
 }

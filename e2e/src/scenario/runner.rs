@@ -254,7 +254,8 @@ async fn run_step(
         Step::Wait(w) => {
             let timeout = Duration::from_secs(w.timeout_seconds);
             let last = std::sync::Mutex::new(String::new());
-            let r = wait_for(&describe_wait(w), timeout, || async {
+            let what = describe_wait(w).replacen("wait for ", "", 1);
+            let r = wait_for(&what, timeout, || async {
                 match expect::wait_holds(env, w).await {
                     Ok(Ok(())) => Some(()),
                     Ok(Err(seen)) => {
@@ -401,8 +402,9 @@ async fn fault(env: &Env, f: &Fault) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Running pods as (`app` label, the instance id behind their node).
+/// Running pods on Ready nodes as (`app` label, the instance id behind their node).
 async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, String)>> {
+    let ready = expect::ready_nodes(env).await?;
     let instance_of: std::collections::BTreeMap<String, String> = env
         .nodes()
         .await?
@@ -416,8 +418,7 @@ async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, String)>>
         .pods("app")
         .await?
         .iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| expect::is_healthy(p, &ready))
         .filter_map(|p| {
             let app = p.metadata.labels.as_ref()?.get("app")?.clone();
             let node = p.spec.as_ref()?.node_name.clone()?;
