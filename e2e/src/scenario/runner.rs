@@ -20,7 +20,7 @@ use crate::report::timeline::{Normalizer, Samples, StepRecord, Timeline};
 
 /// Autoscaler features scenarios may require (`requires:`). `interruption` joins once the SQS
 /// interruption controller is in; `SPOTBENCH_E2E_FEATURES=interruption` adds it for a try.
-pub const AUTOSCALER_FEATURES: &[&str] = &["provisioning"];
+pub const AUTOSCALER_FEATURES: &[&str] = &["provisioning", "interruption", "disruption"];
 
 pub fn autoscaler_features() -> BTreeSet<String> {
     let mut f: BTreeSet<String> = AUTOSCALER_FEATURES.iter().map(|s| (*s).to_owned()).collect();
