@@ -37,7 +37,13 @@ pub async fn collect(ctx: &Context) -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     // Also claims that launched but have not written their providerID yet: their tag names them.
-    let claim_names: BTreeSet<String> = claims.iter().map(|c| c.name_any()).collect();
+    // Only those: an instance tagged for a claim that recorded another instance is a leak (a
+    // launch retried before the first one's status reached the cache).
+    let claim_names: BTreeSet<String> = claims
+        .iter()
+        .filter(|c| c.status.as_ref().and_then(|s| s.provider_id.as_ref()).is_none())
+        .map(|c| c.name_any())
+        .collect();
     let now = Utc::now();
     let mut leaked = Vec::new();
     for inst in &instances {
