@@ -87,7 +87,14 @@ pub struct CloudProvider {
     fleet: FleetProvider,
     instances: InstanceProvider,
     resolved: Mutex<BTreeMap<(String, i64), (Instant, Resolved)>>,
+    /// Launches by NodeClaim UID: a reconcile that runs before the claim's status shows the first
+    /// launch gets that instance again instead of launching a second one (Karpenter keeps the
+    /// same kind of cache).
+    launched: Mutex<BTreeMap<String, (Instant, Launched)>>,
 }
+
+/// How long a launch is remembered; the claim's status carries it long before this.
+const LAUNCHED_TTL: Duration = Duration::from_secs(15 * 60);
 
 impl CloudProvider {
     pub fn new(clients: &AwsClients, cluster: ClusterInfo, clock: SharedClock) -> Self {
@@ -107,6 +114,7 @@ impl CloudProvider {
             launch_templates,
             instances: InstanceProvider::new(clients.ec2.clone()),
             resolved: Mutex::new(BTreeMap::new()),
+            launched: Mutex::new(BTreeMap::new()),
             clock,
         }
     }
@@ -267,6 +275,24 @@ impl CloudProvider {
     /// Launches the NodeClaim's instance: spot when its requirements allow spot and a spot
     /// offering is available, else on-demand; up to 60 types, cheapest first.
     pub async fn create(
+        &self,
+        claim: &NodeClaim,
+        class: &EC2NodeClass,
+        pool_kubelet: Option<&KubeletConfiguration>,
+    ) -> Result<Launched, CloudError> {
+        let uid = claim.metadata.uid.clone().unwrap_or_else(|| claim.name_any());
+        if let Some((_, l)) = self.launched.lock().unwrap_or_else(PoisonError::into_inner).get(&uid) {
+            return Ok(l.clone());
+        }
+        let launched = self.launch(claim, class, pool_kubelet).await?;
+        let now = self.clock.now();
+        let mut cache = self.launched.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|_, (at, _)| now.duration_since(*at) < LAUNCHED_TTL);
+        cache.insert(uid, (now, launched.clone()));
+        Ok(launched)
+    }
+
+    async fn launch(
         &self,
         claim: &NodeClaim,
         class: &EC2NodeClass,
