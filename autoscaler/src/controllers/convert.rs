@@ -207,13 +207,8 @@ pub fn in_flight_node_claim(
 pub fn resources_to_k8s(r: &Resources) -> BTreeMap<String, Quantity> {
     r.iter()
         .map(|(name, milli)| {
-            let q = if name == "cpu" {
-                if milli % 1000 == 0 { format!("{}", milli / 1000) } else { format!("{milli}m") }
-            } else if milli % 1000 == 0 {
-                format!("{}", milli / 1000)
-            } else {
-                format!("{milli}m")
-            };
+            // Every resource is held in milli-units: whole units print plain, the rest with `m`.
+            let q = if milli % 1000 == 0 { format!("{}", milli / 1000) } else { format!("{milli}m") };
             (name.to_owned(), Quantity(q))
         })
         .collect()

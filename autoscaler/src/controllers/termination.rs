@@ -119,7 +119,8 @@ pub fn deadline_passed(claim: Option<&NodeClaim>) -> bool {
         .is_some_and(|t| t <= k8s_openapi::jiff::Timestamp::now())
 }
 
-async fn taint_disrupted(nodes: &Api<Node>, node: &Node) -> Result<(), Error> {
+/// Taints a node `karpenter.sh/disrupted:NoSchedule` (termination and disruption both do).
+pub(crate) async fn taint_disrupted(nodes: &Api<Node>, node: &Node) -> Result<(), Error> {
     let mut taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     if taints.iter().any(|t| t.key == l::DISRUPTED_TAINT) {
         return Ok(());

@@ -11,12 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Taint;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::events::EventType;
-use serde_json::json;
 
 use super::Context;
 use super::provisioner::{Snapshot, create_node_claim};
@@ -335,7 +333,7 @@ async fn execute(ctx: &Context, d: &Decision) -> anyhow::Result<()> {
         created.push(create_node_claim(ctx, &pool, plan).await?.name_any());
     }
     for c in &d.candidates {
-        taint_disrupted(ctx, c).await?;
+        super::termination::taint_disrupted(&Api::all(ctx.client.clone()), &c.node).await?;
         super::lifecycle::event(
             ctx,
             &c.claim,
@@ -391,21 +389,5 @@ async fn execute(ctx: &Context, d: &Decision) -> anyhow::Result<()> {
             .get_or_create(&DisruptionLabels { nodepool: c.pool_name(), reason: d.reason.as_str().to_owned() })
             .inc();
     }
-    Ok(())
-}
-
-async fn taint_disrupted(ctx: &Context, c: &Candidate) -> anyhow::Result<()> {
-    let mut taints = c.node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    if taints.iter().any(|t| t.key == l::DISRUPTED_TAINT) {
-        return Ok(());
-    }
-    taints.push(Taint {
-        key: l::DISRUPTED_TAINT.to_owned(),
-        effect: "NoSchedule".to_owned(),
-        value: None,
-        time_added: None,
-    });
-    let api: Api<k8s_openapi::api::core::v1::Node> = Api::all(ctx.client.clone());
-    api.patch(&c.node_name(), &PatchParams::default(), &Patch::Merge(json!({"spec": {"taints": taints}}))).await?;
     Ok(())
 }
