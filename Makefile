@@ -12,7 +12,7 @@ PYTHON ?= python3
 
 
 .PHONY: e2e e2e-list
-.PHONY: help setup build crds demo serve test test-rust test-python lint bench clean-cache k8s-bins cluster-up cluster-down cluster-smoke
+.PHONY: help setup build crds demo up serve test test-rust test-python lint bench perf clean-cache k8s-bins cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
@@ -20,7 +20,9 @@ help:
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
-	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling simulation -> bench/scheduling.md"
+	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
+	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
+	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
 	@echo "make cluster-up    - start a kwok cluster (binary runtime, 127.0.0.1); prints export KUBECONFIG=..."
@@ -48,6 +50,10 @@ JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
 	cargo run -q -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+
+# An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve.
+up: setup k8s-bins
+	cargo run -q -p e2e -- up --world $(WORLD) --seed $(SEED)
 
 e2e-list:
 	@cargo run -q -p e2e -- list
@@ -81,6 +87,12 @@ bench: setup
 	cargo bench -p autoscaler --bench scheduling
 	cargo bench -p autoscaler --bench consolidation
 	cargo bench -p autoscaler --bench interruption
+	$(MAKE) perf
+
+# End-to-end performance on local clusters (pending -> Running for 10/100/1,000 pods, interruption
+# notice -> replacement Ready, the suite's wall time) -> the section of bench/results.md, bench/e2e.json.
+perf: k8s-bins
+	cargo run -q -p e2e -- perf
 
 clean-cache:
 	rm -rf $(CACHE_DIR)

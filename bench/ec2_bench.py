@@ -776,7 +776,16 @@ def write_report(res: dict, rows: list[dict], prefix: Path) -> None:
     if res.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
     lines += ["", "Raw numbers, including min/max/mean and every setting: `bench/results.json`.", ""]
-    Path(f"{prefix}.md").write_text("\n".join(lines))
+    # `e2e perf` (make perf) owns the end-to-end section of this file; keep it.
+    md = Path(f"{prefix}.md")
+    old = md.read_text() if md.exists() else ""
+    start = old.find(E2E_SECTION_START)
+    if start >= 0:
+        lines += [old[start:].rstrip("\n"), ""]
+    md.write_text("\n".join(lines))
+
+
+E2E_SECTION_START = "<!-- e2e-performance:"
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,14 +78,8 @@ pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {
         );
     }
     if keep {
-        println!("demo: left running. In another shell:");
-        println!("  export KUBECONFIG={}", env.cluster.kubeconfig.display());
-        println!("  kubectl get nodepools,nodeclaims,nodes -o wide");
-        println!("  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-west-2");
-        println!(
-            "  aws --endpoint-url {} ec2 describe-instances --query 'Reservations[].Instances[].[InstanceId,InstanceType,State.Name]'",
-            env.endpoint
-        );
+        println!("demo: left running.");
+        print!("{}", crate::up::howto(&env));
         println!("demo: Ctrl-C tears everything down");
         tokio::signal::ctrl_c().await?;
     }

@@ -265,16 +265,14 @@ impl Env {
         Ok(value)
     }
 
+    /// Where the autoscaler serves its Prometheus metrics.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.metrics_addr)
+    }
+
     /// The autoscaler's Prometheus metrics (text format).
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(self
-            .http
-            .get(format!("http://{}/metrics", self.metrics_addr))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?)
+        Ok(self.http.get(self.metrics_url()).send().await?.error_for_status()?.text().await?)
     }
 
     /// Messages in one of fake-ec2's queues, visible or in flight.

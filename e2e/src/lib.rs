@@ -4,5 +4,7 @@
 pub mod cluster;
 pub mod demo;
 pub mod env;
+pub mod perf;
 pub mod report;
 pub mod scenario;
+pub mod up;

@@ -11,12 +11,31 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Start a cluster and leave it running; prints how to use it.
+    /// An environment for manual play: cluster, fake-ec2 and the autoscaler (watching the
+    /// interruption queue), running until Ctrl-C; prints KUBECONFIG, the endpoints and commands to try.
     Up {
         #[arg(long, value_enum, default_value_t = Backend::Local)]
         backend: Backend,
+        /// Only the cluster, left running after this exits (`e2e down NAME` deletes it).
         #[arg(long)]
+        cluster_only: bool,
+        /// Cluster name (with --cluster-only).
+        #[arg(long, requires = "cluster_only")]
         name: Option<String>,
+        /// World file for fake-ec2.
+        #[arg(long, default_value = "fixtures/worlds/default.yaml")]
+        world: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// World seconds per real second.
+        #[arg(long, default_value_t = 10.0)]
+        clock_factor: f64,
+        /// Manifests under fixtures/ to apply once up (default: the EC2NodeClass and the spot NodePool).
+        #[arg(long = "apply", value_name = "FIXTURE")]
+        fixtures: Vec<String>,
+        /// Apply nothing.
+        #[arg(long, conflicts_with = "fixtures")]
+        bare: bool,
     },
     /// The spot scale-up scenario end to end on the local cluster (fake-ec2 + autoscaler), shown as
     /// it happens, with the resulting fleet and its cost.
@@ -43,6 +62,21 @@ enum Cmd {
         #[arg(long, value_enum)]
         backend: Option<Backend>,
     },
+    /// End-to-end performance: pending to Running for N pods, interruption notice to replacement
+    /// Ready, the suite's wall time; written into bench/results.md (section) and bench/e2e.json.
+    Perf {
+        /// Deployment sizes to scale up to, each on a fresh cluster.
+        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        sizes: Vec<u32>,
+        /// Skip the interruption measurement.
+        #[arg(long)]
+        no_interruption: bool,
+        /// Skip running the scenario suite for its wall time.
+        #[arg(long)]
+        no_suite: bool,
+        #[arg(long, default_value_t = 10.0)]
+        clock_factor: f64,
+    },
     /// The scenarios in fixtures/scenarios: name and description.
     List,
     /// Delete a cluster started with `up`.
@@ -58,14 +92,30 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             // Scenario runs print their own progress; RUST_LOG=autoscaler=info shows the autoscaler's logs.
-            let quiet = std::env::args().nth(1).as_deref() == Some("run");
+            let quiet = matches!(std::env::args().nth(1).as_deref(), Some("run" | "perf"));
             let others = if quiet { "autoscaler=off,fake_ec2=off" } else { "autoscaler=warn,fake_ec2=warn" };
             tracing_subscriber::EnvFilter::new(format!("e2e=info,{others},kube=error,kube_client=off,warn"))
         }))
         .init();
     let root = repo_root();
     match Args::parse().command {
-        Cmd::Up { backend, name } => match Cluster::up(backend, &root, name.as_deref()) {
+        Cmd::Up { backend, cluster_only: false, world, seed, clock_factor, fixtures, bare, .. } => {
+            let fixtures = match (bare, fixtures.is_empty()) {
+                (true, _) => Vec::new(),
+                (false, true) => e2e::up::DEFAULT_FIXTURES.iter().map(|f| (*f).to_owned()).collect(),
+                (false, false) => fixtures,
+            };
+            let env = e2e::env::EnvConfig {
+                world,
+                seed,
+                clock_factor,
+                backend,
+                ..e2e::env::EnvConfig::with_interruption_queue()
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(e2e::up::run(e2e::up::UpConfig { env, fixtures }))
+        }
+        Cmd::Up { backend, name, .. } => match Cluster::up(backend, &root, name.as_deref()) {
             Ok(c) => {
                 let c = c.keep();
                 println!("cluster {} is up ({:?} backend)", c.name, c.backend);
@@ -98,6 +148,12 @@ fn main() -> anyhow::Result<()> {
             if !ok {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Cmd::Perf { sizes, no_interruption, no_suite, clock_factor } => {
+            let cfg = e2e::perf::PerfConfig { sizes, interruption: !no_interruption, suite: !no_suite, clock_factor };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &root.join("bench/e2e.json")))?;
             Ok(())
         }
         Cmd::List => e2e::scenario::cli::list(&root),

@@ -1,38 +1,89 @@
-//! Every scenario in fixtures/scenarios, each on its own local cluster: its normalized timeline
-//! is an insta snapshot (`cargo insta review` after an intended change), and it must pass.
-//! Scenarios needing an autoscaler feature this build lacks are skipped with a line saying so.
-//! One more test runs a scenario twice with the same seed and wants the same timeline.
+//! Every scenario in fixtures/scenarios, each on its own local cluster and as its own test (so a
+//! failure names the scenario): it must pass, and its normalized timeline is an insta snapshot
+//! (`cargo insta review` after an intended change). Scenarios run one at a time: two clusters on
+//! two cores would slow both into timeouts. Scenarios needing an autoscaler feature this build
+//! lacks are skipped with a line saying so. One more test runs a scenario twice with the same seed
+//! and wants the same timeline.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Mutex;
 
 use e2e::cluster::repo_root;
 use e2e::scenario::load::load_file;
 use e2e::scenario::runner::{self, Status};
 
+/// One scenario at a time, whatever the test harness's thread count.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-#[test]
-fn scenario_timelines() {
-    let rt = runtime();
-    insta::glob!("../../fixtures/scenarios", "*.yaml", |path| {
-        let scenario = load_file(&repo_root(), path).unwrap();
-        let outcome = rt.block_on(runner::run(&scenario)).unwrap();
-        if let Status::Skipped(why) = &outcome.status {
+fn run_scenario(file: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = repo_root().join("fixtures/scenarios").join(file);
+    let scenario = load_file(&repo_root(), &path).unwrap();
+    let outcome = runtime().block_on(runner::run(&scenario)).unwrap();
+    match &outcome.status {
+        Status::Skipped(why) => {
             println!("{}: skipped: {why}", scenario.name);
             return;
         }
-        // fis-50-percent's replacements race its drains, so which NodeClaim a moved pod lands on
-        // varies between runs; it must pass, but its timeline is not (yet) a stable snapshot.
-        if scenario.name != "fis-50-percent" {
-            insta::assert_yaml_snapshot!("timeline", outcome.timeline);
-        }
-        assert_eq!(outcome.status, Status::Passed, "{}", scenario.name);
-    });
+        Status::Failed(why) => panic!("scenario {} failed: {why}", scenario.name),
+        Status::Passed => {}
+    }
+    // fis-50-percent's replacements race its drains, so which NodeClaim a moved pod lands on
+    // varies between runs; it must pass, but its timeline is not (yet) a stable snapshot.
+    if scenario.name != "fis-50-percent" {
+        insta::assert_yaml_snapshot!(format!("timeline@{file}"), outcome.timeline);
+    }
+}
+
+macro_rules! scenario_tests {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                run_scenario($file);
+            }
+        )*
+        const SCENARIO_FILES: &[&str] = &[$($file),*];
+    };
+}
+
+scenario_tests! {
+    api_failing_30s => "api-failing-30s.yaml",
+    autoscaler_restart_mid_provisioning => "autoscaler-restart-mid-provisioning.yaml",
+    both_capacity_types => "both-capacity-types.yaml",
+    consolidation => "consolidation.yaml",
+    custom_label_split => "custom-label-split.yaml",
+    fis_50_percent => "fis-50-percent.yaml",
+    on_demand_stateful => "on-demand-stateful.yaml",
+    spot_ice_fallback => "spot-ice-fallback.yaml",
+    spot_interruption_replaced => "spot-interruption-replaced.yaml",
+    spot_quota_exhausted => "spot-quota-exhausted.yaml",
+    spot_scale_up => "spot-scale-up.yaml",
+    throttling_storm => "throttling-storm.yaml",
+    zone_spread_min_domains => "zone-spread-min-domains.yaml",
+}
+
+/// A scenario added to fixtures/scenarios without a test here would silently never run in CI.
+#[test]
+fn every_scenario_file_has_a_test() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo_root().join("fixtures/scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = SCENARIO_FILES.iter().map(|f| (*f).to_owned()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "add the new scenario to scenario_tests! in e2e/tests/scenarios.rs");
 }
 
 #[test]
 fn same_seed_same_timeline() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let rt = runtime();
     let file = repo_root().join("fixtures/scenarios/zone-spread-min-domains.yaml");
     let scenario = load_file(&repo_root(), &file).unwrap();

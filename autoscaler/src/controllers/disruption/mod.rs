@@ -289,7 +289,15 @@ impl Budgets {
         for pool in ctx.state.node_pools.state() {
             let name = pool.name_any();
             let mine: Vec<_> = claims.iter().filter(|c| c.labels().get(l::NODEPOOL) == Some(&name)).collect();
-            let disrupting = mine.iter().filter(|c| leaving.contains(&c.name_any())).count();
+            // A claim is disrupting once it is deleting or its node is tainted (node names are
+            // not claim names: the taint comes before the delete).
+            let disrupting = mine
+                .iter()
+                .filter(|c| {
+                    leaving.contains(&c.name_any())
+                        || c.status.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| leaving.contains(n))
+                })
+                .count();
             for reason in [Reason::Empty, Reason::Drifted, Reason::Expired, Reason::Underutilized] {
                 let allowed = budgets::allowed(&pool.spec.budgets(), reason, mine.len(), now).unwrap_or_else(|e| {
                     tracing::warn!(NodePool = %name, error = %e, "invalid disruption budget; allowing none");
@@ -389,5 +397,23 @@ async fn execute(ctx: &Context, d: &Decision) -> anyhow::Result<()> {
             .get_or_create(&DisruptionLabels { nodepool: c.pool_name(), reason: d.reason.as_str().to_owned() })
             .inc();
     }
+    // The next decision counts these against the budgets: wait until the cache shows them leaving.
+    let deleted: BTreeSet<String> = d.candidates.iter().map(Candidate::name).collect();
+    let start = Instant::now();
+    while start.elapsed() < CACHE_CATCH_UP {
+        let pending = ctx
+            .state
+            .node_claims
+            .state()
+            .iter()
+            .any(|c| deleted.contains(&c.name_any()) && c.metadata.deletion_timestamp.is_none());
+        if !pending {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
+
+/// How long `execute` waits for the informer cache to show its deletions.
+const CACHE_CATCH_UP: Duration = Duration::from_secs(30);
