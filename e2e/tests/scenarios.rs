@@ -32,11 +32,7 @@ fn run_scenario(file: &str) {
         Status::Failed(why) => panic!("scenario {} failed: {why}", scenario.name),
         Status::Passed => {}
     }
-    // fis-50-percent's replacements race its drains, so which NodeClaim a moved pod lands on
-    // varies between runs; it must pass, but its timeline is not (yet) a stable snapshot.
-    if scenario.name != "fis-50-percent" {
-        insta::assert_yaml_snapshot!(format!("timeline@{file}"), outcome.timeline);
-    }
+    insta::assert_yaml_snapshot!(format!("timeline@{file}"), outcome.timeline);
 }
 
 macro_rules! scenario_tests {
@@ -57,6 +53,7 @@ scenario_tests! {
     both_capacity_types => "both-capacity-types.yaml",
     consolidation => "consolidation.yaml",
     custom_label_split => "custom-label-split.yaml",
+    drift_replaces_nodes => "drift-replaces-nodes.yaml",
     fis_50_percent => "fis-50-percent.yaml",
     on_demand_stateful => "on-demand-stateful.yaml",
     spot_ice_fallback => "spot-ice-fallback.yaml",

@@ -30,6 +30,7 @@ pub struct StepRecord {
     /// Claims reported earlier without an instance that have one now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodeclaims_launched: Vec<String>,
+    /// Claims being deleted (deletionTimestamp set) or gone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodeclaims_deleted: Vec<String>,
     /// `capacity-type zone instance-type` -> how many.

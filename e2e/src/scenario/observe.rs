@@ -113,7 +113,9 @@ impl Observer {
         if let Some(n) = status.and_then(|s| s.node_name.clone()) {
             seen.node_name = Some(n);
         }
-        seen.deleted |= deleted;
+        // Deleting counts as deleted: when the claim object finally goes (finalizers, EC2's
+        // shutdown) races the observation; the deletion request itself does not.
+        seen.deleted |= deleted || claim.metadata.deletion_timestamp.is_some();
     }
 
     /// Watches NodeClaims until aborted; relists (and marks missing claims deleted) when the watch ends.
