@@ -104,8 +104,13 @@ impl Normalizer {
     ) {
         let mut fresh: Vec<(&String, &ClaimSeen)> =
             claims.iter().filter(|(uid, _)| !self.aliases.contains_key(*uid)).collect();
-        // Launched ones first, then by what they are: the order is timing-free.
-        fresh.sort_by_key(|(_, c)| (c.placement.is_none(), c.describe()));
+        // Launched ones first, then by what they are, then claims alike by their instance's
+        // launch order in fake-ec2 (which a seeded FIS selection refers to): the order is
+        // timing-free and does not depend on UIDs.
+        let seq: BTreeMap<&str, u64> = instances.iter().map(|i| (i.id.as_str(), i.seq)).collect();
+        fresh.sort_by_key(|(_, c)| {
+            (c.placement.is_none(), c.describe(), c.instance_id.as_deref().and_then(|id| seq.get(id).copied()))
+        });
         for (uid, c) in fresh {
             let alias = format!("nodeclaim-{}", self.aliases.len() + 1);
             rec.nodeclaims_created.push(format!("{alias} {}", c.describe()));
@@ -234,6 +239,19 @@ mod tests {
         b.observe(&mut rb, &cb, &[], &pods_b);
         assert_eq!(ra, rb);
         assert_eq!(ra.nodeclaims_created[0], "nodeclaim-1 nodepool=spot spot us-west-2a m5.large");
+        // Claims alike are aliased in their instances' launch order, whatever their UIDs.
+        let mut c = Normalizer::default();
+        let mut cc = BTreeMap::new();
+        cc.insert("uid-a".to_owned(), claim("spot", Some("spot us-west-2b m5.large"), None));
+        cc.insert("uid-b".to_owned(), claim("spot", Some("spot us-west-2b m5.large"), None));
+        cc.get_mut("uid-a").unwrap().instance_id = Some("i-late".into());
+        cc.get_mut("uid-b").unwrap().instance_id = Some("i-early".into());
+        let seen =
+            |seq, id: &str| InstanceSeen { seq, id: id.into(), key: "spot us-west-2b m5.large".into(), gone: false };
+        let mut rc = StepRecord::default();
+        c.observe(&mut rc, &cc, &[seen(1, "i-early"), seen(2, "i-late")], &[]);
+        assert_eq!(c.alias_of("uid-b"), Some("nodeclaim-1"));
+        assert_eq!(c.alias_of("uid-a"), Some("nodeclaim-2"));
         // Nothing new: nothing reported.
         let mut again = StepRecord::default();
         a.observe(&mut again, &ca, &[], &pods_a);
