@@ -202,7 +202,11 @@ impl CloudProvider {
             Ok(_) => out.ami_error = Some("no AMIs matched amiSelectorTerms".to_owned()),
             Err(e) => out.ami_error = Some(e.to_string()),
         }
-        self.resolved.lock().unwrap_or_else(PoisonError::into_inner).insert(key, (now, out.clone()));
+        // Only a full resolution is cached: a failed call (throttling, an outage) or a selector
+        // matching nothing yet is asked again on the next reconcile, not a minute later.
+        if out.ready() {
+            self.resolved.lock().unwrap_or_else(PoisonError::into_inner).insert(key, (now, out.clone()));
+        }
         out
     }
 

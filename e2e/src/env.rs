@@ -184,8 +184,20 @@ impl Env {
         }
         let (kube, aws, options) = (self.kube.clone(), self.autoscaler_aws.clone(), self.options.clone());
         self.autoscaler = Some(tokio::spawn(async move {
-            if let Err(err) = autoscaler::operator::run(kube, aws, options).await {
-                tracing::error!(error = %format!("{err:#}"), "autoscaler stopped");
+            // As its Deployment's pod would be: a failed start (the EC2 connectivity check during an
+            // outage) is restarted with kubelet's back-off, 10 s doubling to at most 5 minutes.
+            let mut backoff = Duration::from_secs(10);
+            loop {
+                match autoscaler::operator::run(kube.clone(), aws.clone(), options.clone()).await {
+                    Ok(()) => break,
+                    Err(err) => tracing::error!(
+                        error = %format!("{err:#}"),
+                        restart_in_s = backoff.as_secs(),
+                        "autoscaler stopped; restarting it"
+                    ),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(300));
             }
         }));
     }

@@ -100,11 +100,16 @@ pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
         let pods: usize = results.new_node_claims.iter().map(|p| p.pods.len()).sum();
         tracing::info!(nodeclaims = results.new_node_claims.len(), pods, "computed new nodeclaim(s) to fit pod(s)");
     }
+    // Existing and in-flight capacity the pods were placed on must not be disrupted meanwhile.
+    for name in results.existing.keys() {
+        ctx.state.nominations.nominate(name);
+    }
     for plan in &results.new_node_claims {
         let Some(pool) = ctx.state.node_pool(&plan.node_pool) else { continue };
         match create_node_claim(ctx, &pool, plan).await {
             Ok(claim) => {
                 let name = claim.name_any();
+                ctx.state.nominations.nominate(&name);
                 for pod in &plan.pods {
                     record_pod_event(
                         ctx,

@@ -29,6 +29,34 @@ pub struct ClusterState {
     pub pods_changed: watch::Receiver<u64>,
     /// Bumped on node, NodeClaim, NodePool, EC2NodeClass or DaemonSet changes.
     pub capacity_changed: watch::Receiver<u64>,
+    pub nominations: Nominations,
+}
+
+/// Nodes and NodeClaims the provisioner counted on for pending pods, and when (Karpenter's
+/// nomination). Disruption leaves them alone for a while, so a node that just came up for pods
+/// the scheduler has not bound yet is not taken for empty.
+#[derive(Clone, Default)]
+pub struct Nominations(Arc<std::sync::Mutex<std::collections::BTreeMap<String, std::time::Instant>>>);
+
+impl Nominations {
+    /// Records that pending pods are meant for `name` (a NodeClaim or Node name), now.
+    pub fn nominate(&self, name: &str) {
+        self.lock().insert(name.to_owned(), std::time::Instant::now());
+    }
+
+    /// When `name` was last nominated, if ever.
+    pub fn last(&self, name: &str) -> Option<std::time::Instant> {
+        self.lock().get(name).copied()
+    }
+
+    /// Forgets nominations older than `age` (called by whoever reads them, so the map stays small).
+    pub fn prune(&self, age: Duration) {
+        self.lock().retain(|_, at| at.elapsed() < age);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, std::time::Instant>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl ClusterState {
@@ -53,6 +81,7 @@ impl ClusterState {
             daemon_sets,
             pods_changed,
             capacity_changed,
+            nominations: Nominations::default(),
         };
         state.wait_synced().await;
         state
@@ -71,6 +100,7 @@ impl ClusterState {
             daemon_sets: reflector::store().0,
             pods_changed,
             capacity_changed,
+            nominations: Nominations::default(),
         }
     }
 

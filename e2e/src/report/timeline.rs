@@ -94,13 +94,14 @@ pub struct InstanceSeen {
 
 impl Normalizer {
     /// Fills `rec` with what changed since the last call. `claims` by uid; `pods` as (app, the
-    /// instance id behind the pod's node).
+    /// instance id behind the pod's node), or None at a step whose condition does not settle
+    /// the pods (where they run mid-drain depends on timing; it is neither recorded nor remembered).
     pub fn observe(
         &mut self,
         rec: &mut StepRecord,
         claims: &BTreeMap<String, ClaimSeen>,
         instances: &[InstanceSeen],
-        pods: &[(String, String)],
+        pods: Option<&[(String, String)]>,
     ) {
         let mut fresh: Vec<(&String, &ClaimSeen)> =
             claims.iter().filter(|(uid, _)| !self.aliases.contains_key(*uid)).collect();
@@ -153,6 +154,7 @@ impl Normalizer {
             .iter()
             .filter_map(|(uid, c)| Some((c.instance_id.as_deref()?, self.aliases.get(uid)?.as_str())))
             .collect();
+        let Some(pods) = pods else { return };
         let mut now: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         for (app, node) in pods {
             let at = node_alias
@@ -235,8 +237,8 @@ mod tests {
         let pods_a = vec![("inflate".to_owned(), "n1".to_owned()), ("inflate".to_owned(), "n2".to_owned())];
         let pods_b = vec![("inflate".to_owned(), "x2".to_owned()), ("inflate".to_owned(), "x1".to_owned())];
         let (mut ra, mut rb) = (StepRecord::default(), StepRecord::default());
-        a.observe(&mut ra, &ca, &[], &pods_a);
-        b.observe(&mut rb, &cb, &[], &pods_b);
+        a.observe(&mut ra, &ca, &[], Some(&pods_a));
+        b.observe(&mut rb, &cb, &[], Some(&pods_b));
         assert_eq!(ra, rb);
         assert_eq!(ra.nodeclaims_created[0], "nodeclaim-1 nodepool=spot spot us-west-2a m5.large");
         // Claims alike are aliased in their instances' launch order, whatever their UIDs.
@@ -249,12 +251,12 @@ mod tests {
         let seen =
             |seq, id: &str| InstanceSeen { seq, id: id.into(), key: "spot us-west-2b m5.large".into(), gone: false };
         let mut rc = StepRecord::default();
-        c.observe(&mut rc, &cc, &[seen(1, "i-early"), seen(2, "i-late")], &[]);
+        c.observe(&mut rc, &cc, &[seen(1, "i-early"), seen(2, "i-late")], Some(&[]));
         assert_eq!(c.alias_of("uid-b"), Some("nodeclaim-1"));
         assert_eq!(c.alias_of("uid-a"), Some("nodeclaim-2"));
         // Nothing new: nothing reported.
         let mut again = StepRecord::default();
-        a.observe(&mut again, &ca, &[], &pods_a);
+        a.observe(&mut again, &ca, &[], Some(&pods_a));
         assert_eq!(again, StepRecord::default());
     }
 }

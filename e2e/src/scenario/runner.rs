@@ -106,7 +106,12 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
             let claims = observer.refresh_claims(&env.kube).await;
             let instances = observer.instances();
             let pods = running_pods_by_app(&env).await.unwrap_or_default();
-            normalizer.observe(&mut rec, &claims, &instances, &pods);
+            // Where pods run is recorded only once a step has settled them.
+            let settled = match step {
+                Step::Wait(w) => w.pods_running.is_some(),
+                _ => true,
+            };
+            normalizer.observe(&mut rec, &claims, &instances, settled.then_some(pods.as_slice()));
         }
         let elapsed = t0.elapsed().as_secs_f64();
         match result {

@@ -52,6 +52,29 @@ impl Candidate {
     }
 }
 
+/// Whether pending pods were recently meant for this node: nominated within `window`, or
+/// nominated while it was coming up and initialized less than `window` ago (the scheduler may
+/// not have bound them yet).
+pub fn nominated(
+    claim: &NodeClaim,
+    node: &Node,
+    nominations: &crate::controllers::state::Nominations,
+    window: std::time::Duration,
+    now: k8s_openapi::jiff::Timestamp,
+) -> bool {
+    let last = [claim.name_any(), node.name_any()].iter().filter_map(|n| nominations.last(n)).max();
+    let Some(last) = last else { return false };
+    if last.elapsed() < window {
+        return true;
+    }
+    let conditions = claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
+    let initialized_at = conditions
+        .iter()
+        .find(|cond| cond.type_ == c::INITIALIZED && cond.status == "True")
+        .map(|cond| cond.last_transition_time.0);
+    initialized_at.is_some_and(|at| now.duration_since(at).as_secs_f64() < window.as_secs_f64())
+}
+
 /// Why a node cannot be a candidate at all (or None when it can).
 pub fn blocked(claim: &NodeClaim, node: &Node, pods: &[Arc<Pod>], pdbs: &[PodDisruptionBudget]) -> Option<String> {
     let conditions = claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);

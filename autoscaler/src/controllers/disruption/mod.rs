@@ -217,7 +217,13 @@ fn plan_price(plan: &NodeClaimPlan) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// How long a nomination protects a node: Karpenter's twice the batch maximum.
+fn nomination_window(ctx: &Context) -> Duration {
+    ctx.options.batch_max_duration * 2
+}
+
 async fn candidates(ctx: &Context, events: &mut PodEvents) -> anyhow::Result<Vec<Candidate>> {
+    ctx.state.nominations.prune(Duration::from_secs(3600));
     let pdbs = Api::<PodDisruptionBudget>::all(ctx.client.clone()).list(&ListParams::default()).await?.items;
     let now = k8s_openapi::jiff::Timestamp::now();
     let mut out = Vec::new();
@@ -228,6 +234,10 @@ async fn candidates(ctx: &Context, events: &mut PodEvents) -> anyhow::Result<Vec
         let Some(pool) = claim.labels().get(l::NODEPOOL).and_then(|p| ctx.state.node_pool(p)) else { continue };
         let pods = ctx.state.pods_on(&node.name_any());
         let quiet = events.quiet_for(&node.name_any(), &pods);
+        if candidates::nominated(&claim, &node, &ctx.state.nominations, nomination_window(ctx), now) {
+            tracing::debug!(NodeClaim = %claim.name_any(), "not a disruption candidate: nominated for pending pods");
+            continue;
+        }
         if let Some(why) = candidates::blocked(&claim, &node, &pods, &pdbs) {
             tracing::debug!(NodeClaim = %claim.name_any(), reason = %why, "not a disruption candidate");
             continue;
