@@ -128,7 +128,14 @@ async fn a_ten_percent_budget_never_disrupts_more_than_two_of_twenty_nodes_at_on
                 })
                 .count();
         most = most.max(disrupting);
-        assert!(disrupting <= 2, "{disrupting} nodes disrupted at once with a 10% budget of 20");
+        // Karpenter rounds a percentage up over the pool's NodeClaims (deleting ones included):
+        // 2 of 20; 3 if the provisioner had launched a 21st.
+        let allowed = claims.len().div_ceil(10);
+        assert!(
+            disrupting <= allowed,
+            "{disrupting} nodes disrupted at once with a 10% budget of {} NodeClaims",
+            claims.len()
+        );
         if claims.is_empty() {
             break;
         }

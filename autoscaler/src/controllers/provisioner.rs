@@ -130,6 +130,10 @@ pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
     Ok(results)
 }
 
+fn reports_allocatable(node: &k8s_openapi::api::core::v1::Node) -> bool {
+    node.status.as_ref().and_then(|s| s.allocatable.as_ref()).is_some_and(|a| a.contains_key("cpu"))
+}
+
 fn is_daemon(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet")
 }
@@ -206,10 +210,15 @@ impl Snapshot {
             let provider_id = claim.status.as_ref().and_then(|s| s.provider_id.clone());
             let node = provider_id.as_deref().and_then(|id| ctx.state.node_by_provider_id(id));
             let marked = claim.metadata.deletion_timestamp.is_some() || leaving.contains(&name);
-            match node {
+            // A Node registers before its kubelet reports allocatable: until then it offers what
+            // its NodeClaim does, or the pods meant for it would look unschedulable and get
+            // another NodeClaim.
+            if let Some(node) = &node {
+                claimed_nodes.insert(node.name_any());
+            }
+            match node.filter(|n| reports_allocatable(n)) {
                 Some(node) => {
                     let node_name = node.name_any();
-                    claimed_nodes.insert(node_name.clone());
                     let initialized = crate::apis::common::is_true(
                         claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]),
                         crate::apis::nodeclaim::conditions::INITIALIZED,
