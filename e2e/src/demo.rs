@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use kube::ResourceExt;
 
-use crate::env::{Env, EnvConfig, running};
+use crate::env::{Env, EnvConfig, claim_ready, running};
 
 /// The fleet's cost per hour at the world's current prices: spot price of each instance's pool,
 /// or the on-demand list price.
@@ -34,15 +34,7 @@ pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {
         let pods = env.pods("app=inflate").await?;
         let run = running(&pods).len();
         let claims = env.node_claims().await?;
-        let ready = claims
-            .iter()
-            .filter(|c| {
-                autoscaler::apis::common::is_true(
-                    c.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]),
-                    "Ready",
-                )
-            })
-            .count();
+        let ready = claims.iter().filter(|c| claim_ready(c)).count();
         let line = format!(
             "pods running {run}/{replicas}, nodeclaims {} ({ready} ready), instances {}",
             claims.len(),

@@ -353,6 +353,11 @@ pub fn running(pods: &[Pod]) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// Whether a NodeClaim's Ready condition is True.
+pub fn claim_ready(claim: &autoscaler::apis::NodeClaim) -> bool {
+    autoscaler::apis::common::is_true(claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]), "Ready")
+}
+
 pub fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.metadata.labels.as_ref()?.get(key).map(String::as_str)
 }

@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::env::{Env, EnvConfig, running};
+use crate::env::{Env, EnvConfig, claim_ready, running};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -157,10 +157,6 @@ fn inflate(replicas: u32) -> anyhow::Result<String> {
     Ok(text.replace("replicas: 10", &format!("replicas: {replicas}")))
 }
 
-fn claim_ready(c: &autoscaler::apis::NodeClaim) -> bool {
-    autoscaler::apis::common::is_true(c.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]), "Ready")
-}
-
 async fn scale_up(pods: u32, clock_factor: f64) -> anyhow::Result<ScaleUp> {
     let env = start(clock_factor, false).await?;
     let world0 = env.world_now_ms();
@@ -183,7 +179,8 @@ async fn scale_up(pods: u32, clock_factor: f64) -> anyhow::Result<ScaleUp> {
         } else if !claims_ready {
             ready = None;
         }
-        if running(&all).len() == pods as usize {
+        let running_now = running(&all).len();
+        if running_now == pods as usize {
             break ScaleUp {
                 pods,
                 all_pods_created_s: created.unwrap_or(elapsed),
@@ -196,7 +193,7 @@ async fn scale_up(pods: u32, clock_factor: f64) -> anyhow::Result<ScaleUp> {
             };
         }
         if t0.elapsed() > TIMEOUT {
-            bail!("{} of {pods} pods Running after {TIMEOUT:?}", running(&all).len());
+            bail!("{running_now} of {pods} pods Running after {TIMEOUT:?}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -209,8 +206,9 @@ async fn interruption(clock_factor: f64) -> anyhow::Result<Interruption> {
     env.apply(&inflate(3)?).await?;
     let old = crate::env::wait_for("3 inflate pods Running on one node", TIMEOUT, || async {
         let pods = env.pods("app=inflate").await.ok()?;
-        let nodes: BTreeSet<String> = running(&pods).iter().map(|(_, n)| (*n).to_owned()).collect();
-        (running(&pods).len() == 3 && nodes.len() == 1).then(|| nodes.into_iter().next()).flatten()
+        let on = running(&pods);
+        let nodes: BTreeSet<String> = on.iter().map(|(_, n)| (*n).to_owned()).collect();
+        (on.len() == 3 && nodes.len() == 1).then(|| nodes.into_iter().next()).flatten()
     })
     .await?;
     let instance = env.live_instances().first().map(|i| i.id.clone()).context("no instance")?;
@@ -239,7 +237,8 @@ async fn interruption(clock_factor: f64) -> anyhow::Result<Interruption> {
             replacement_ready = Some((world_s, real_s));
         }
         let pods = env.pods("app=inflate").await?;
-        let moved = running(&pods).len() == 3 && running(&pods).iter().all(|(_, n)| *n != old);
+        let on = running(&pods);
+        let moved = on.len() == 3 && on.iter().all(|(_, n)| *n != old);
         if let (true, Some((ready_world_s, ready_s))) = (moved, replacement_ready) {
             break Interruption {
                 notice_world_s,

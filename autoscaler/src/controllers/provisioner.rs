@@ -80,13 +80,7 @@ pub async fn provision(ctx: &Context) -> anyhow::Result<Results> {
 
     let snapshot = Snapshot::take(ctx, &leaving).await?;
     let started = Instant::now();
-    let mut scheduler = Scheduler::new(
-        snapshot.pools,
-        snapshot.existing,
-        snapshot.scheduled,
-        snapshot.daemonsets,
-        SchedulerOptions::default(),
-    );
+    let mut scheduler = snapshot.scheduler();
     let results = scheduler.solve(pending.clone());
     ctx.metrics.scheduling_duration.observe(started.elapsed().as_secs_f64());
     #[allow(clippy::cast_possible_wrap)]
@@ -157,6 +151,11 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
+    /// The scheduling simulation over this snapshot (provisioning and disruption alike).
+    pub(crate) fn scheduler(self) -> Scheduler {
+        Scheduler::new(self.pools, self.existing, self.scheduled, self.daemonsets, SchedulerOptions::default())
+    }
+
     pub(crate) async fn take(ctx: &Context, leaving: &BTreeSet<String>) -> anyhow::Result<Snapshot> {
         let pods = ctx.state.pods.state();
         let used = convert::requests_by_node(&pods);

@@ -189,17 +189,24 @@ def moto_sqs(tmp_path):
         log.close()
 
 
-def test_events_forwarded_to_a_moto_server_queue(server, moto_sqs):
-    url = moto_sqs.create_queue(QueueName="karpenter-interruption-moto")["QueueUrl"]
+def interruption_warning_via(server, sqs, url: str, rule: str, timeout: float) -> tuple[str, dict]:
+    """Routes spot interruption warnings to the queue at `url` (on another SQS endpoint, reached
+    through `sqs`) with a rule named `rule`, interrupts a fresh spot instance and returns its id
+    and the one warning that arrived there."""
     server.post(
         "/_fake/events/rules",
-        {"name": "ToMoto", "pattern": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
+        {"name": rule, "pattern": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
          "targets": [url]},
     )
-    ec2 = ec2_client(server.endpoint)
-    iid = launch_spot(ec2)
+    iid = launch_spot(ec2_client(server.endpoint))
     server.post("/_fake/interrupt", {"instance_ids": [iid]})
-    (warning,) = receive(moto_sqs, url, 1, timeout=20.0)
+    (warning,) = receive(sqs, url, 1, timeout=timeout)
+    return iid, warning
+
+
+def test_events_forwarded_to_a_moto_server_queue(server, moto_sqs):
+    url = moto_sqs.create_queue(QueueName="karpenter-interruption-moto")["QueueUrl"]
+    iid, warning = interruption_warning_via(server, moto_sqs, url, "ToMoto", timeout=20.0)
     assert warning["detail-type"] == "EC2 Spot Instance Interruption Warning"
     assert warning["detail"] == {"instance-id": iid, "instance-action": "terminate"}
     assert list(warning) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"]

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import ec2_client
-from test_events import launch_spot, receive
+from test_events import interruption_warning_via
 from test_sqs import sqs_client
 
 
@@ -40,15 +39,6 @@ def localstack():
 def test_interruption_warning_reaches_a_localstack_queue(server, localstack):
     sqs = sqs_client(localstack)
     url = sqs.create_queue(QueueName="karpenter-interruption-ls")["QueueUrl"]
-    server.post(
-        "/_fake/events/rules",
-        {"name": "ToLocalStack", "pattern": {"source": ["aws.ec2"],
-                                              "detail-type": ["EC2 Spot Instance Interruption Warning"]},
-         "targets": [url]},
-    )
-    ec2 = ec2_client(server.endpoint)
-    iid = launch_spot(ec2)
-    server.post("/_fake/interrupt", {"instance_ids": [iid]})
-    (warning,) = receive(sqs, url, 1, timeout=30.0)
+    iid, warning = interruption_warning_via(server, sqs, url, "ToLocalStack", timeout=30.0)
     assert warning["detail-type"] == "EC2 Spot Instance Interruption Warning"
     assert warning["detail"] == {"instance-id": iid, "instance-action": "terminate"}

@@ -21,7 +21,7 @@ use super::provisioner::{Snapshot, create_node_claim};
 use crate::apis::labels as l;
 use crate::apis::normalize::ConsolidationPolicy;
 use crate::metrics::DisruptionLabels;
-use crate::scheduling::{NodeClaimPlan, Requirement, SchedPod, Scheduler, SchedulerOptions, labels as wk};
+use crate::scheduling::{NodeClaimPlan, Requirement, SchedPod, labels as wk};
 use budgets::Reason;
 use candidates::{Candidate, PodEvents};
 
@@ -196,14 +196,7 @@ async fn simulate(ctx: &Context, cands: &[Candidate]) -> anyhow::Result<Option<V
     if pods.is_empty() {
         return Ok(Some(vec![]));
     }
-    let mut scheduler = Scheduler::new(
-        snapshot.pools,
-        snapshot.existing,
-        snapshot.scheduled,
-        snapshot.daemonsets,
-        SchedulerOptions::default(),
-    );
-    let results = scheduler.solve(pods);
+    let results = snapshot.scheduler().solve(pods);
     if !results.pod_errors.is_empty() {
         return Ok(None);
     }
