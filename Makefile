@@ -3,7 +3,6 @@
 SHELL := /bin/bash
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spotbench
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
-export CARGO_TERM_PROGRESS_WHEN ?= never
 FAKE_EC2 := $(CARGO_TARGET_DIR)/debug/fake-ec2
 PORT ?= 4566
 SEED ?= 1
@@ -41,7 +40,8 @@ crds:
 
 # The main job: the spot scale-up scenario end to end on a local cluster (fake-ec2 + autoscaler).
 demo: setup k8s-bins
-	cargo run -q -p e2e -- demo $(if $(KEEP),--keep)
+	@echo "demo: building the Rust workspace (first time: about 3 minutes on 2 cores), then the scenario"
+	cargo run -p e2e -- demo $(if $(KEEP),--keep)
 
 # The scenario suite: each scenario on a fresh local cluster, a summary table, an HTML report per
 # scenario under $(CACHE_DIR)/reports and JUnit XML (JUNIT=path). Non-zero exit when one fails.
@@ -49,11 +49,11 @@ demo: setup k8s-bins
 JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
-	cargo run -q -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+	cargo run -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
 
 # An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve.
 up: setup k8s-bins
-	cargo run -q -p e2e -- up --world $(WORLD) --seed $(SEED)
+	cargo run -p e2e -- up --world $(WORLD) --seed $(SEED)
 
 e2e-list:
 	@cargo run -q -p e2e -- list
@@ -92,7 +92,7 @@ bench: setup
 # End-to-end performance on local clusters (pending -> Running for 10/100/1,000 pods, interruption
 # notice -> replacement Ready, the suite's wall time) -> the section of bench/results.md, bench/e2e.json.
 perf: k8s-bins
-	cargo run -q -p e2e -- perf
+	cargo run -p e2e -- perf
 
 clean-cache:
 	rm -rf $(CACHE_DIR)

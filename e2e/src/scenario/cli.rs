@@ -44,6 +44,11 @@ pub async fn run(
     };
     // Load everything first: a malformed file fails before any cluster starts.
     let scenarios = files.iter().map(|f| load::load_file(root, f)).collect::<Result<Vec<_>, _>>()?;
+    // A backend this machine cannot run is a missing capability, not a failure: one line, exit 0.
+    if let Some(reason) = crate::cluster::Cluster::unavailable(backend) {
+        println!("not run: {} scenario(s) on the {} backend: {reason}", scenarios.len(), backend.name());
+        return Ok(true);
+    }
     let dir = report_dir.unwrap_or_else(default_report_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut outcomes: Vec<Outcome> = Vec::new();
