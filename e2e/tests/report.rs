@@ -9,6 +9,8 @@
 //! Chromium is a machine capability `make setup` installs (Debian's `chromium` package); without
 //! it these tests fail and say so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -479,4 +481,24 @@ fn a_comparison_stacks_two_runs_on_one_time_axis() {
     let charts = m["charts"].as_array().expect("charts");
     assert_eq!(charts.len(), 2);
     assert!(f(&charts[1]["box"]["y"]) > f(&charts[0]["box"]["y"]) + f(&charts[0]["box"]["h"]) - 1.0, "stacked");
+}
+
+#[test]
+fn rendering_is_a_pure_function_of_the_view_and_escapes_what_it_shows() {
+    let mut run = fis_run(true);
+    run.lanes[1].nodeclaim = "spot-<b>&\"x\"".into();
+    run.markers[0].label = "scale <inflate> to 40".into();
+    let html = render(&run);
+    assert_eq!(html, render(&run), "same view, same bytes");
+    assert!(html.contains("data-nodeclaim=\"spot-&lt;b&gt;&amp;&quot;x&quot;\""));
+    assert!(html.contains("scale &lt;inflate&gt; to 40") && !html.contains("<inflate>"));
+    // A view saved as JSON draws the same page (a comparison can be drawn from saved runs).
+    let saved = serde_json::to_string(&run).expect("a view serialises");
+    let back: RunView = serde_json::from_str(&saved).expect("and reads back");
+    assert_eq!(render(&back), html);
+    let no_namespace = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(
+        !no_namespace.contains("http") && !html.contains("<link") && !html.contains("src="),
+        "self-contained: no external assets"
+    );
 }

@@ -131,7 +131,7 @@ fn key_numbers(s: &RunSummary) -> String {
         ),
         (
             "fleet cost at end",
-            s.cost_at_end.map_or_else(|| "–".to_owned(), |c| format!("${c:.3}")),
+            s.cost_at_end.map_or_else(|| "–".to_owned(), |c| format!("${:.3}", c + 0.0)),
             format!("per hour · peak ${:.3}", s.peak_cost),
         ),
     ];

@@ -129,7 +129,10 @@ fn glyph(kind: MarkerKind, x: f64, cy: f64) -> Option<String> {
         MarkerKind::InterruptionWarning => {
             format!("<path d=\"M{:.1},{:.1} l-5,-7 h10 z\"/>", x, top + 1.0)
         }
-        MarkerKind::RebalanceRecommendation => format!("<circle cx=\"{x:.1}\" cy=\"{:.1}\" r=\"3.5\"/>", top - 3.0),
+        // Below the bar: a warning often comes at the same moment, above it.
+        MarkerKind::RebalanceRecommendation => {
+            format!("<circle cx=\"{x:.1}\" cy=\"{:.1}\" r=\"3\"/>", cy + BAR_H / 2.0 + 1.0)
+        }
         MarkerKind::Reclaim => format!("<path d=\"M{:.1},{:.1} l8,8 m0,-8 l-8,8\"/>", x - 4.0, cy - 4.0),
         MarkerKind::HealthEvent => {
             format!("<rect x=\"{:.1}\" y=\"{:.1}\" width=\"6\" height=\"6\"/>", x - 3.0, top - 6.0)

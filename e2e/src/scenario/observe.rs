@@ -78,9 +78,13 @@ impl Observer {
         self.lock().samples.markers.push(Marker { t, kind, label, instance_id: None });
     }
 
-    /// Everything observed, with the NodeClaims' lives as lanes (the event log read up to now).
-    pub fn finish(&self) -> Samples {
+    /// Everything observed, with the NodeClaims' lives as lanes: the event log read and the
+    /// cluster sampled once more, so the report ends in the state the run ended in.
+    pub async fn finish(&self, kube: &kube::Client) -> Samples {
         self.read_events();
+        if let Some(s) = self.take_sample(kube).await {
+            self.lock().samples.samples.push(s);
+        }
         let o = self.lock();
         let mut samples = o.samples.clone();
         samples.lanes = o
@@ -144,9 +148,11 @@ impl Observer {
                         _ => None,
                     }
                 }
-                What::Rebalance { instance_id } => {
-                    Some(marker(MarkerKind::RebalanceRecommendation, "rebalance".to_owned(), Some(instance_id)))
-                }
+                What::Rebalance { instance_id } => Some(marker(
+                    MarkerKind::RebalanceRecommendation,
+                    "rebalance recommendation".to_owned(),
+                    Some(instance_id),
+                )),
                 What::Warning { instance_id, action, reservation } => {
                     let what = if reservation { "reservation interruption" } else { "interruption warning" };
                     Some(marker(MarkerKind::InterruptionWarning, format!("{what} ({action})"), Some(instance_id)))
@@ -424,5 +430,7 @@ pub fn fleet_cost_per_hour(fake: &AppState) -> f64 {
                 _ => w.pools.on_demand_price(pool),
             })
         })
-        .sum()
+        // An empty sum is -0.0.
+        .sum::<f64>()
+        + 0.0
 }

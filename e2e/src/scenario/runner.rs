@@ -155,7 +155,7 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
     for t in &side {
         t.abort();
     }
-    let samples = observer.finish();
+    let samples = observer.finish(&env.kube).await;
     env.stop().await;
     let wall = started.elapsed();
     println!(
