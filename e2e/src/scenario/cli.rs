@@ -66,7 +66,7 @@ pub async fn run(
         };
         if !matches!(outcome.status, Status::Skipped(_)) {
             let path = dir.join(format!("{}.html", outcome.name));
-            std::fs::write(&path, report::html::render(&outcome))
+            std::fs::write(&path, report::html::render(&outcome.view()))
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("[{}] report: {}", outcome.name, path.display());
             if write_timeline {
