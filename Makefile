@@ -113,3 +113,11 @@ cluster-down:
 
 cluster-smoke:
 	@$(K8S_ENV) bash e2e/k8s/cluster.sh smoke
+
+# userdata's golden files, written by upstream Karpenter's own bootstrap package (the version pinned
+# in userdata/golden-gen/go.mod) for the inputs in userdata/tests/golden/fixtures.json. Needs Go and
+# the module proxy; the goldens are committed, the Go build output stays in $(CACHE_DIR)/go.
+GO_ENV := GOMODCACHE=$(CACHE_DIR)/go/mod GOCACHE=$(CACHE_DIR)/go/build GOTOOLCHAIN=go1.26.11
+.PHONY: userdata-golden
+userdata-golden:
+	cd userdata/golden-gen && $(GO_ENV) go run . ../tests/golden
