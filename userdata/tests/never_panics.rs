@@ -56,3 +56,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_crash() {
+    for open in ["[", "{", "- "] {
+        let deep = open.repeat(100_000);
+        for text in [format!("kind: NodeConfig\nspec: {deep}"), format!("[settings]\nx = {deep}"), deep.clone()] {
+            assert!(parse(&text).is_err());
+        }
+    }
+}
