@@ -20,6 +20,7 @@ help:
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
+	@echo "make userdata-golden - rewrite userdata/tests/golden/*.txt with upstream Karpenter's bootstrap package (needs Go, module proxy)"
 	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
 	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"

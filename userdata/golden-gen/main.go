@@ -110,8 +110,10 @@ func run(dir string) error {
 		if err != nil {
 			return err
 		}
-		// With several orders possible, the smallest is the one that joins map entries sorted
-		// by key: the order the Rust renderer uses.
+		// With several orders possible, the smallest joins map entries sorted by key, the order
+		// the Rust renderer uses. It is one of Karpenter's outputs: a small Go map iterates its
+		// entries in insertion order from a random start, and the fixtures list keys sorted, as
+		// the API server serializes the EC2NodeClass Karpenter reads them from.
 		out := filepath.Join(dir, f.Name+".txt")
 		if err := os.WriteFile(out, []byte(texts[0]), 0o644); err != nil {
 			return err
