@@ -19,6 +19,7 @@ help:
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
+	@echo "make userdata-golden - rewrite userdata/tests/golden/*.txt with upstream Karpenter's bootstrap package (needs Go, module proxy)"
 	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
 	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"
@@ -113,3 +114,11 @@ cluster-down:
 
 cluster-smoke:
 	@$(K8S_ENV) bash e2e/k8s/cluster.sh smoke
+
+# userdata's golden files, written by upstream Karpenter's own bootstrap package (the version pinned
+# in userdata/golden-gen/go.mod) for the inputs in userdata/tests/golden/fixtures.json. Needs Go and
+# the module proxy; the goldens are committed, the Go build output stays in $(CACHE_DIR)/go.
+GO_ENV := GOMODCACHE=$(CACHE_DIR)/go/mod GOCACHE=$(CACHE_DIR)/go/build GOTOOLCHAIN=go1.26.11
+.PHONY: userdata-golden
+userdata-golden:
+	cd userdata/golden-gen && $(GO_ENV) go run . ../tests/golden
