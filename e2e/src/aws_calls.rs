@@ -68,10 +68,9 @@ pub const KARPENTER_EXPECTED_ERRORS: &[ExpectedError] = &[
 impl Env {
     /// fake-ec2's request log: every AWS call made in this environment so far, oldest first.
     pub async fn aws_calls(&self) -> anyhow::Result<Vec<AwsCall>> {
-        let body = self
-            .admin_get("requests")
-            .await
-            .context("reading fake-ec2's request log: fake-ec2 must serve GET /_fake/requests (see e2e/src/aws_calls.rs)")?;
+        let body = self.admin_get("requests").await.context(
+            "reading fake-ec2's request log: fake-ec2 must serve GET /_fake/requests (see e2e/src/aws_calls.rs)",
+        )?;
         Ok(serde_json::from_value::<RequestLog>(body).context("fake-ec2's request log")?.requests)
     }
 }
@@ -116,6 +115,7 @@ pub fn table(calls: &[AwsCall]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn call(seq: u64, action: &str, status: u16, code: Option<&str>, injected: bool) -> AwsCall {

@@ -252,7 +252,9 @@ impl Env {
         }
         match self.launcher.start() {
             Ok(running) => self.autoscaler = Some(running),
-            Err(e) => tracing::error!(error = %e, autoscaler = %self.launcher.kind(), "the autoscaler could not be started"),
+            Err(e) => {
+                tracing::error!(error = %e, autoscaler = %self.launcher.kind(), "the autoscaler could not be started")
+            }
         }
     }
 

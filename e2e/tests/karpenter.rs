@@ -1,6 +1,7 @@
 //! Upstream Karpenter, unmodified (the release pinned in e2e/k8s/karpenter.env, built from Go
 //! modules by e2e/k8s/build-karpenter.sh), as the autoscaler under test against fake-ec2 on the
 //! local cluster, with the project's fixtures unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
@@ -36,7 +37,9 @@ fn conditions(obj: &DynamicObject) -> Vec<(String, String, String, String)> {
     let field = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     obj.data["status"]["conditions"]
         .as_array()
-        .map(|cs| cs.iter().map(|c| (field(c, "type"), field(c, "status"), field(c, "reason"), field(c, "message"))).collect())
+        .map(|cs| {
+            cs.iter().map(|c| (field(c, "type"), field(c, "status"), field(c, "reason"), field(c, "message"))).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -45,11 +48,7 @@ fn condition_true(obj: &DynamicObject, kind: &str) -> bool {
 }
 
 fn describe_conditions(obj: &DynamicObject) -> String {
-    conditions(obj)
-        .iter()
-        .map(|(t, s, r, m)| format!("  {t}={s} {r}: {m}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    conditions(obj).iter().map(|(t, s, r, m)| format!("  {t}={s} {r}: {m}")).collect::<Vec<_>>().join("\n")
 }
 
 /// What Karpenter wrote last, for failure messages.
@@ -83,7 +82,8 @@ async fn karpenter_starts_reconciles_the_nodeclass_restarts_like_a_pod_and_leave
     for crd in build.crds().unwrap() {
         let name = crd.metadata.name.clone().unwrap();
         let served = crds.get(&name).await.unwrap();
-        let versions = |c: &CustomResourceDefinition| c.spec.versions.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
+        let versions =
+            |c: &CustomResourceDefinition| c.spec.versions.iter().map(|v| v.name.clone()).collect::<Vec<_>>();
         assert_eq!(versions(&served), versions(&crd), "CRD {name}");
     }
 
@@ -100,6 +100,14 @@ async fn karpenter_starts_reconciles_the_nodeclass_restarts_like_a_pod_and_leave
     .await
     .unwrap_or_else(|e| panic!("{e}\nKarpenter's log:\n{}", karpenter_log_tail(&env)));
     println!("EC2NodeClass default:\n{}", describe_conditions(&class));
+    // Karpenter read the NodePool too (its NodeClassReady condition follows the EC2NodeClass).
+    let pools = api(&env, "karpenter.sh", "NodePool");
+    wait_for("NodePool spot reconciled by Karpenter", WAIT, || async {
+        let pool = pools.get("spot").await.ok()?;
+        conditions(&pool).iter().any(|(t, _, _, _)| t == "NodeClassReady").then_some(())
+    })
+    .await
+    .unwrap();
     // Karpenter resolved them through fake-ec2's DescribeSubnets / DescribeSecurityGroups / SSM.
     assert!(class.data["status"]["subnets"].as_array().is_some_and(|s| !s.is_empty()), "{:?}", class.data["status"]);
     assert!(class.data["status"]["amis"].as_array().is_some_and(|a| !a.is_empty()), "{:?}", class.data["status"]);
@@ -165,14 +173,19 @@ async fn karpenter_provisions_replaces_an_interrupted_node_and_cleans_up_against
     .await;
     if let Err(e) = ready {
         let class = classes.get("default").await.map(|c| describe_conditions(&c)).unwrap_or_default();
-        let hint = if class.contains("ClusterCIDRResolutionFailed") {
-            "\nClusterCIDRResolutionFailed: Karpenter asks EKS DescribeCluster (GET /clusters/fake-cluster) for the \
-             service CIDR, which fake-ec2 must answer (issue 13 item 1)"
-        } else if class.contains("InstanceProfileReady=False") || class.contains("InstanceProfileReady=Unknown") {
-            "\nInstanceProfileReady: spec.role needs IAM Get/Create/AddRoleTo InstanceProfile from fake-ec2 (issue 13 item 2)"
-        } else {
-            ""
-        };
+        let mut hint = String::new();
+        if class.contains("ClusterCIDRResolutionFailed") {
+            hint.push_str(
+                "\nClusterCIDRResolutionFailed: Karpenter asks EKS DescribeCluster (GET /clusters/fake-cluster) for \
+                 the service CIDR, which fake-ec2 must answer (issue 13 item 1)",
+            );
+        }
+        if class.contains("InstanceProfileReady=False") || class.contains("InstanceProfileReady=Unknown") {
+            hint.push_str(
+                "\nInstanceProfileReady: spec.role needs IAM Get/Create/AddRoleTo InstanceProfile from fake-ec2 \
+                 (issue 13 item 2)",
+            );
+        }
         fail(&format!("EC2NodeClass default conditions:\n{class}{hint}"), e);
     }
 

@@ -95,7 +95,8 @@ impl Build {
             .map(|path| {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| KarpenterError::Crds { path: path.clone(), source })?;
-                serde_saphyr::from_str(&text).map_err(|e| KarpenterError::Crd { path: path.clone(), message: e.to_string() })
+                serde_saphyr::from_str(&text)
+                    .map_err(|e| KarpenterError::Crd { path: path.clone(), message: e.to_string() })
             })
             .collect()
     }
@@ -134,6 +135,7 @@ pub async fn wait_ready(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     #[test]

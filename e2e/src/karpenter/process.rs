@@ -110,7 +110,9 @@ fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 fn spawn(launch: &Launch, start: u32) -> Result<Child, KarpenterError> {
     let log_err = |source| KarpenterError::Log { path: launch.log_path.clone(), source };
     let mut log = File::options().create(true).append(true).open(&launch.log_path).map_err(log_err)?;
-    writeln!(log, "--- spotbench: starting {} (start {start}) ---", launch.binary.display()).map_err(log_err)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    writeln!(log, "--- spotbench {now}: starting {} (start {start} of this supervisor) ---", launch.binary.display())
+        .map_err(log_err)?;
     let stderr = log.try_clone().map_err(log_err)?;
     Command::new(&launch.binary)
         // Only what the chart gives the container: nothing of this process's AWS_*, HOME, ... leaks in.

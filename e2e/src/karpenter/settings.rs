@@ -116,6 +116,7 @@ fn shell_quote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
     fn settings() -> Settings {
