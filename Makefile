@@ -8,10 +8,12 @@ PORT ?= 4566
 SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
+# The autoscaler under test for `make up`: spotbench (the project's) or karpenter (upstream, unmodified).
+AUTOSCALER ?= spotbench
 
 
 .PHONY: e2e e2e-list
-.PHONY: help setup build crds demo up serve test test-rust test-python lint bench perf clean-cache k8s-bins cluster-up cluster-down cluster-smoke
+.PHONY: help setup build crds demo up serve test test-rust test-python lint bench perf clean-cache k8s-bins karpenter-bin cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
@@ -21,10 +23,12 @@ help:
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
 	@echo "make userdata-golden - rewrite userdata/tests/golden/*.txt with upstream Karpenter's bootstrap package (needs Go, module proxy)"
 	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
+	@echo "              (AUTOSCALER=karpenter runs upstream Karpenter instead, and prints how to run it by hand)"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
 	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
+	@echo "make karpenter-bin - build upstream Karpenter (e2e/k8s/karpenter.env) from Go modules, with its CRDs (cached)"
 	@echo "make cluster-up    - start a kwok cluster (binary runtime, 127.0.0.1); prints export KUBECONFIG=..."
 	@echo "make cluster-down NAME=... - delete that cluster"
 	@echo "make cluster-smoke - up, fake Node, Deployment, CRD, down"
@@ -52,9 +56,9 @@ BACKEND ?= local
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
 	cargo run -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
 
-# An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve.
-up: setup k8s-bins
-	cargo run -p e2e -- up --world $(WORLD) --seed $(SEED)
+# An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve; AUTOSCALER=karpenter.
+up: setup k8s-bins $(if $(filter karpenter,$(AUTOSCALER)),karpenter-bin)
+	cargo run -p e2e -- up --world $(WORLD) --seed $(SEED) --autoscaler $(AUTOSCALER)
 
 e2e-list:
 	@cargo run -q -p e2e -- list
@@ -68,9 +72,9 @@ serve: setup build
 
 test: setup test-rust test-python
 
-# The e2e tests bring up local clusters: build (or find cached) Kubernetes binaries first, with
-# progress shown, rather than inside a test.
-test-rust: k8s-bins
+# The e2e tests bring up local clusters and run upstream Karpenter: build (or find cached) the
+# Kubernetes binaries and Karpenter first, with progress shown, rather than inside a test.
+test-rust: k8s-bins karpenter-bin
 	cargo build -p fake-ec2 --bins
 	cargo test --workspace --no-fail-fast
 
@@ -104,6 +108,10 @@ K8S_ENV := SPOTBENCH_CACHE=$(CACHE_DIR)
 
 k8s-bins:
 	@$(K8S_ENV) bash e2e/k8s/build.sh
+
+# Upstream Karpenter's controller and CRDs (e2e/k8s/build-karpenter.sh); the binary's path is the last line.
+karpenter-bin:
+	@$(K8S_ENV) bash e2e/k8s/build-karpenter.sh
 
 cluster-up:
 	@$(K8S_ENV) bash e2e/k8s/cluster.sh up $(NAME)

@@ -20,7 +20,6 @@ source "$HERE/versions.env"
 
 GO="${GO:-go}"
 PAR="${GO_BUILD_PARALLEL:-2}"
-HEARTBEAT_SECS="${HEARTBEAT_SECS:-60}"
 CACHE_ROOT="${SPOTBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spotbench}"
 K8S_ROOT="$CACHE_ROOT/k8s"
 BIN="$K8S_ROOT/${KUBE_VERSION}-etcd${ETCD_VERSION}-kwok${KWOK_VERSION}/bin"
@@ -33,53 +32,9 @@ export GOWORK=off
 # a writable module cache so `make clean-cache` (rm -rf) works for non-root users.
 export GOFLAGS="-buildvcs=false -modcacherw"
 
-T0=$(date +%s)
-log() { printf '[k8s-bins %4ss] %s\n' "$(($(date +%s) - T0))" "$*" >&2; }
-
-HB_PID=""
-STEP_PID=""
-cleanup() {
-  if [[ -n "$HB_PID" ]]; then kill "$HB_PID" 2>/dev/null || true; fi
-  if [[ -n "$STEP_PID" ]]; then kill "$STEP_PID" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-# in_dir DIR CMD...: exec CMD in DIR (used in run_step's background subshell).
-in_dir() { cd "$1" || return; shift; exec "$@"; }
-
-# run_step NAME CMD...: runs CMD (its stdout goes to stderr), logs start/end with elapsed seconds
-# and a heartbeat line every HEARTBEAT_SECS while it runs.
-run_step() {
-  local name="$1"; shift
-  local s0; s0=$(date +%s)
-  log "step: $name ..."
-  "$@" >&2 &
-  STEP_PID=$!
-  (
-    # The sleep is only a heartbeat timer; it is killed with this subshell, so no orphan keeps
-    # the caller's stdout/stderr pipes open.
-    sp=""
-    trap '[[ -n "$sp" ]] && kill "$sp" 2>/dev/null; exit 0' TERM
-    while :; do
-      sleep "$HEARTBEAT_SECS" &
-      sp=$!
-      wait "$sp"
-      log "  ... $name still running ($(($(date +%s) - s0))s)"
-    done
-  ) >&2 </dev/null &
-  HB_PID=$!
-  local rc=0
-  wait "$STEP_PID" || rc=$?
-  kill "$HB_PID" 2>/dev/null || true
-  wait "$HB_PID" 2>/dev/null || true
-  HB_PID=""; STEP_PID=""
-  if [[ $rc -ne 0 ]]; then
-    log "step FAILED (exit $rc): $name after $(($(date +%s) - s0))s"
-    exit "$rc"
-  fi
-  log "step done: $name in $(($(date +%s) - s0))s"
-}
+LOG_TAG=k8s-bins
+# shellcheck source=lib.sh disable=SC1091
+source "$HERE/lib.sh"
 
 # version_ok NAME: true when $BIN/NAME runs and reports the pinned version.
 version_ok() {
@@ -107,13 +62,7 @@ all_ok() {
   for b in "${ALL_BINS[@]}"; do version_ok "$b" || return 1; done
 }
 
-mkdir -p "$K8S_ROOT"
-# One build at a time per cache (other engineers / parallel make invocations share it).
-exec 9>"$K8S_ROOT/.build.lock"
-if ! flock -n 9; then
-  log "another build holds $K8S_ROOT/.build.lock; waiting for it"
-  flock 9
-fi
+take_lock "$K8S_ROOT"
 
 if [[ "${K8S_FORCE_REBUILD:-0}" != 1 ]] && all_ok; then
   log "up to date: $BIN (kube $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"

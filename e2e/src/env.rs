@@ -1,9 +1,10 @@
 //! One end-to-end environment: a local cluster with the Karpenter CRDs, fake-ec2 serving a world
-//! on a scaled clock and playing kubelet for its instances, and the autoscaler running against
-//! both through the real SDK clients. Tests and scenarios drive it with manifests and fake-ec2's
-//! admin API, and wait on conditions.
+//! on a scaled clock and playing kubelet for its instances, and the autoscaler under test (the
+//! project's, or upstream Karpenter: [`AutoscalerKind`]) running against both through the real SDK
+//! clients. Tests and scenarios drive it with manifests and fake-ec2's admin API, and wait on
+//! conditions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -20,6 +21,9 @@ use kube::discovery::pinned_kind;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Backend, Cluster, repo_root};
+use crate::karpenter;
+pub use crate::under_test::AutoscalerKind;
+use crate::under_test::{Launcher, Running};
 
 /// How to start an environment.
 #[derive(Clone, Debug)]
@@ -35,6 +39,13 @@ pub struct EnvConfig {
     pub sqs_endpoint: Option<String>,
     /// Where the cluster runs: `local` (default) or `kind`; `SPOTBENCH_BACKEND=kind` changes the default.
     pub backend: Backend,
+    /// The autoscaler under test (default: the project's). With `karpenter`, `autoscaler_args` still
+    /// give the settings both have (interruption queue, batch windows).
+    pub autoscaler: AutoscalerKind,
+    /// Where Karpenter's log goes, `<dir>/<cluster>-karpenter.log` (default `<cache>/logs`).
+    pub log_dir: Option<PathBuf>,
+    /// More environment for Karpenter, as its chart's `controller.env` (e.g. `LOG_LEVEL=debug`).
+    pub karpenter_env: Vec<(String, String)>,
 }
 
 /// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
@@ -54,6 +65,9 @@ impl Default for EnvConfig {
             autoscaler_args: Vec::new(),
             sqs_endpoint: None,
             backend: default_backend(),
+            autoscaler: AutoscalerKind::default(),
+            log_dir: None,
+            karpenter_env: Vec::new(),
         }
     }
 }
@@ -71,6 +85,15 @@ impl EnvConfig {
 /// The queue the default world's EventBridge rules feed.
 pub const INTERRUPTION_QUEUE: &str = "karpenter-interruption";
 
+/// The region, cluster name and credentials every client of the environment uses.
+pub const REGION: &str = "us-west-2";
+pub const CLUSTER_NAME: &str = "fake-cluster";
+const ACCESS_KEY_ID: &str = "AKIDE2E";
+const SECRET_ACCESS_KEY: &str = "secret";
+
+/// How long Karpenter gets to answer its readiness probe after a start.
+const KARPENTER_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub struct Env {
     pub cluster: Cluster,
     pub kube: kube::Client,
@@ -82,19 +105,20 @@ pub struct Env {
     /// The autoscaler's /metrics address.
     metrics_addr: String,
     tasks: Vec<JoinHandle<()>>,
-    autoscaler: Option<JoinHandle<()>>,
+    /// How to (re)start the autoscaler under test, and the running one (killed when dropped).
+    launcher: Launcher,
+    autoscaler: Option<Running>,
     /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
     pub aws: AwsClients,
-    /// The autoscaler's clients (SQS possibly elsewhere).
-    autoscaler_aws: AwsClients,
-    options: Options,
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
-        for t in self.tasks.drain(..).chain(self.autoscaler.take()) {
+        for t in self.tasks.drain(..) {
             t.abort();
         }
+        // Running kills the autoscaler (task or child process) when dropped.
+        self.autoscaler.take();
     }
 }
 
@@ -109,9 +133,17 @@ impl Env {
             .with_test_writer()
             .try_init();
         let root = repo_root();
+        // Before the cluster: on a cold cache this builds Karpenter (minutes, progress on stderr).
+        let karpenter_build = match cfg.autoscaler {
+            AutoscalerKind::Spotbench => None,
+            AutoscalerKind::Karpenter => Some(karpenter::Build::locate(&root)?),
+        };
         let cluster = Cluster::up(cfg.backend, &root, None)?;
         let kube = cluster.client().await?;
-        install_crds(&kube).await?;
+        match &karpenter_build {
+            None => install_crds(&kube, autoscaler::apis::crdgen::crds().into_iter().map(|(_, crd)| crd)).await?,
+            Some(build) => install_crds(&kube, build.crds()?).await?,
+        }
 
         let text = std::fs::read_to_string(root.join(&cfg.world)).with_context(|| format!("reading {}", cfg.world))?;
         let text = scaled_clock(&text, cfg.clock_factor);
@@ -134,17 +166,13 @@ impl Env {
 
         // The SDK config a deployment gets from AWS_REGION, AWS_ENDPOINT_URL and its credentials.
         let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
+            .region(Region::new(REGION))
             .endpoint_url(&endpoint)
-            .credentials_provider(Credentials::new("AKIDE2E", "secret", None, None, "e2e"))
+            .credentials_provider(Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "e2e"))
             .load()
             .await;
         let aws = AwsClients::from_sdk_config(&sdk);
-        let autoscaler_aws = match &cfg.sqs_endpoint {
-            Some(url) => aws.clone().with_sqs_endpoint(url),
-            None => aws.clone(),
-        };
-        let cluster_name = "fake-cluster".to_owned();
+        let cluster_name = CLUSTER_NAME.to_owned();
         // A fixed port, so a restarted autoscaler serves its metrics where tests look.
         let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
         let mut args = vec![
@@ -159,6 +187,43 @@ impl Env {
         ];
         args.extend(cfg.autoscaler_args.iter().cloned());
         let options = Options::from_args(args.iter().map(String::as_str))?;
+        let (launcher, metrics_addr) = match karpenter_build {
+            None => {
+                let autoscaler_aws = match &cfg.sqs_endpoint {
+                    Some(url) => aws.clone().with_sqs_endpoint(url),
+                    None => aws.clone(),
+                };
+                (Launcher::Spotbench { kube: kube.clone(), aws: autoscaler_aws, options }, metrics_addr)
+            }
+            Some(build) => {
+                ensure_namespace(&kube, karpenter::NAMESPACE).await?;
+                let settings = karpenter::Settings {
+                    kubeconfig: cluster.kubeconfig.clone(),
+                    aws_endpoint: endpoint.clone(),
+                    sqs_endpoint: cfg.sqs_endpoint.clone(),
+                    region: REGION.to_owned(),
+                    access_key_id: ACCESS_KEY_ID.to_owned(),
+                    secret_access_key: SECRET_ACCESS_KEY.to_owned(),
+                    cluster_name: cluster_name.clone(),
+                    cluster_endpoint: cluster.server_url()?,
+                    interruption_queue: options.interruption_queue.clone(),
+                    batch_idle_duration: options.batch_idle_duration,
+                    batch_max_duration: options.batch_max_duration,
+                    metrics_port: karpenter::free_port()?,
+                    health_probe_port: karpenter::free_port()?,
+                    log_level: "info".to_owned(),
+                    extra: cfg.karpenter_env.clone(),
+                };
+                let log_dir = cfg.log_dir.clone().unwrap_or_else(|| crate::cluster::cache_dir().join("logs"));
+                let launch = karpenter::Launch {
+                    binary: build.binary.clone(),
+                    env: settings.env(),
+                    log_path: log_dir.join(format!("{}-karpenter.log", cluster.name)),
+                };
+                let metrics_addr = format!("127.0.0.1:{}", settings.metrics_port);
+                (Launcher::Karpenter { build, settings, launch }, metrics_addr)
+            }
+        };
         let mut env = Env {
             cluster,
             kube,
@@ -168,44 +233,38 @@ impl Env {
             http: reqwest::Client::new(),
             metrics_addr,
             tasks,
+            launcher,
             autoscaler: None,
             aws,
-            autoscaler_aws,
-            options,
         };
         env.start_autoscaler();
+        if env.autoscaler_kind() == AutoscalerKind::Karpenter {
+            env.wait_autoscaler_ready(KARPENTER_READY_TIMEOUT).await?;
+        }
         Ok(env)
     }
 
-    /// Starts (or restarts) the autoscaler in this process.
+    /// Starts (or restarts) the autoscaler under test: the project's in this process, Karpenter as
+    /// a child process (its log appended to [`Env::autoscaler_log`]).
     pub fn start_autoscaler(&mut self) {
-        if let Some(t) = self.autoscaler.take() {
-            t.abort();
+        if let Some(running) = self.autoscaler.take() {
+            running.kill();
         }
-        let (kube, aws, options) = (self.kube.clone(), self.autoscaler_aws.clone(), self.options.clone());
-        self.autoscaler = Some(tokio::spawn(async move {
-            // As its Deployment's pod would be: a failed start (the EC2 connectivity check during an
-            // outage) is restarted with kubelet's back-off, 10 s doubling to at most 5 minutes.
-            let mut backoff = Duration::from_secs(10);
-            loop {
-                match autoscaler::operator::run(kube.clone(), aws.clone(), options.clone()).await {
-                    Ok(()) => break,
-                    Err(err) => tracing::error!(
-                        error = %format!("{err:#}"),
-                        restart_in_s = backoff.as_secs(),
-                        "autoscaler stopped; restarting it"
-                    ),
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(300));
+        match self.launcher.start() {
+            Ok(running) => self.autoscaler = Some(running),
+            Err(e) => {
+                tracing::error!(error = %e, autoscaler = %self.launcher.kind(), "the autoscaler could not be started")
             }
-        }));
+        }
     }
 
     /// Stops the autoscaler and fake-ec2 before the cluster goes, so nothing logs connection
     /// errors against a deleted API server.
     pub async fn stop(mut self) {
-        let tasks: Vec<JoinHandle<()>> = self.tasks.drain(..).chain(self.autoscaler.take()).collect();
+        if let Some(running) = self.autoscaler.take() {
+            running.stop().await;
+        }
+        let tasks: Vec<JoinHandle<()>> = self.tasks.drain(..).collect();
         for t in &tasks {
             t.abort();
         }
@@ -216,9 +275,43 @@ impl Env {
 
     /// Kills the autoscaler mid-flight (no graceful shutdown), as a crash would.
     pub fn kill_autoscaler(&mut self) {
-        if let Some(t) = self.autoscaler.take() {
-            t.abort();
+        if let Some(running) = self.autoscaler.take() {
+            running.kill();
         }
+    }
+
+    /// Which autoscaler this environment runs.
+    pub fn autoscaler_kind(&self) -> AutoscalerKind {
+        self.launcher.kind()
+    }
+
+    /// The autoscaler's process id (Karpenter), None for the in-process one or when not running.
+    pub fn autoscaler_pid(&self) -> Option<u32> {
+        self.autoscaler.as_ref().and_then(Running::pid)
+    }
+
+    /// Karpenter's log file (None for the in-process autoscaler, whose logs go to `tracing`).
+    pub fn autoscaler_log(&self) -> Option<&Path> {
+        match &self.launcher {
+            Launcher::Karpenter { launch, .. } => Some(launch.log_path.as_path()),
+            Launcher::Spotbench { .. } => None,
+        }
+    }
+
+    /// The Karpenter build and settings this environment runs (None for the project's autoscaler).
+    pub fn karpenter(&self) -> Option<(&karpenter::Build, &karpenter::Settings)> {
+        match &self.launcher {
+            Launcher::Karpenter { build, settings, .. } => Some((build, settings)),
+            Launcher::Spotbench { .. } => None,
+        }
+    }
+
+    /// Waits until Karpenter answers its readiness probe (at once for the in-process autoscaler).
+    pub async fn wait_autoscaler_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        if let Launcher::Karpenter { settings, launch, .. } = &self.launcher {
+            karpenter::wait_ready(&self.http, settings.health_probe_port, timeout, &launch.log_path).await?;
+        }
+        Ok(())
     }
 
     /// Server-side applies every document of a multi-document YAML manifest.
@@ -390,10 +483,13 @@ fn scaled_clock(text: &str, factor: f64) -> String {
     text.replace("mode: real", "mode: scaled").replace("factor: 1\n", &format!("factor: {factor}\n"))
 }
 
-/// Installs the autoscaler's CRDs and waits until the API server serves them.
-pub async fn install_crds(kube: &kube::Client) -> anyhow::Result<()> {
+/// Installs CRDs (the autoscaler's) and waits until the API server serves them.
+pub async fn install_crds(
+    kube: &kube::Client,
+    crds: impl IntoIterator<Item = CustomResourceDefinition>,
+) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    for (_, crd) in autoscaler::apis::crdgen::crds() {
+    for crd in crds {
         let name = crd.metadata.name.clone().unwrap_or_default();
         match api.create(&PostParams::default(), &crd).await {
             Ok(_) => {}
@@ -413,4 +509,18 @@ pub async fn install_crds(kube: &kube::Client) -> anyhow::Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// Creates a namespace unless it exists.
+pub async fn ensure_namespace(kube: &kube::Client, name: &str) -> anyhow::Result<()> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(kube.clone());
+    let ns = k8s_openapi::api::core::v1::Namespace {
+        metadata: kube::api::ObjectMeta { name: Some(name.to_owned()), ..Default::default() },
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {name}")),
+    }
 }

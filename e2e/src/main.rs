@@ -1,6 +1,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use e2e::cluster::{Backend, Cluster, ClusterError, repo_root};
+use e2e::env::AutoscalerKind;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "spotbench end-to-end harness")]
@@ -16,6 +17,9 @@ enum Cmd {
     Up {
         #[arg(long, value_enum, default_value_t = Backend::Local)]
         backend: Backend,
+        /// The autoscaler to run: the project's, or upstream Karpenter (built and cached on first use).
+        #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
+        autoscaler: AutoscalerKind,
         /// Only the cluster, left running after this exits (`e2e down NAME` deletes it).
         #[arg(long)]
         cluster_only: bool,
@@ -99,7 +103,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let root = repo_root();
     match Args::parse().command {
-        Cmd::Up { backend, cluster_only: false, world, seed, clock_factor, fixtures, bare, .. } => {
+        Cmd::Up { backend, autoscaler, cluster_only: false, world, seed, clock_factor, fixtures, bare, .. } => {
             let fixtures = match (bare, fixtures.is_empty()) {
                 (true, _) => Vec::new(),
                 (false, true) => e2e::up::DEFAULT_FIXTURES.iter().map(|f| (*f).to_owned()).collect(),
@@ -110,6 +114,7 @@ fn main() -> anyhow::Result<()> {
                 seed,
                 clock_factor,
                 backend,
+                autoscaler,
                 ..e2e::env::EnvConfig::with_interruption_queue()
             };
             let rt = tokio::runtime::Runtime::new()?;

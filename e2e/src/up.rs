@@ -1,6 +1,6 @@
 //! `e2e up`: an environment left running for manual play — a local cluster with the CRDs,
-//! fake-ec2 serving a world on a scaled clock, the autoscaler watching the interruption queue —
-//! and the commands to poke at it from another shell.
+//! fake-ec2 serving a world on a scaled clock, the autoscaler under test (the project's or upstream
+//! Karpenter) watching the interruption queue — and the commands to poke at it from another shell.
 
 use std::fmt::Write as _;
 
@@ -22,8 +22,8 @@ pub const DEFAULT_FIXTURES: [&str; 2] = ["nodepools/ec2nodeclass-default.yaml", 
 pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     println!(
-        "up: {:?} cluster + fake-ec2 ({}, seed {}, clock x{}) + autoscaler ...",
-        cfg.env.backend, cfg.env.world, cfg.env.seed, cfg.env.clock_factor
+        "up: {:?} cluster + fake-ec2 ({}, seed {}, clock x{}) + {} ...",
+        cfg.env.backend, cfg.env.world, cfg.env.seed, cfg.env.clock_factor, cfg.env.autoscaler
     );
     let env = Env::start(cfg.env.clone()).await?;
     for fixture in &cfg.fixtures {
@@ -84,5 +84,22 @@ pub fn howto(env: &Env) -> String {
     line("");
     line("# The autoscaler's Prometheus metrics (Karpenter's names)");
     line(&format!("curl -s {} | grep ^karpenter_", env.metrics_url()));
+    if let (Some((build, settings)), Some(log)) = (env.karpenter(), env.autoscaler_log()) {
+        line("");
+        line(&format!("# Upstream Karpenter {} (unmodified, {}), its log:", build.version, build.binary.display()));
+        line(&format!("tail -f {}", log.display()));
+        line(&format!(
+            "kubectl -n {} get lease karpenter-leader-election -o jsonpath='{{.spec.holderIdentity}}{{\"\\n\"}}'",
+            crate::karpenter::NAMESPACE
+        ));
+        line("# Karpenter against fake-ec2 by hand: the same environment on other ports. While this env's one");
+        line("# holds the Lease it waits as a standby replica would; kill this env's one to hand over (it is");
+        line("# restarted after 10 s, as kubelet restarts a crashed pod, and becomes the standby):");
+        if let Some(pid) = env.autoscaler_pid() {
+            line(&format!("kill -9 {pid}"));
+        }
+        let by_hand = crate::karpenter::Settings { metrics_port: 18080, health_probe_port: 18081, ..settings.clone() };
+        line(&by_hand.shell_command(&build.binary));
+    }
     s
 }

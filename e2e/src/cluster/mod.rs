@@ -75,6 +75,25 @@ impl Cluster {
         Ok(kube::Client::try_from(cfg)?)
     }
 
+    /// The API server's URL, from the kubeconfig's current context.
+    pub fn server_url(&self) -> anyhow::Result<String> {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let context = kc.current_context.as_deref().unwrap_or_default();
+        let cluster = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.as_str())
+            .unwrap_or_default();
+        kc.clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .or(kc.clusters.first())
+            .and_then(|c| c.cluster.as_ref()?.server.clone())
+            .ok_or_else(|| anyhow::anyhow!("no server URL in {}", self.kubeconfig.display()))
+    }
+
     pub fn down(&self) -> Result<(), ClusterError> {
         match self.backend {
             Backend::Local => local::down(&self.repo_root, &self.name),
@@ -91,6 +110,19 @@ impl Drop for Cluster {
             tracing::warn!(cluster = %self.name, error = %e, "cluster teardown failed");
         }
     }
+}
+
+/// The spotbench cache (`make`'s CACHE_DIR): SPOTBENCH_CACHE, else `$XDG_CACHE_HOME/spotbench` or
+/// `~/.cache/spotbench`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SPOTBENCH_CACHE") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("spotbench")
 }
 
 /// The repository root, from this crate's manifest directory (tests) or the working directory.

@@ -105,6 +105,7 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
         autoscaler_args: scenario.autoscaler_args.clone(),
         sqs_endpoint: None,
         backend,
+        ..EnvConfig::default()
     })
     .await
     .with_context(|| format!("starting the environment for {name}"))?;

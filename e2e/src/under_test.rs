@@ -1,0 +1,127 @@
+//! The autoscaler under test: the project's own (`spotbench`, run in this process) or upstream
+//! Karpenter (the unmodified binary, a supervised child process). Either is started, killed like a
+//! crashed pod and restarted the same way.
+
+use std::time::Duration;
+
+use autoscaler::cloud::AwsClients;
+use autoscaler::options::Options;
+use tokio::task::JoinHandle;
+
+use crate::karpenter;
+
+/// Which autoscaler an environment runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AutoscalerKind {
+    /// The project's autoscaler (crate `autoscaler`), in this process.
+    #[default]
+    Spotbench,
+    /// Upstream Karpenter (aws/karpenter-provider-aws), the version pinned in e2e/k8s/karpenter.env.
+    Karpenter,
+}
+
+impl AutoscalerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AutoscalerKind::Spotbench => "spotbench",
+            AutoscalerKind::Karpenter => "karpenter",
+        }
+    }
+}
+
+impl std::fmt::Display for AutoscalerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything needed to start (and restart) the autoscaler.
+#[derive(Clone)]
+pub enum Launcher {
+    Spotbench { kube: kube::Client, aws: AwsClients, options: Options },
+    Karpenter { build: karpenter::Build, settings: karpenter::Settings, launch: karpenter::Launch },
+}
+
+/// A running autoscaler; dropping it kills it.
+pub enum Running {
+    InProcess(InProcess),
+    Karpenter(karpenter::Supervisor),
+}
+
+/// The in-process autoscaler's task, aborted when dropped.
+pub struct InProcess(Option<JoinHandle<()>>);
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl Launcher {
+    pub fn kind(&self) -> AutoscalerKind {
+        match self {
+            Launcher::Spotbench { .. } => AutoscalerKind::Spotbench,
+            Launcher::Karpenter { .. } => AutoscalerKind::Karpenter,
+        }
+    }
+
+    pub fn start(&self) -> Result<Running, karpenter::KarpenterError> {
+        match self {
+            Launcher::Spotbench { kube, aws, options } => {
+                Ok(Running::InProcess(InProcess(Some(spawn_in_process(kube.clone(), aws.clone(), options.clone())))))
+            }
+            Launcher::Karpenter { launch, .. } => Ok(Running::Karpenter(karpenter::Supervisor::start(launch.clone())?)),
+        }
+    }
+}
+
+impl Running {
+    /// Kills it now, as a crash would (no graceful shutdown).
+    pub fn kill(self) {
+        drop(self);
+    }
+
+    /// Kills it and waits until it has gone.
+    pub async fn stop(self) {
+        match self {
+            Running::InProcess(mut in_process) => {
+                if let Some(task) = in_process.0.take() {
+                    task.abort();
+                    let _ = task.await;
+                }
+            }
+            Running::Karpenter(sup) => sup.stop().await,
+        }
+    }
+
+    /// The child process's id (Karpenter), None in-process or between a crash and its restart.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Running::InProcess(_) => None,
+            Running::Karpenter(sup) => sup.pid(),
+        }
+    }
+}
+
+/// The project's autoscaler as its Deployment's pod would run: a failed start (the EC2
+/// connectivity check during an outage) is restarted with kubelet's back-off, 10 s doubling to at
+/// most 5 minutes.
+fn spawn_in_process(kube: kube::Client, aws: AwsClients, options: Options) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(10);
+        loop {
+            match autoscaler::operator::run(kube.clone(), aws.clone(), options.clone()).await {
+                Ok(()) => break,
+                Err(err) => tracing::error!(
+                    error = %format!("{err:#}"),
+                    restart_in_s = backoff.as_secs(),
+                    "autoscaler stopped; restarting it"
+                ),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(300));
+        }
+    })
+}
