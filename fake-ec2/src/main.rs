@@ -2,8 +2,8 @@ use anyhow::Context;
 use clap::Parser;
 use fake_ec2::cli::{Args, Command, ExperimentCommand, LogFormat};
 use fake_ec2::client;
+use fake_ec2::cloud::Cloud;
 use fake_ec2::server::{AppState, bind, serve};
-use fake_ec2::world::World;
 use fake_ec2::world::config::WorldConfig;
 
 #[tokio::main]
@@ -17,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         Command::Check { world } => {
             let cfg = WorldConfig::load(&world)?;
-            let w = World::new(cfg, 0, world.parent().unwrap_or(std::path::Path::new(".")))?;
+            let c = Cloud::new(cfg, 0, world.parent().unwrap_or(std::path::Path::new(".")))?;
+            let w = &c.ec2;
             println!(
                 "{}: region {}, {} zones, {} subnets, {} instance types, {} pools",
                 world.display(),
@@ -84,9 +85,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(a) => {
             let mut w =
-                World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
+                Cloud::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
             if let Some(mode) = a.clock {
-                w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
+                let factor = a.clock_factor.unwrap_or(w.ec2.cfg.clock.factor);
+                w.clock.set_mode(mode, factor);
             }
             if let Some(path) = &a.event_log {
                 let file = std::fs::OpenOptions::new()

@@ -34,6 +34,9 @@ fn not_found() -> SsmError {
     SsmError { status: 400, kind: "ParameterNotFound", message: None }
 }
 
+/// Every SSM operation this server answers.
+pub const ACTIONS: &[&str] = &["GetParameter", "GetParameters"];
+
 /// Answers one SSM request; returns the HTTP status and the JSON body.
 pub fn handle(w: &World, op: &str, body: &[u8]) -> (u16, String) {
     let result = parse(body).and_then(|req| match op {

@@ -240,9 +240,9 @@ async fn exhausted_pool_gives_partial_fulfilment_with_an_echoing_error() {
     let c = s.ec2();
     launch_template(&c, "lt-ice").await;
     {
-        let mut w = s.state.world();
-        let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
+        let mut w = s.state.cloud();
+        let pool = w.ec2.pool_of("m5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
     }
     let out = karpenter_fleet(
         &c,
@@ -335,9 +335,9 @@ async fn run_describe_stop_start_terminate_on_the_clock() {
 async fn run_instances_without_capacity_is_a_server_fault() {
     let s = Server::start(world(7)).await;
     {
-        let mut w = s.state.world();
-        let pool = w.pool_of("r5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
+        let mut w = s.state.cloud();
+        let pool = w.ec2.pool_of("r5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
     }
     let err = s
         .ec2()
@@ -411,7 +411,7 @@ async fn dry_run_answers_412_and_unauthorized_when_denied() {
         .await
         .unwrap_err();
     assert_eq!(code(&lt_err), "MissingParameter", "validation comes before the dry-run answer");
-    assert!(s.state.world().instances.is_empty(), "a dry run launches nothing");
+    assert!(s.state.cloud().ec2.instances.is_empty(), "a dry run launches nothing");
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ pub struct Observer {
 
 impl Observer {
     pub fn new(fake: AppState) -> Observer {
-        let start_ms = fake.world().now();
+        let start_ms = fake.cloud().now();
         Observer { inner: Arc::default(), fake, start_ms }
     }
 
@@ -45,7 +45,7 @@ impl Observer {
 
     /// World seconds since the run started.
     pub fn world_seconds(&self) -> f64 {
-        (self.fake.world().now() - self.start_ms) as f64 / 1000.0
+        (self.fake.cloud().now() - self.start_ms) as f64 / 1000.0
     }
 
     pub fn mark(&self, kind: &str, label: String) {
@@ -55,8 +55,9 @@ impl Observer {
 
     /// Every fake-ec2 instance ever launched, in launch order.
     pub fn instances(&self) -> Vec<InstanceSeen> {
-        let w = self.fake.world();
-        w.instances
+        let w = self.fake.cloud();
+        w.ec2
+            .instances
             .values()
             .map(|i| InstanceSeen {
                 seq: i.seq,
@@ -81,9 +82,9 @@ impl Observer {
     /// The claims, with placements filled in from fake-ec2 for any launched since last seen.
     pub fn claims(&self) -> BTreeMap<String, ClaimSeen> {
         let mut claims = self.lock().claims.clone();
-        let w = self.fake.world();
+        let w = self.fake.cloud();
         for c in claims.values_mut().filter(|c| c.placement.is_none()) {
-            if let Some(i) = c.instance_id.as_deref().and_then(|id| w.instance(id)) {
+            if let Some(i) = c.instance_id.as_deref().and_then(|id| w.ec2.instance(id)) {
                 c.placement = Some(format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type));
             }
         }
@@ -96,8 +97,8 @@ impl Observer {
         let instance_id =
             status.and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next()).map(str::to_owned);
         let placement = instance_id.as_deref().and_then(|id| {
-            let w = self.fake.world();
-            w.instance(id).map(|i| format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type))
+            let w = self.fake.cloud();
+            w.ec2.instance(id).map(|i| format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type))
         });
         let mut o = self.lock();
         let seen = o.claims.entry(uid).or_default();
@@ -215,16 +216,17 @@ impl Observer {
 
 /// The fleet's cost per hour at the world's current prices.
 pub fn fleet_cost_per_hour(fake: &AppState) -> f64 {
-    let w = fake.world();
+    let w = fake.cloud();
     let now = w.now();
-    w.instances
+    w.ec2
+        .instances
         .values()
         .filter(|i| matches!(i.state.name(), "pending" | "running"))
         .filter_map(|i| {
-            let pool = w.pool_of(&i.instance_type, &i.zone)?;
+            let pool = w.ec2.pool_of(&i.instance_type, &i.zone)?;
             Some(match i.capacity_type.as_str() {
-                "spot" => w.pools.spot_price_at(pool, now).1,
-                _ => w.pools.on_demand_price(pool),
+                "spot" => w.ec2.pools.spot_price_at(pool, now).1,
+                _ => w.ec2.pools.on_demand_price(pool),
             })
         })
         .sum()

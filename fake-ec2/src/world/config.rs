@@ -1,11 +1,12 @@
 //! The world file (`fixtures/worlds/*.yaml`): everything about the fake cloud a scenario can set.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::ClockMode;
+use crate::clock::{ClockMode, Millis};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +65,17 @@ fn one() -> f64 {
 
 fn default_start() -> String {
     "2026-01-01T00:00:00Z".to_owned()
+}
+
+impl ClockConfig {
+    /// World time at start: the wall clock's now for `now`, else the RFC 3339 time.
+    pub fn start_millis(&self) -> Millis {
+        if self.start == "now" {
+            chrono::Utc::now().timestamp_millis()
+        } else {
+            chrono::DateTime::parse_from_rfc3339(&self.start).map(|t| t.timestamp_millis()).unwrap_or(0)
+        }
+    }
 }
 
 impl Default for ClockConfig {
@@ -419,6 +431,14 @@ pub struct Credential {
     pub secret_access_key: String,
 }
 
+/// `10.0.1.0/24` as (address, prefix length).
+pub fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, bits) = cidr.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    (bits <= 32).then_some((ip, bits))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("failed to read world file {path}")]
@@ -455,7 +475,7 @@ impl WorldConfig {
             if !self.zones.iter().any(|z| z.name == s.zone) {
                 return Err(format!("subnet {} is in zone {}, which `zones` does not list", s.id, s.zone));
             }
-            super::network::parse_cidr(&s.cidr).ok_or_else(|| format!("subnet {}: bad cidr {}", s.id, s.cidr))?;
+            parse_cidr(&s.cidr).ok_or_else(|| format!("subnet {}: bad cidr {}", s.id, s.cidr))?;
         }
         let sp = &self.pools.spot;
         if !(0.0..1.0).contains(&sp.discount_min)

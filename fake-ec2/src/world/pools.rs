@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::Millis;
 use super::config::{PoolsConfig, SpotPoolsConfig};
-use super::rng::{hash_str, mix, unit};
+use crate::clock::Millis;
+use crate::rng::{hash_str, mix, unit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CapacityType {
