@@ -3,7 +3,6 @@
 SHELL := /bin/bash
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spotbench
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
-export CARGO_TERM_PROGRESS_WHEN ?= never
 FAKE_EC2 := $(CARGO_TARGET_DIR)/debug/fake-ec2
 PORT ?= 4566
 SEED ?= 1
@@ -20,6 +19,7 @@ help:
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
+	@echo "make userdata-golden - rewrite userdata/tests/golden/*.txt with upstream Karpenter's bootstrap package (needs Go, module proxy)"
 	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
 	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"
@@ -41,7 +41,8 @@ crds:
 
 # The main job: the spot scale-up scenario end to end on a local cluster (fake-ec2 + autoscaler).
 demo: setup k8s-bins
-	cargo run -q -p e2e -- demo $(if $(KEEP),--keep)
+	@echo "demo: building the Rust workspace (first time: about 3 minutes on 2 cores), then the scenario"
+	cargo run -p e2e -- demo $(if $(KEEP),--keep)
 
 # The scenario suite: each scenario on a fresh local cluster, a summary table, an HTML report per
 # scenario under $(CACHE_DIR)/reports and JUnit XML (JUNIT=path). Non-zero exit when one fails.
@@ -49,11 +50,11 @@ demo: setup k8s-bins
 JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
-	cargo run -q -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+	cargo run -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
 
 # An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve.
 up: setup k8s-bins
-	cargo run -q -p e2e -- up --world $(WORLD) --seed $(SEED)
+	cargo run -p e2e -- up --world $(WORLD) --seed $(SEED)
 
 e2e-list:
 	@cargo run -q -p e2e -- list
@@ -92,7 +93,7 @@ bench: setup
 # End-to-end performance on local clusters (pending -> Running for 10/100/1,000 pods, interruption
 # notice -> replacement Ready, the suite's wall time) -> the section of bench/results.md, bench/e2e.json.
 perf: k8s-bins
-	cargo run -q -p e2e -- perf
+	cargo run -p e2e -- perf
 
 clean-cache:
 	rm -rf $(CACHE_DIR)
@@ -113,3 +114,11 @@ cluster-down:
 
 cluster-smoke:
 	@$(K8S_ENV) bash e2e/k8s/cluster.sh smoke
+
+# userdata's golden files, written by upstream Karpenter's own bootstrap package (the version pinned
+# in userdata/golden-gen/go.mod) for the inputs in userdata/tests/golden/fixtures.json. Needs Go and
+# the module proxy; the goldens are committed, the Go build output stays in $(CACHE_DIR)/go.
+GO_ENV := GOMODCACHE=$(CACHE_DIR)/go/mod GOCACHE=$(CACHE_DIR)/go/build GOTOOLCHAIN=go1.26.11
+.PHONY: userdata-golden
+userdata-golden:
+	cd userdata/golden-gen && $(GO_ENV) go run . ../tests/golden

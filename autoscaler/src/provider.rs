@@ -427,6 +427,7 @@ impl CloudProvider {
             kube_reserved: kubelet.kube_reserved.unwrap_or_default(),
             system_reserved: kubelet.system_reserved.unwrap_or_default(),
             eviction_hard: kubelet.eviction_hard.unwrap_or_default(),
+            ..Default::default()
         };
         let metadata_options = spec
             .metadata_options

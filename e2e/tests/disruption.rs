@@ -151,9 +151,12 @@ async fn expiry_and_drift_replace_the_node_before_it_drains() {
     let pool =
         std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/nodepools/consolidating.yaml")).unwrap();
     // No consolidation here: only expiry (20 s) and drift may move the pod.
+    // m5 only until the drift edit below, so that edit has a node to drift.
     let pool = pool
         .replace("consolidateAfter: 0s", "consolidateAfter: Never")
+        .replace("values: [\"m5\", \"m6i\"]", "values: [\"m5\"]")
         .replace("  template:\n    spec:\n", "  template:\n    spec:\n      expireAfter: 20s\n");
+    assert!(pool.contains("values: [\"m5\"]"), "the fixture's family requirement changed: {pool}");
     env.apply(&pool).await.unwrap();
     inflate(&env, 1, "").await;
     let first = all_running(&env, 1).await;
@@ -180,10 +183,20 @@ async fn expiry_and_drift_replace_the_node_before_it_drains() {
     all_running(&env, 1).await;
 
     // Drift: the pool now only allows m6i; m5 nodes are replaced, m6i ones stay.
+    // The precondition: there is an m5 node to drift (else "every node is m6i" proves nothing).
+    let m5_nodes: BTreeSet<String> = env
+        .nodes()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| n.metadata.deletion_timestamp.is_none())
+        .filter(|n| label(n, "karpenter.k8s.aws/instance-family") == Some("m5"))
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    assert!(!m5_nodes.is_empty(), "no m5 node before the drift edit");
     let pools: Api<autoscaler::apis::NodePool> = Api::all(env.kube.clone());
-    let never_expire = pool
-        .replace("expireAfter: 20s", "expireAfter: Never")
-        .replace("values: [\"m5\", \"m6i\"]", "values: [\"m6i\"]");
+    let never_expire =
+        pool.replace("expireAfter: 20s", "expireAfter: Never").replace("values: [\"m5\"]", "values: [\"m6i\"]");
     env.apply(&never_expire).await.unwrap();
     let _ = pools.get("consolidating").await.unwrap();
     wait_for("every node to be m6i", WAIT, || async {
@@ -193,7 +206,8 @@ async fn expiry_and_drift_replace_the_node_before_it_drains() {
             .filter(|n| n.metadata.deletion_timestamp.is_none())
             .filter_map(|n| label(n, "karpenter.k8s.aws/instance-family"))
             .collect();
-        (!families.is_empty() && families.iter().all(|f| *f == "m6i")).then_some(())
+        let names: BTreeSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
+        (!families.is_empty() && families.iter().all(|f| *f == "m6i") && names.is_disjoint(&m5_nodes)).then_some(())
     })
     .await
     .unwrap();

@@ -58,8 +58,11 @@ async fn scene(cfg: EnvConfig) -> Scene {
 
 /// Watches the workload's pods and keeps the fewest available (Running, Ready, not terminating)
 /// seen at any event.
+/// A watch error fails the test: a watcher that stopped would let "no budget violated" hold
+/// without watching anything.
 struct Availability {
     min: Arc<AtomicUsize>,
+    failure: Arc<std::sync::Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -68,12 +71,21 @@ impl Availability {
         let min = Arc::new(AtomicUsize::new(usize::MAX));
         let api: Api<Pod> = Api::namespaced(env.kube.clone(), "default");
         let seen = min.clone();
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let failed = failure.clone();
         let task = tokio::spawn(async move {
             let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
             let mut init: BTreeMap<String, Pod> = BTreeMap::new();
             let mut ready = false;
             let mut events = std::pin::pin!(watcher(api, watcher::Config::default().labels(APP)).default_backoff());
-            while let Some(Ok(ev)) = events.next().await {
+            while let Some(ev) = events.next().await {
+                let ev = match ev {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                        return;
+                    }
+                };
                 match ev {
                     watcher::Event::Init => init.clear(),
                     watcher::Event::InitApply(p) => {
@@ -94,11 +106,16 @@ impl Availability {
                     seen.fetch_min(pods.values().filter(|p| available(p)).count(), Ordering::SeqCst);
                 }
             }
+            *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some("the watch stream ended".into());
         });
-        Availability { min, task }
+        Availability { min, failure, task }
     }
 
+    /// The fewest available pods seen; panics when the watch failed or ended.
     fn min(&self) -> usize {
+        if let Some(e) = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            panic!("the pod watcher failed, so availability was not watched: {e}");
+        }
         self.min.load(Ordering::SeqCst)
     }
 }

@@ -2,18 +2,83 @@
 //!
 //! The autoscaler writes it into a launch template's user data; fake-ec2, playing the kubelet,
 //! reads it back to register the Node with the same labels, taints and limits a real kubelet would.
-//! The format is Amazon Linux 2023's `nodeadm` input: a MIME multi-part document holding a
-//! `node.eks.aws/v1alpha1` `NodeConfig`, with labels and taints as kubelet flags (as Karpenter
-//! writes them) or taints as `registerWithTaints` in the kubelet config (as users may).
-//! Reference: https://awslabs.github.io/amazon-eks-ami/nodeadm/
+//! A [`NodeRegistration`] is family-agnostic; [`render`] writes it as upstream Karpenter
+//! (aws/karpenter-provider-aws v1.14.3, package `pkg/providers/amifamily/bootstrap`) writes user
+//! data for each AMI [`Family`], byte for byte, and [`parse`] reads any of them back:
+//!
+//! - **AL2**: a MIME multi-part document (boundary `//`) whose last `text/x-shellscript` part runs
+//!   `/etc/eks/bootstrap.sh` with `--b64-cluster-ca`, `--dns-cluster-ip`, `--use-max-pods false`
+//!   and `--kubelet-extra-args` (node labels, taints, max pods, reserved resources, hard eviction).
+//! - **AL2023**: a MIME multi-part document holding nodeadm's `node.eks.aws/v1alpha1` `NodeConfig`
+//!   (labels as a `--node-labels` kubelet flag, the rest in the inline kubelet config).
+//! - **Bottlerocket**: TOML `[settings.kubernetes]` (cluster, max pods, `node-labels`, `node-taints`
+//!   as `"value:Effect"` arrays, reserved resources, hard eviction).
+//!
+//! A user's own user data is merged as Karpenter merges it: MIME parts (or a bare script or
+//! NodeConfig) come before Karpenter's part; Bottlerocket settings are kept unless Karpenter sets
+//! them. References: <https://awslabs.github.io/amazon-eks-ami/nodeadm/>,
+//! <https://bottlerocket.dev/en/os/latest/api/settings/kubernetes/>.
+
+mod al2;
+mod al2023;
+mod bottlerocket;
+mod kubelet;
+mod mime;
+mod resources;
+mod toml_out;
+mod yaml_out;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+pub use resources::{default_eviction_hard, default_kube_reserved, parse_quantity};
+
+/// The MIME content type of a nodeadm `NodeConfig` part.
 pub const NODECONFIG_CONTENT_TYPE: &str = "application/node.eks.aws";
-const BOUNDARY: &str = "//";
+/// The MIME content type Karpenter gives shell-script parts.
+pub const SHELL_CONTENT_TYPE: &str = "text/x-shellscript; charset=\"us-ascii\"";
+
+/// The AMI families whose user data Karpenter writes for Linux nodes (its `amiFamily` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// Amazon Linux 2: `/etc/eks/bootstrap.sh` in a MIME multi-part shell script.
+    Al2,
+    /// Amazon Linux 2023: nodeadm's `NodeConfig` in a MIME multi-part document.
+    Al2023,
+    /// Bottlerocket: TOML settings.
+    Bottlerocket,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Al2, Family::Al2023, Family::Bottlerocket];
+
+    /// The name an EC2NodeClass's `amiFamily` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Al2 => "AL2",
+            Family::Al2023 => "AL2023",
+            Family::Bottlerocket => "Bottlerocket",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Family {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Family::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| Error::UnknownFamily(s.to_owned()))
+    }
+}
 
 /// What a kubelet registers with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +90,11 @@ pub struct NodeRegistration {
     /// `cpu`, `memory`, `ephemeral-storage` quantities, as kubelet config takes them.
     pub kube_reserved: BTreeMap<String, String>,
     pub system_reserved: BTreeMap<String, String>,
+    /// Eviction signal (`memory.available`, `nodefs.available`, ...) to threshold (`100Mi`, `10%`).
     pub eviction_hard: BTreeMap<String, String>,
+    /// The cluster DNS service IPs (kubelet `clusterDNS`); Karpenter writes the first. An IPv6
+    /// first address makes AL2's bootstrap.sh use `--ip-family ipv6`.
+    pub cluster_dns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,8 +104,10 @@ pub struct Cluster {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub api_server_endpoint: String,
+    /// The cluster CA bundle, base64-encoded (EKS `certificateAuthority.data`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub certificate_authority: String,
+    /// The service CIDR; only AL2023's NodeConfig carries it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cidr: String,
 }
@@ -49,322 +120,122 @@ pub struct Taint {
     pub effect: String,
 }
 
+impl Taint {
+    /// The value, with an empty one read as none (Kubernetes does not tell them apart).
+    fn value(&self) -> Option<&str> {
+        self.value.as_deref().filter(|v| !v.is_empty())
+    }
+
+    fn checked(self) -> Result<Self, Error> {
+        if EFFECTS.contains(&self.effect.as_str()) { Ok(self) } else { Err(Error::BadEffect(self.effect)) }
+    }
+}
+
+const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    #[error("user data holds no NodeConfig (expected a {NODECONFIG_CONTENT_TYPE} part or a NodeConfig document)")]
-    NoNodeConfig,
+    #[error(
+        "user data is none of AL2 (a script running /etc/eks/bootstrap.sh), AL2023 (a nodeadm NodeConfig) or Bottlerocket (TOML settings)"
+    )]
+    Unrecognized,
+    #[error("unknown AMI family {0:?}: expected AL2, AL2023 or Bottlerocket")]
+    UnknownFamily(String),
+    #[error("user data is not a valid MIME multi-part document: {0}")]
+    Mime(String),
     #[error("NodeConfig is not valid YAML: {0}")]
     Yaml(String),
+    #[error("Bottlerocket user data is not valid TOML: {0}")]
+    Toml(String),
+    #[error("Bottlerocket setting {key} {why}")]
+    BadSetting { key: String, why: String },
+    #[error("/etc/eks/bootstrap.sh command is malformed: {0}")]
+    BadBootstrap(String),
     #[error("kubelet flag {flag} is malformed: {why}")]
     BadFlag { flag: String, why: String },
     #[error("taint effect {0} is not NoSchedule, PreferNoSchedule or NoExecute")]
     BadEffect(String),
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NodeConfig {
-    api_version: String,
-    kind: String,
-    spec: NodeConfigSpec,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct NodeConfigSpec {
-    #[serde(default)]
-    cluster: Cluster,
-    #[serde(default)]
-    kubelet: Kubelet,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Kubelet {
-    #[serde(default, skip_serializing_if = "KubeletConfig::is_empty")]
-    config: KubeletConfig,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    flags: Vec<String>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct KubeletConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max_pods: Option<u32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    register_with_taints: Vec<Taint>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    kube_reserved: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    system_reserved: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    eviction_hard: BTreeMap<String, String>,
-}
-
-impl KubeletConfig {
-    fn is_empty(&self) -> bool {
-        self.max_pods.is_none()
-            && self.register_with_taints.is_empty()
-            && self.kube_reserved.is_empty()
-            && self.system_reserved.is_empty()
-            && self.eviction_hard.is_empty()
+/// The user data Karpenter writes for `family`, as text (EC2 wants it base64-encoded: see
+/// [`render_base64`]). `custom_user_data` is the EC2NodeClass's own `userData`, merged as Karpenter
+/// merges it; it fails where Karpenter fails (unreadable MIME, invalid Bottlerocket TOML).
+pub fn render(
+    family: Family,
+    registration: &NodeRegistration,
+    custom_user_data: Option<&str>,
+) -> Result<String, Error> {
+    let custom = custom_user_data.filter(|c| !c.is_empty());
+    match family {
+        Family::Al2 => al2::render(registration, custom),
+        Family::Al2023 => al2023::render(registration, custom),
+        Family::Bottlerocket => bottlerocket::render(registration, custom),
     }
 }
 
-const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+/// [`render`], base64-encoded as a launch template's `UserData` takes it.
+pub fn render_base64(
+    family: Family,
+    registration: &NodeRegistration,
+    custom_user_data: Option<&str>,
+) -> Result<String, Error> {
+    render(family, registration, custom_user_data).map(|text| base64::engine::general_purpose::STANDARD.encode(text))
+}
+
+/// Reads user data of any family, as EC2 stores it (base64) or as text, and tells which family
+/// wrote it. A bare bootstrap script or NodeConfig (not wrapped in MIME) is read too.
+pub fn parse(user_data: &str) -> Result<(Family, NodeRegistration), Error> {
+    let decoded = decode_base64(user_data);
+    let text = decoded.as_deref().unwrap_or(user_data);
+    if mime::is_mime(text) {
+        let parts = mime::parse(text)?;
+        if parts.iter().any(|p| p.media_type() == NODECONFIG_CONTENT_TYPE) {
+            return al2023::parse_parts(&parts).map(|r| (Family::Al2023, r));
+        }
+        let script =
+            parts.iter().rev().find(|p| p.media_type() == "text/x-shellscript" && al2::runs_bootstrap(&p.body));
+        return match script {
+            Some(p) => al2::parse_script(&p.body).map(|r| (Family::Al2, r)),
+            None => Err(Error::Unrecognized),
+        };
+    }
+    if let Some(settings) = bottlerocket::settings(text) {
+        return bottlerocket::parse(&settings?).map(|r| (Family::Bottlerocket, r));
+    }
+    if let Some(registration) = al2023::parse_bare(text) {
+        return registration.map(|r| (Family::Al2023, r));
+    }
+    if al2::runs_bootstrap(text) {
+        return al2::parse_script(text).map(|r| (Family::Al2, r));
+    }
+    Err(Error::Unrecognized)
+}
 
 impl NodeRegistration {
-    /// The MIME document to put (base64-encoded, as EC2 wants) in a launch template.
+    /// The AL2023 user data (Karpenter's nodeadm NodeConfig) for a launch template.
     pub fn to_user_data(&self) -> String {
-        let mut flags = Vec::new();
-        if !self.labels.is_empty() {
-            let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            flags.push(format!("--node-labels={}", labels.join(",")));
-        }
-        let doc = NodeConfig {
-            api_version: "node.eks.aws/v1alpha1".into(),
-            kind: "NodeConfig".into(),
-            spec: NodeConfigSpec {
-                cluster: self.cluster.clone(),
-                kubelet: Kubelet {
-                    config: KubeletConfig {
-                        max_pods: self.max_pods,
-                        register_with_taints: self.taints.clone(),
-                        kube_reserved: self.kube_reserved.clone(),
-                        system_reserved: self.system_reserved.clone(),
-                        eviction_hard: self.eviction_hard.clone(),
-                    },
-                    flags,
-                },
-            },
-        };
-        let yaml = serde_saphyr::to_string(&doc).unwrap_or_default();
-        format!(
-            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"{BOUNDARY}\"\n\n--{BOUNDARY}\nContent-Type: {NODECONFIG_CONTENT_TYPE}\n\n{yaml}\n--{BOUNDARY}--\n"
-        )
+        al2023::render_alone(self)
     }
 
+    /// [`Self::to_user_data`], base64-encoded as EC2 wants it.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.to_user_data())
     }
 
-    /// Reads user data as EC2 stores it (base64) or as text: MIME multi-part or a bare NodeConfig.
+    /// Reads user data of any family (see [`parse`]).
     pub fn from_user_data(user_data: &str) -> Result<Self, Error> {
-        let text = decode_base64(user_data).unwrap_or_else(|| user_data.to_owned());
-        let yaml = node_config_part(&text).ok_or(Error::NoNodeConfig)?;
-        let doc: NodeConfig = serde_saphyr::from_str(&yaml).map_err(|e| Error::Yaml(e.to_string()))?;
-        if doc.kind != "NodeConfig" {
-            return Err(Error::NoNodeConfig);
-        }
-        let cfg = doc.spec.kubelet.config;
-        let mut reg = Self {
-            cluster: doc.spec.cluster,
-            labels: BTreeMap::new(),
-            taints: cfg.register_with_taints,
-            max_pods: cfg.max_pods,
-            kube_reserved: cfg.kube_reserved,
-            system_reserved: cfg.system_reserved,
-            eviction_hard: cfg.eviction_hard,
-        };
-        for flag in &doc.spec.kubelet.flags {
-            reg.apply_flag(flag)?;
-        }
-        for t in &reg.taints {
-            if !EFFECTS.contains(&t.effect.as_str()) {
-                return Err(Error::BadEffect(t.effect.clone()));
-            }
-        }
-        Ok(reg)
+        parse(user_data).map(|(_, registration)| registration)
     }
-
-    fn apply_flag(&mut self, flag: &str) -> Result<(), Error> {
-        let bad = |why: &str| Error::BadFlag { flag: flag.to_owned(), why: why.to_owned() };
-        let Some((name, value)) = flag.split_once('=') else { return Ok(()) };
-        let value = value.trim_matches('"').trim_matches('\'');
-        match name {
-            "--node-labels" => {
-                for pair in value.split(',').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').ok_or_else(|| bad("a label needs key=value"))?;
-                    self.labels.insert(k.to_owned(), v.to_owned());
-                }
-            }
-            "--register-with-taints" => {
-                for t in value.split(',').filter(|p| !p.is_empty()) {
-                    let (kv, effect) = t.rsplit_once(':').ok_or_else(|| bad("a taint needs key[=value]:Effect"))?;
-                    let (key, value) = match kv.split_once('=') {
-                        Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
-                        None => (kv.to_owned(), None),
-                    };
-                    self.taints.push(Taint { key, value, effect: effect.to_owned() });
-                }
-            }
-            "--max-pods" => {
-                self.max_pods = Some(value.parse().map_err(|_| bad("--max-pods needs a number"))?);
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// kube-reserved as EKS AMIs (and Karpenter's capacity estimates) set it when the user data does not:
-/// CPU 6% of the first core, 1% of the second, 0.5% of the next two, 0.25% of the rest; memory
-/// 11 MiB per pod plus 255 MiB; 1 GiB of ephemeral storage.
-pub fn default_kube_reserved(vcpus: u32, max_pods: u32) -> BTreeMap<String, String> {
-    let cores = f64::from(vcpus);
-    let tiers = [(1.0, 0.06), (1.0, 0.01), (2.0, 0.005), (f64::MAX, 0.0025)];
-    let mut left = cores;
-    let mut millicores = 0.0;
-    for (size, share) in tiers {
-        let take = left.min(size);
-        millicores += take * share * 1000.0;
-        left -= take;
-        if left <= 0.0 {
-            break;
-        }
-    }
-    BTreeMap::from([
-        ("cpu".to_owned(), format!("{}m", millicores.round() as u64)),
-        ("memory".to_owned(), format!("{}Mi", 11 * u64::from(max_pods) + 255)),
-        ("ephemeral-storage".to_owned(), "1Gi".to_owned()),
-    ])
-}
-
-/// The hard eviction thresholds a kubelet uses when none are configured.
-pub fn default_eviction_hard() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("memory.available".to_owned(), "100Mi".to_owned()),
-        ("nodefs.available".to_owned(), "10%".to_owned()),
-    ])
-}
-
-/// A Kubernetes quantity (`250m`, `1.5`, `512Mi`, `1G`, `2e3`) in base units (cores or bytes).
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0_f64.powi(4),
-        _ => return None,
-    };
-    Some(n * mult)
 }
 
 fn decode_base64(s: &str) -> Option<String> {
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() {
+        return None;
+    }
     let bytes = base64::engine::general_purpose::STANDARD.decode(compact).ok()?;
     String::from_utf8(bytes).ok()
 }
 
-/// The NodeConfig YAML inside a MIME multi-part document, or the text itself if it is one.
-fn node_config_part(text: &str) -> Option<String> {
-    let boundary = text.lines().find_map(|l| {
-        let l = l.trim();
-        let i = l.find("boundary=")?;
-        Some(l[i + "boundary=".len()..].trim_matches('"').to_owned())
-    });
-    let Some(boundary) = boundary else {
-        return text.contains("NodeConfig").then(|| text.to_owned());
-    };
-    let delimiter = format!("--{boundary}");
-    for part in text.split(&delimiter).skip(1) {
-        let part = part.trim_start_matches(['\r', '\n']);
-        let (headers, body) = part.split_once("\n\n").or_else(|| part.split_once("\r\n\r\n"))?;
-        if headers
-            .lines()
-            .any(|h| h.to_ascii_lowercase().starts_with("content-type:") && h.contains(NODECONFIG_CONTENT_TYPE))
-        {
-            return Some(body.to_owned());
-        }
-    }
-    None
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> NodeRegistration {
-        NodeRegistration {
-            cluster: Cluster { name: "fake-cluster".into(), cidr: "10.96.0.0/12".into(), ..Default::default() },
-            labels: BTreeMap::from([
-                ("karpenter.sh/capacity-type".into(), "spot".into()),
-                ("karpenter.sh/nodepool".into(), "default".into()),
-            ]),
-            taints: vec![Taint { key: "dedicated".into(), value: Some("gpu".into()), effect: "NoSchedule".into() }],
-            max_pods: Some(29),
-            kube_reserved: BTreeMap::from([("cpu".into(), "70m".into())]),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn round_trips_through_base64_user_data() {
-        let reg = sample();
-        assert_eq!(NodeRegistration::from_user_data(&reg.to_base64()), Ok(reg.clone()));
-        assert_eq!(NodeRegistration::from_user_data(&reg.to_user_data()), Ok(reg));
-    }
-
-    #[test]
-    fn reads_karpenter_style_flags_and_bare_nodeconfig() {
-        let yaml = r#"apiVersion: node.eks.aws/v1alpha1
-kind: NodeConfig
-spec:
-  cluster:
-    name: c
-  kubelet:
-    config:
-      maxPods: 110
-    flags:
-    - --node-labels="karpenter.sh/nodepool=default,team=a"
-    - --register-with-taints=example.com/special=true:NoSchedule,only-key:NoExecute
-"#;
-        let reg = NodeRegistration::from_user_data(yaml).unwrap_or_default();
-        assert_eq!(reg.labels.get("team").map(String::as_str), Some("a"));
-        assert_eq!(reg.max_pods, Some(110));
-        assert_eq!(
-            reg.taints,
-            [
-                Taint { key: "example.com/special".into(), value: Some("true".into()), effect: "NoSchedule".into() },
-                Taint { key: "only-key".into(), value: None, effect: "NoExecute".into() },
-            ]
-        );
-    }
-
-    #[test]
-    fn default_reservations_follow_the_eks_formula() {
-        // m5.large: 2 vCPUs, 29 pods -> 70m CPU, 574Mi memory (Karpenter's documented overhead).
-        let r = default_kube_reserved(2, 29);
-        assert_eq!(r.get("cpu").map(String::as_str), Some("70m"));
-        assert_eq!(r.get("memory").map(String::as_str), Some("574Mi"));
-        assert_eq!(default_kube_reserved(8, 58).get("cpu").map(String::as_str), Some("90m"));
-        assert_eq!(default_kube_reserved(96, 737).get("cpu").map(String::as_str), Some("310m"));
-    }
-
-    #[test]
-    fn parses_quantities() {
-        assert_eq!(parse_quantity("250m"), Some(0.25));
-        assert_eq!(parse_quantity("512Mi"), Some(536_870_912.0));
-        assert_eq!(parse_quantity("1G"), Some(1e9));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("10%"), None);
-    }
-
-    #[test]
-    fn rejects_what_a_kubelet_would_reject() {
-        assert_eq!(NodeRegistration::from_user_data("#!/bin/bash\necho hi"), Err(Error::NoNodeConfig));
-        let bad = "kind: NodeConfig\napiVersion: x\nspec:\n  kubelet:\n    flags: [\"--register-with-taints=k=v:Sometimes\"]\n";
-        assert_eq!(NodeRegistration::from_user_data(bad), Err(Error::BadEffect("Sometimes".into())));
-        let bad = "kind: NodeConfig\napiVersion: x\nspec:\n  kubelet:\n    flags: [\"--node-labels=novalue\"]\n";
-        assert!(matches!(NodeRegistration::from_user_data(bad), Err(Error::BadFlag { .. })));
-    }
-}
+mod tests;

@@ -13,6 +13,15 @@ pub enum Backend {
     Kind,
 }
 
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Kind => "kind",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The backend cannot run on this machine; the reason is one line for reports.
@@ -43,6 +52,14 @@ impl Cluster {
         match backend {
             Backend::Local => local::up(repo_root, name),
             Backend::Kind => kind::up(repo_root, name),
+        }
+    }
+
+    /// Why this backend cannot run on this machine (one line), if it cannot.
+    pub fn unavailable(backend: Backend) -> Option<String> {
+        match backend {
+            Backend::Local => None,
+            Backend::Kind => kind::unavailable(),
         }
     }
 

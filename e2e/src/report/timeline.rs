@@ -4,7 +4,6 @@
 //! the expectation results, never wall-clock times, UIDs, generated names or resource versions.
 //! NodeClaims get aliases (`nodeclaim-1`, ...) in the order they are first reported; claims first
 //! reported together are ordered by what they are, so the aliases do not depend on timing.
-//! [`Samples`] are the time series the HTML report draws.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -175,34 +174,6 @@ impl Normalizer {
 
 fn alias_number(alias: &str) -> usize {
     alias.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
-/// One sample of the cluster and the fleet, for the report.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Sample {
-    /// World seconds since the scenario started.
-    pub t: f64,
-    /// `capacity-type zone` -> Ready nodes.
-    pub nodes: BTreeMap<String, usize>,
-    pub pending_pods: usize,
-    pub running_pods: usize,
-    pub fleet_cost_per_hour: f64,
-}
-
-/// A moment worth marking on the report: a step, a fault, an interruption.
-#[derive(Clone, Debug, Serialize)]
-pub struct Marker {
-    pub t: f64,
-    pub kind: String,
-    pub label: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Samples {
-    pub samples: Vec<Sample>,
-    pub markers: Vec<Marker>,
-    /// Some sample saw a PodDisruptionBudget with fewer healthy pods than it wants.
-    pub pdb_violations: Vec<String>,
 }
 
 #[cfg(test)]

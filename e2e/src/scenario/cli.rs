@@ -44,6 +44,11 @@ pub async fn run(
     };
     // Load everything first: a malformed file fails before any cluster starts.
     let scenarios = files.iter().map(|f| load::load_file(root, f)).collect::<Result<Vec<_>, _>>()?;
+    // A backend this machine cannot run is a missing capability, not a failure: one line, exit 0.
+    if let Some(reason) = crate::cluster::Cluster::unavailable(backend) {
+        println!("not run: {} scenario(s) on the {} backend: {reason}", scenarios.len(), backend.name());
+        return Ok(true);
+    }
     let dir = report_dir.unwrap_or_else(default_report_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut outcomes: Vec<Outcome> = Vec::new();
@@ -61,7 +66,7 @@ pub async fn run(
         };
         if !matches!(outcome.status, Status::Skipped(_)) {
             let path = dir.join(format!("{}.html", outcome.name));
-            std::fs::write(&path, report::html::render(&outcome))
+            std::fs::write(&path, report::html::render(&outcome.view()))
                 .with_context(|| format!("writing {}", path.display()))?;
             println!("[{}] report: {}", outcome.name, path.display());
             if write_timeline {

@@ -1,29 +1,40 @@
 //! Watching a run from the side: every NodeClaim ever seen (a watch, so claims that live a moment,
-//! like a failed spot launch, are not missed), and a sample of nodes, pods, PDBs and fleet cost
-//! each second for the report.
+//! like a failed spot launch, are not missed) and the moments of its life, fake-ec2's event log
+//! (interruption warnings, rebalance recommendations, reclaims, FIS experiments, instances gone),
+//! and a sample of nodes, pods, PDBs and fleet cost each second, for the report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use autoscaler::apis::NodeClaim;
+use autoscaler::apis::common::is_true;
+use autoscaler::apis::{NodeClaim, labels as l};
 use fake_ec2::server::AppState;
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 
-use crate::report::timeline::{ClaimSeen, InstanceSeen, Marker, Sample, Samples};
+use super::world_events::{self, What, WorldEvent};
+use crate::report::timeline::{ClaimSeen, InstanceSeen};
+use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Samples};
 
 /// What the side tasks saw, shared with the runner.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// NodeClaims by uid.
     pub claims: BTreeMap<String, ClaimSeen>,
+    /// Samples, markers and PDB violations; the lanes are put in by [`Observer::finish`].
     pub samples: Samples,
     /// PDBs seen satisfied at least once: only from then on does falling short count as a
     /// violation (not while the workload is still coming up).
-    pub pdbs_armed: std::collections::BTreeSet<String>,
+    pub pdbs_armed: BTreeSet<String>,
+    /// NodeClaim lives by uid.
+    lanes: BTreeMap<String, Lane>,
+    /// Instance id -> world seconds it began shutting down (or stopping), and was gone.
+    instance_ends: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Event log lines read (their sequence number).
+    events_read: u64,
 }
 
 #[derive(Clone)]
@@ -31,12 +42,22 @@ pub struct Observer {
     inner: Arc<Mutex<Observed>>,
     fake: AppState,
     start_ms: i64,
+    started: Instant,
+}
+
+/// What fake-ec2 knows about a claim's instance.
+struct InstanceFacts {
+    placement: String,
+    capacity_type: String,
+    instance_type: String,
+    zone: String,
+    launched_ms: i64,
 }
 
 impl Observer {
     pub fn new(fake: AppState) -> Observer {
         let start_ms = fake.cloud().now();
-        Observer { inner: Arc::default(), fake, start_ms }
+        Observer { inner: Arc::default(), fake, start_ms, started: Instant::now() }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Observed> {
@@ -45,12 +66,108 @@ impl Observer {
 
     /// World seconds since the run started.
     pub fn world_seconds(&self) -> f64 {
-        (self.fake.cloud().now() - self.start_ms) as f64 / 1000.0
+        self.seconds(self.fake.cloud().now())
     }
 
-    pub fn mark(&self, kind: &str, label: String) {
+    fn seconds(&self, world_ms: i64) -> f64 {
+        (world_ms - self.start_ms) as f64 / 1000.0
+    }
+
+    pub fn mark(&self, kind: MarkerKind, label: String) {
         let t = self.world_seconds();
-        self.lock().samples.markers.push(Marker { t, kind: kind.to_owned(), label });
+        self.lock().samples.markers.push(Marker { t, kind, label, instance_id: None });
+    }
+
+    /// Everything observed, with the NodeClaims' lives as lanes: the event log read and the
+    /// cluster sampled once more, so the report ends in the state the run ended in.
+    pub async fn finish(&self, kube: &kube::Client) -> Samples {
+        self.read_events();
+        if let Some(s) = self.take_sample(kube).await {
+            self.lock().samples.samples.push(s);
+        }
+        let o = self.lock();
+        let mut samples = o.samples.clone();
+        samples.lanes = o
+            .lanes
+            .values()
+            .map(|lane| {
+                let mut lane = lane.clone();
+                if let Some((terminating, terminated)) = lane.instance_id.as_ref().and_then(|i| o.instance_ends.get(i))
+                {
+                    lane.terminating = *terminating;
+                    lane.terminated = terminated.or(lane.terminated);
+                }
+                lane
+            })
+            .collect();
+        samples
+    }
+
+    /// Reads fake-ec2's event log since the last call into markers and instance ends.
+    fn read_events(&self) {
+        let since = self.lock().events_read;
+        let (read, events) = {
+            let w = self.fake.cloud();
+            let events: Vec<(WorldEvent, Option<String>)> = w
+                .events
+                .log_since(since)
+                .filter_map(world_events::parse)
+                .map(|e| {
+                    // The state reason tells EC2's reclaim from a termination someone asked for.
+                    let reason = match &e.what {
+                        What::State { instance_id, .. } => {
+                            w.ec2.instance(instance_id).and_then(|i| i.state_reason.as_ref()).map(|r| r.0.clone())
+                        }
+                        _ => None,
+                    };
+                    (e, reason)
+                })
+                .collect();
+            (w.events.published(), events)
+        };
+        let mut o = self.lock();
+        o.events_read = read;
+        for (e, reason) in events {
+            let t = self.seconds(e.at_ms);
+            let marker = |kind, label: String, instance_id: Option<String>| Marker { t, kind, label, instance_id };
+            let m = match e.what {
+                What::State { instance_id, state } => {
+                    let ends = o.instance_ends.entry(instance_id.clone()).or_default();
+                    match state.as_str() {
+                        "shutting-down" | "stopping" => {
+                            ends.0.get_or_insert(t);
+                            reason.filter(|r| r.starts_with("Server.SpotInstance")).map(|_| {
+                                let how = if state == "stopping" { "reclaim (stop)" } else { "reclaim" };
+                                marker(MarkerKind::Reclaim, how.to_owned(), Some(instance_id))
+                            })
+                        }
+                        "terminated" | "stopped" => {
+                            ends.1.get_or_insert(t);
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+                What::Rebalance { instance_id } => Some(marker(
+                    MarkerKind::RebalanceRecommendation,
+                    "rebalance recommendation".to_owned(),
+                    Some(instance_id),
+                )),
+                What::Warning { instance_id, action, reservation } => {
+                    let what = if reservation { "reservation interruption" } else { "interruption warning" };
+                    Some(marker(MarkerKind::InterruptionWarning, format!("{what} ({action})"), Some(instance_id)))
+                }
+                What::Health { code, instance_ids } => {
+                    let one = (instance_ids.len() == 1).then(|| instance_ids[0].clone());
+                    Some(marker(MarkerKind::HealthEvent, format!("AWS Health {code}"), one))
+                }
+                What::Fis { experiment_id, status } => {
+                    matches!(status.as_str(), "running" | "completed" | "stopped" | "failed")
+                        .then(|| marker(MarkerKind::FisExperiment, format!("FIS {experiment_id} {status}"), None))
+                }
+            };
+            o.samples.markers.extend(m);
+        }
     }
 
     /// Every fake-ec2 instance ever launched, in launch order.
@@ -96,20 +213,29 @@ impl Observer {
         let status = claim.status.as_ref();
         let instance_id =
             status.and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next()).map(str::to_owned);
-        let placement = instance_id.as_deref().and_then(|id| {
+        let (now, facts) = {
             let w = self.fake.cloud();
-            w.ec2.instance(id).map(|i| format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type))
-        });
+            let facts = instance_id.as_deref().and_then(|id| w.ec2.instance(id)).map(|i| InstanceFacts {
+                placement: format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type),
+                capacity_type: i.capacity_type.as_str().to_owned(),
+                instance_type: i.instance_type.clone(),
+                zone: i.zone.clone(),
+                launched_ms: i.launch_time,
+            });
+            (self.seconds(w.now()), facts)
+        };
+        let label = |k: &str| claim.metadata.labels.as_ref().and_then(|m| m.get(k)).cloned();
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        let nodepool = label(l::NODEPOOL).unwrap_or_default();
         let mut o = self.lock();
-        let seen = o.claims.entry(uid).or_default();
-        seen.name = claim.metadata.name.clone().unwrap_or_default();
-        seen.nodepool =
-            claim.metadata.labels.as_ref().and_then(|l| l.get("karpenter.sh/nodepool")).cloned().unwrap_or_default();
+        let seen = o.claims.entry(uid.clone()).or_default();
+        seen.name = name.clone();
+        seen.nodepool = nodepool.clone();
         if instance_id.is_some() {
-            seen.instance_id = instance_id;
+            seen.instance_id = instance_id.clone();
         }
-        if placement.is_some() {
-            seen.placement = placement;
+        if let Some(f) = &facts {
+            seen.placement = Some(f.placement.clone());
         }
         if let Some(n) = status.and_then(|s| s.node_name.clone()) {
             seen.node_name = Some(n);
@@ -117,6 +243,55 @@ impl Observer {
         // Deleting counts as deleted: when the claim object finally goes (finalizers, EC2's
         // shutdown) races the observation; the deletion request itself does not.
         seen.deleted |= deleted || claim.metadata.deletion_timestamp.is_some();
+
+        let lane =
+            o.lanes.entry(uid).or_insert_with(|| Lane { nodeclaim: name, nodepool, created: now, ..Lane::default() });
+        match facts {
+            Some(f) => {
+                lane.capacity_type = CapacityType::parse(&f.capacity_type);
+                lane.instance_type = Some(f.instance_type);
+                lane.zone = Some(f.zone);
+                lane.instance_id = instance_id;
+                lane.launched.get_or_insert(self.seconds(f.launched_ms));
+            }
+            None => {
+                // Before the instance is known, what the claim's labels say.
+                if let Some(ct) = label(l::CAPACITY_TYPE) {
+                    lane.capacity_type = CapacityType::parse(&ct);
+                }
+                lane.instance_type = lane.instance_type.take().or_else(|| label(l::INSTANCE_TYPE));
+                lane.zone = lane.zone.take().or_else(|| label(l::ZONE));
+            }
+        }
+        let conditions = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
+        if is_true(conditions, "Registered") {
+            lane.registered.get_or_insert(now);
+        }
+        if is_true(conditions, "Ready") || is_true(conditions, "Initialized") {
+            lane.ready.get_or_insert(now);
+        }
+        if let Some(c) = conditions.iter().find(|c| c.type_ == "DisruptionReason" && c.status == "True") {
+            disrupt(lane, now, if c.reason.is_empty() { &c.message } else { &c.reason });
+        }
+        if deleted || claim.metadata.deletion_timestamp.is_some() {
+            disrupt(lane, now, "deleted");
+        }
+        if deleted {
+            gone(lane, now);
+        }
+    }
+
+    /// Claims not in a fresh list are gone.
+    fn forget_missing(&self, live: &BTreeSet<String>) {
+        let now = self.world_seconds();
+        let mut o = self.lock();
+        for (uid, c) in o.claims.iter_mut() {
+            c.deleted |= !live.contains(uid);
+        }
+        for (_, lane) in o.lanes.iter_mut().filter(|(uid, _)| !live.contains(*uid)) {
+            disrupt(lane, now, "deleted");
+            gone(lane, now);
+        }
     }
 
     /// Watches NodeClaims until aborted; relists (and marks missing claims deleted) when the watch ends.
@@ -127,10 +302,8 @@ impl Observer {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             };
-            let live: Vec<String> = list.items.iter().filter_map(|c| c.metadata.uid.clone()).collect();
-            for (uid, c) in self.lock().claims.iter_mut() {
-                c.deleted |= !live.contains(uid);
-            }
+            let live: BTreeSet<String> = list.items.iter().filter_map(|c| c.metadata.uid.clone()).collect();
+            self.forget_missing(&live);
             for c in &list.items {
                 self.record(c, false);
             }
@@ -153,6 +326,7 @@ impl Observer {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            self.read_events();
             if let Some(s) = self.take_sample(&kube).await {
                 self.lock().samples.samples.push(s);
             }
@@ -163,8 +337,18 @@ impl Observer {
         let nodes = Api::<Node>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
         let pods = Api::<Pod>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
         let pdbs = Api::<PodDisruptionBudget>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
-        let mut s = Sample { t: self.world_seconds(), ..Sample::default() };
+        let mut s = Sample { t: self.world_seconds(), real: self.started.elapsed().as_secs_f64(), ..Sample::default() };
+        let mut tainted = Vec::new();
         for n in &nodes {
+            if n.spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .is_some_and(|t| t.iter().any(|t| t.key == l::DISRUPTED_TAINT))
+                && let Some(id) =
+                    n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next())
+            {
+                tainted.push(id.to_owned());
+            }
             let ready = n
                 .status
                 .as_ref()
@@ -187,6 +371,9 @@ impl Observer {
         s.fleet_cost_per_hour = fleet_cost_per_hour(&self.fake);
         let mut violations = Vec::new();
         let mut o = self.lock();
+        for lane in o.lanes.values_mut().filter(|l| l.instance_id.as_ref().is_some_and(|i| tainted.contains(i))) {
+            disrupt(lane, s.t, "tainted karpenter.sh/disrupted");
+        }
         for p in &pdbs {
             let Some(st) = p.status.as_ref() else { continue };
             if st.observed_generation.is_none() {
@@ -214,6 +401,22 @@ impl Observer {
     }
 }
 
+/// Disruption began at `t`, unless it already had.
+fn disrupt(lane: &mut Lane, t: f64, why: &str) {
+    if lane.disrupted.is_none() {
+        lane.disrupted = Some(t);
+        lane.disruption = Some(why.to_owned());
+    }
+}
+
+/// The claim is gone: a claim without an instance ends here (one with an instance ends when the
+/// instance does).
+fn gone(lane: &mut Lane, t: f64) {
+    if lane.instance_id.is_none() {
+        lane.terminated.get_or_insert(t);
+    }
+}
+
 /// The fleet's cost per hour at the world's current prices.
 pub fn fleet_cost_per_hour(fake: &AppState) -> f64 {
     let w = fake.cloud();
@@ -229,5 +432,7 @@ pub fn fleet_cost_per_hour(fake: &AppState) -> f64 {
                 _ => w.ec2.pools.on_demand_price(pool),
             })
         })
-        .sum()
+        // An empty sum is -0.0.
+        .sum::<f64>()
+        + 0.0
 }

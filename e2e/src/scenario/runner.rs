@@ -16,7 +16,8 @@ use super::expect::{self, describe_wait};
 use super::model::{Apply, Fault, Scenario, Step};
 use super::observe::Observer;
 use crate::env::{Env, EnvConfig, wait_for};
-use crate::report::timeline::{Normalizer, Samples, StepRecord, Timeline};
+use crate::report::timeline::{Normalizer, StepRecord, Timeline};
+use crate::report::view::{MarkerKind, RunMeta, RunStatus, RunView, Samples};
 
 /// Autoscaler features scenarios may require (`requires:`). `interruption` joins once the SQS
 /// interruption controller is in; `SPOTBENCH_E2E_FEATURES=interruption` adds it for a try.
@@ -46,6 +47,25 @@ pub struct Outcome {
     pub timeline: Timeline,
     pub samples: Samples,
     pub wall: Duration,
+}
+
+impl Outcome {
+    /// What the report draws of this run.
+    pub fn view(&self) -> RunView {
+        let meta = RunMeta {
+            scenario: self.name.clone(),
+            description: self.description.clone(),
+            seed: self.timeline.seed,
+            autoscaler: None,
+            status: match &self.status {
+                Status::Passed => RunStatus::Passed,
+                Status::Failed(m) => RunStatus::Failed(m.clone()),
+                Status::Skipped(m) => RunStatus::Skipped(m.clone()),
+            },
+            wall_seconds: self.wall.as_secs_f64(),
+        };
+        RunView::new(meta, self.samples.clone(), serde_saphyr::to_string(&self.timeline).ok())
+    }
 }
 
 /// Runs `scenario` unless it needs a feature the autoscaler lacks. Fails only when the
@@ -135,7 +155,7 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
     for t in &side {
         t.abort();
     }
-    let samples = observer.lock().samples.clone();
+    let samples = observer.finish(&env.kube).await;
     env.stop().await;
     let wall = started.elapsed();
     println!(
@@ -245,11 +265,11 @@ async fn run_step(
     match step {
         Step::Apply(a) => apply(env, a).await,
         Step::Delete(d) => {
-            observer.mark("step", format!("delete {} {}", d.kind, d.name));
+            observer.mark(MarkerKind::Step, format!("delete {} {}", d.kind, d.name));
             delete(env, &d.kind, &d.name, &d.namespace).await
         }
         Step::Scale(s) => {
-            observer.mark("step", format!("scale {} to {}", s.deployment, s.replicas));
+            observer.mark(MarkerKind::Step, format!("scale {} to {}", s.deployment, s.replicas));
             let api: Api<Deployment> = Api::namespaced(env.kube.clone(), &s.namespace);
             api.patch(&s.deployment, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": s.replicas}})))
                 .await
@@ -279,11 +299,11 @@ async fn run_step(
             })
         }
         Step::Fault(f) => {
-            observer.mark("fault", describe_fault(f));
+            observer.mark(MarkerKind::Fault, describe_fault(f));
             fault(env, f).await
         }
         Step::Clock(c) => {
-            observer.mark("clock", describe(step));
+            observer.mark(MarkerKind::Clock, describe(step));
             if let Some(a) = c.advance_seconds {
                 env.admin("clock", json!({"advance_seconds": a})).await?;
             }
@@ -293,12 +313,12 @@ async fn run_step(
             Ok(())
         }
         Step::KillAutoscaler => {
-            observer.mark("autoscaler", "killed".into());
+            observer.mark(MarkerKind::Autoscaler, "autoscaler killed".into());
             env.kill_autoscaler();
             Ok(())
         }
         Step::StartAutoscaler => {
-            observer.mark("autoscaler", "started".into());
+            observer.mark(MarkerKind::Autoscaler, "autoscaler started".into());
             env.start_autoscaler();
             Ok(())
         }

@@ -1,12 +1,13 @@
-//! The Node a kubelet would register for an instance: pure, from the instance, its type and the
-//! user data's NodeConfig (the `userdata` crate's contract).
+//! The Node a kubelet would register for an instance: pure, from the instance, its type and its
+//! user data (the `userdata` crate's contract), whichever AMI family wrote it: AL2's bootstrap.sh
+//! arguments, AL2023's nodeadm NodeConfig or Bottlerocket's TOML settings.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeSpec, NodeStatus, NodeSystemInfo, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use userdata::{NodeRegistration, default_eviction_hard, default_kube_reserved, parse_quantity};
+use userdata::{Family, NodeRegistration, default_eviction_hard, default_kube_reserved, parse_quantity};
 
 use crate::world::catalog::InstanceType;
 use crate::world::instances::Instance;
@@ -41,10 +42,61 @@ fn mib(bytes: f64) -> String {
     format!("{}Ki", (bytes / 1024.0).floor() as i64)
 }
 
-/// The Node for a running instance. `registration` comes from its user data (defaults if none).
+/// What the instance's kubelet reads from its user data: the AMI family that wrote it and what
+/// the node registers with. `None` without user data (the kubelet's defaults apply).
+pub fn read_user_data(i: &Instance) -> Result<Option<(Family, NodeRegistration)>, userdata::Error> {
+    i.user_data.as_deref().map(userdata::parse).transpose()
+}
+
+/// What a node of each family reports about itself (`status.nodeInfo`).
+struct OsInfo {
+    image: &'static str,
+    kernel: &'static str,
+    /// Amazon Linux kernels name the architecture (`...amzn2023.x86_64`), Bottlerocket's do not.
+    kernel_names_arch: bool,
+    container_runtime: &'static str,
+}
+
+fn os_info(family: Family) -> OsInfo {
+    match family {
+        Family::Al2 => OsInfo {
+            image: "Amazon Linux 2",
+            kernel: "5.10.240-238.959.amzn2",
+            kernel_names_arch: true,
+            container_runtime: "containerd://1.7.27",
+        },
+        Family::Al2023 => OsInfo {
+            image: "Amazon Linux 2023.9.20251120",
+            kernel: "6.12.46-66.121.amzn2023",
+            kernel_names_arch: true,
+            container_runtime: "containerd://2.1.4",
+        },
+        Family::Bottlerocket => OsInfo {
+            image: "Bottlerocket OS 1.49.0 (aws-k8s-1.34)",
+            kernel: "6.12.46",
+            kernel_names_arch: false,
+            container_runtime: "containerd://2.1.4+bottlerocket",
+        },
+    }
+}
+
+/// The Node for a running instance of an AL2023 image. `registration` comes from its user data
+/// (defaults if none).
 pub fn node_for(i: &Instance, t: &InstanceType, region: &str, registration: &NodeRegistration) -> Node {
+    node_for_family(i, t, region, Family::Al2023, registration)
+}
+
+/// The Node for a running instance whose user data `family` wrote.
+pub fn node_for_family(
+    i: &Instance,
+    t: &InstanceType,
+    region: &str,
+    family: Family,
+    registration: &NodeRegistration,
+) -> Node {
     let name = i.private_dns_name.clone();
     let arch = if t.is_arm() { "arm64" } else { "amd64" };
+    let os = os_info(family);
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     // What a kubelet and the AWS cloud controller put on every node.
     for (k, v) in [
@@ -153,9 +205,13 @@ pub fn node_for(i: &Instance, t: &InstanceType, region: &str, registration: &Nod
             node_info: Some(NodeSystemInfo {
                 architecture: arch.into(),
                 operating_system: "linux".into(),
-                os_image: "Amazon Linux 2023.9.20251120".into(),
-                kernel_version: "6.12.46-66.121.amzn2023.x86_64".into(),
-                container_runtime_version: "containerd://2.1.4".into(),
+                os_image: os.image.into(),
+                kernel_version: match (os.kernel_names_arch, t.is_arm()) {
+                    (false, _) => os.kernel.to_owned(),
+                    (true, true) => format!("{}.aarch64", os.kernel),
+                    (true, false) => format!("{}.x86_64", os.kernel),
+                },
+                container_runtime_version: os.container_runtime.into(),
                 kubelet_version: "v1.34.10-eks-fake".into(),
                 kube_proxy_version: String::new(),
                 machine_id: i.id.clone(),
@@ -246,9 +302,9 @@ mod tests {
         };
         let i = launched(&mut w, "m7g.large", CapacityType::OnDemand, Some(reg.to_base64()));
         let t = w.catalog.get("m7g.large").cloned().unwrap_or_else(|| unreachable!());
-        let parsed = NodeRegistration::from_user_data(i.user_data.as_deref().unwrap_or_default());
-        assert!(parsed.is_ok(), "{parsed:?} from {:?}", i.user_data);
-        let parsed = parsed.unwrap_or_default();
+        let parsed = read_user_data(&i);
+        assert!(matches!(parsed, Ok(Some((Family::Al2023, _)))), "{parsed:?} from {:?}", i.user_data);
+        let parsed = parsed.ok().flatten().map(|(_, r)| r).unwrap_or_default();
         let n = node_for(&i, &t, "us-west-2", &parsed);
         let labels = n.metadata.labels.clone().unwrap_or_default();
         assert_eq!(labels.get("karpenter.sh/nodepool").map(String::as_str), Some("default"));
@@ -257,5 +313,75 @@ mod tests {
         let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
         assert_eq!(taints.len(), 1);
         assert_eq!(taints[0].key, "karpenter.sh/unregistered");
+    }
+
+    /// Karpenter's own user data for each family (userdata's goldens, written by Karpenter
+    /// v1.14.3's bootstrap package) for the same NodeClaim: 4 labels, 4 taints (one valueless,
+    /// one NoExecute), 110 pods, kube-reserved 200m/1Gi/2Gi, system-reserved 100m/512Mi, eviction
+    /// at 200Mi memory and 10% disk.
+    const KARPENTER_USER_DATA: [(Family, &str); 3] = [
+        (Family::Al2, include_str!("../../../userdata/tests/golden/al2-full.txt")),
+        (Family::Al2023, include_str!("../../../userdata/tests/golden/al2023-full.txt")),
+        (Family::Bottlerocket, include_str!("../../../userdata/tests/golden/bottlerocket-full.txt")),
+    ];
+
+    #[test]
+    fn registers_what_karpenters_user_data_says_in_every_family() {
+        use base64::Engine as _;
+        for (family, text) in KARPENTER_USER_DATA {
+            let mut w = test_world(3);
+            let user_data = base64::engine::general_purpose::STANDARD.encode(text);
+            let i = launched(&mut w, "m5.xlarge", CapacityType::OnDemand, Some(user_data));
+            let t = w.catalog.get("m5.xlarge").cloned().unwrap_or_else(|| unreachable!());
+            let read = read_user_data(&i);
+            let Ok(Some((read_family, reg))) = read else { unreachable!("{family}: {read:?}") };
+            assert_eq!(read_family, family);
+            let n = node_for_family(&i, &t, "us-west-2", read_family, &reg);
+
+            let labels = n.metadata.labels.clone().unwrap_or_default();
+            for (k, v) in [("karpenter.sh/nodepool", "gpu"), ("team", "ml"), ("kubernetes.io/arch", "amd64")] {
+                assert_eq!(labels.get(k).map(String::as_str), Some(v), "{family}: {k}");
+            }
+            let mut taints: Vec<(String, Option<String>, String)> = n
+                .spec
+                .clone()
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value, t.effect))
+                .collect();
+            taints.sort();
+            let own = |k: &str, v: Option<&str>, e: &str| (k.to_owned(), v.map(str::to_owned), e.to_owned());
+            let mut expected = vec![
+                own("dedicated", Some("ml"), "NoExecute"),
+                own("karpenter.sh/unregistered", None, "NoExecute"),
+                own("nvidia.com/gpu", Some("true"), "NoSchedule"),
+                own("spot-only", None, "PreferNoSchedule"),
+            ];
+            if family == Family::Bottlerocket {
+                // Bottlerocket's node-taints table holds several effects for one key.
+                expected.insert(1, own("dedicated", Some("ml"), "NoSchedule"));
+            }
+            assert_eq!(taints, expected, "{family}");
+
+            assert_eq!(quantity(&n, "capacity", "pods"), "110", "{family}");
+            // 4 vCPUs less 200m kube-reserved and 100m system-reserved.
+            assert_eq!(quantity(&n, "allocatable", "cpu"), "3700m", "{family}");
+            // 16384Mi less 7.5% = 15155.2Mi; less 1Gi + 512Mi reserved and 200Mi eviction = 13419.2Mi.
+            assert_eq!(quantity(&n, "capacity", "memory"), "15518924Ki", "{family}");
+            assert_eq!(quantity(&n, "allocatable", "memory"), "13741260Ki", "{family}");
+            let info = n.status.and_then(|s| s.node_info).unwrap_or_default();
+            assert_eq!(info.os_image, os_info(family).image, "{family}");
+        }
+    }
+
+    #[test]
+    fn bad_user_data_is_an_error_the_bridge_can_report() {
+        let mut w = test_world(4);
+        let i =
+            launched(&mut w, "m5.large", CapacityType::Spot, Some("[settings.kubernetes]\nmax-pods = 'x'\n".into()));
+        assert!(matches!(read_user_data(&i), Err(userdata::Error::BadSetting { .. })));
+        let i = launched(&mut w, "m5.large", CapacityType::Spot, None);
+        assert_eq!(read_user_data(&i), Ok(None));
     }
 }

@@ -15,12 +15,15 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde_json::json;
 use tracing::{info, warn};
-use userdata::NodeRegistration;
+use userdata::{Family, NodeRegistration};
 
 use crate::clock::Millis;
 use crate::server::AppState;
 use crate::world::instances::{Instance, InstanceState};
-use desired::{KWOK_ANNOTATION, KWOK_MANAGED, KWOK_STOPPED, MANAGED_BY, MANAGED_BY_LABEL, instance_id, node_for};
+use desired::{
+    KWOK_ANNOTATION, KWOK_MANAGED, KWOK_STOPPED, MANAGED_BY, MANAGED_BY_LABEL, instance_id, node_for_family,
+    read_user_data,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodesError {
@@ -112,18 +115,14 @@ pub async fn reconcile(state: &AppState, client: &Client) -> Result<Pass, NodesE
             (InstanceState::Running, None) => {
                 let due = inst.running_since.is_some_and(|t| snap.now >= t + snap.delay);
                 let Some(t) = itype.as_ref().filter(|_| due) else { continue };
-                let registration = inst
-                    .user_data
-                    .as_deref()
-                    .map(NodeRegistration::from_user_data)
-                    .transpose()
+                let (family, registration) = read_user_data(inst)
                     .unwrap_or_else(|e| {
                         // A kubelet with bad config still registers; it just ignores what it cannot read.
                         warn!(instance = %inst.id, error = %e, "user data unreadable; registering with defaults");
                         None
                     })
-                    .unwrap_or_default();
-                let desired = node_for(inst, t, &snap.region, &registration);
+                    .unwrap_or((Family::Al2023, NodeRegistration::default()));
+                let desired = node_for_family(inst, t, &snap.region, family, &registration);
                 let status = desired.status.clone();
                 match api.create(&PostParams::default(), &desired).await {
                     Ok(_) => {}
