@@ -2,8 +2,11 @@
 //!
 //! Karpenter learns on-demand prices from `GetProducts` (TERM_MATCH filters on `regionCode`,
 //! `operatingSystem`, `tenancy`, ...) and treats a type without a price as unavailable, so every
-//! catalog type gets one product document shaped like the real price list: Linux, shared tenancy,
-//! no pre-installed software, capacity status `Used`, one OnDemand term priced from the catalog.
+//! catalog type gets one product document shaped like the real price list: Linux, no pre-installed
+//! software, capacity status `Used`, one OnDemand term priced from the catalog (after the world's
+//! `catalog.on_demand_prices`). Virtualised types are `Compute Instance` with `Shared` tenancy;
+//! `.metal` types are `Compute Instance (bare metal)` with `Dedicated` tenancy, the two queries
+//! Karpenter's pricing controller sends.
 
 //! - [`products`]: the product documents, one per catalog type.
 
@@ -201,10 +204,11 @@ fn get_products(w: &World, req: &Map<String, Value>) -> Result<Value, PricingErr
     Ok(out)
 }
 
-/// Attribute names an EC2 product carries, for DescribeServices.
+/// Attribute names any EC2 product carries, for DescribeServices.
 fn attribute_names(w: &World) -> Vec<String> {
-    let sample = w.catalog.all().first().map(|t| product(t, &w.cfg.region));
-    sample.map(|p| p.attributes.keys().map(|k| (*k).to_owned()).collect()).unwrap_or_default()
+    let names: std::collections::BTreeSet<&'static str> =
+        w.catalog.all().iter().flat_map(|t| product(t, &w.cfg.region).attributes.into_keys()).collect();
+    names.into_iter().map(str::to_owned).collect()
 }
 
 fn describe_services(w: &World, req: &Map<String, Value>) -> Result<Value, PricingError> {

@@ -17,10 +17,15 @@ const HOURLY_RATE: &str = "6YS6EN2CT7";
 /// A fixed publication, so documents are byte-identical across runs.
 const PUBLICATION_DATE: &str = "2025-12-01T00:00:00Z";
 const VERSION: &str = "20251201000000";
-const PRODUCT_FAMILY: &str = "Compute Instance";
+/// The price list files virtualised types and bare metal apart, and prices bare metal under
+/// dedicated tenancy: Karpenter asks for (`Shared`, `Compute Instance`) and (`Dedicated`,
+/// `Compute Instance (bare metal)`), and discards both answers when either is empty.
+const COMPUTE: &str = "Compute Instance";
+const COMPUTE_METAL: &str = "Compute Instance (bare metal)";
 
 pub(super) struct Product {
     sku: String,
+    family: &'static str,
     pub(super) instance_type: String,
     price: f64,
     pub(super) attributes: BTreeMap<&'static str, String>,
@@ -29,7 +34,7 @@ pub(super) struct Product {
 impl Product {
     pub(super) fn field(&self, name: &str) -> Option<&str> {
         if name.eq_ignore_ascii_case("productFamily") {
-            return Some(PRODUCT_FAMILY);
+            return Some(self.family);
         }
         if name.eq_ignore_ascii_case("sku") {
             return Some(&self.sku);
@@ -60,7 +65,7 @@ impl Product {
         let attributes: Map<String, Value> =
             self.attributes.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
         json!({
-            "product": { "productFamily": PRODUCT_FAMILY, "attributes": attributes, "sku": self.sku },
+            "product": { "productFamily": self.family, "attributes": attributes, "sku": self.sku },
             "serviceCode": SERVICE_CODE,
             "terms": { "OnDemand": Value::Object(Map::from_iter([(term_key, term)])) },
             "version": VERSION,
@@ -119,16 +124,19 @@ fn usage_prefix(region: &str) -> String {
 
 fn physical_processor(t: &InstanceType) -> &'static str {
     match t.family.as_str() {
-        "c5" => "Intel Xeon Platinum 8124M",
-        "m5" | "r5" => "Intel Xeon Platinum 8175",
-        "c5a" => "AMD EPYC 7R32",
-        "m5a" | "r5a" => "AMD EPYC 7571",
-        "c6i" | "m6i" | "r6i" => "Intel Xeon 8375C (Ice Lake)",
-        "c6a" | "m6a" | "r6a" => "AMD EPYC 7R13 Processor",
+        "c5" | "c5d" => "Intel Xeon Platinum 8124M",
+        "m5" | "r5" | "m5d" | "r5d" | "i3en" => "Intel Xeon Platinum 8175",
+        "c5a" | "g5" => "AMD EPYC 7R32",
+        "m5a" | "r5a" | "t3a" => "AMD EPYC 7571",
+        "c6i" | "m6i" | "r6i" | "i4i" => "Intel Xeon 8375C (Ice Lake)",
+        "c6a" | "m6a" | "r6a" | "g6" => "AMD EPYC 7R13 Processor",
+        "c7a" => "AMD EPYC 9R14 Processor",
         "c7i" | "m7i" | "r7i" => "Intel Xeon Scalable (Sapphire Rapids)",
-        "c6g" | "m6g" | "r6g" | "t4g" => "AWS Graviton2 Processor",
+        "c6g" | "m6g" | "r6g" | "t4g" | "im4gn" | "is4gen" => "AWS Graviton2 Processor",
         "c7g" | "m7g" | "r7g" => "AWS Graviton3 Processor",
         "t3" => "Intel Skylake E5 2686 v5",
+        "i3" => "Intel Xeon E5-2686 v4 (Broadwell)",
+        "g4dn" => "Intel Xeon Family",
         _ => match t.manufacturer() {
             "AWS" => "AWS Graviton Processor",
             "AMD" => "AMD EPYC Processor",
@@ -141,7 +149,7 @@ fn instance_family(t: &InstanceType) -> &'static str {
     match t.category.as_str() {
         "c" => "Compute optimized",
         "r" | "x" | "z" => "Memory optimized",
-        "i" | "d" | "h" => "Storage optimized",
+        "i" | "im" | "is" | "d" | "h" => "Storage optimized",
         "p" | "g" | "f" | "inf" | "trn" => "Accelerated computing",
         _ => "General purpose",
     }
@@ -190,6 +198,9 @@ pub(super) fn product(t: &InstanceType, region: &str) -> Product {
     );
     a.insert("ecu", "NA".into());
     a.insert("enhancedNetworkingSupported", "Yes".into());
+    if let Some(gpu) = &t.gpu {
+        a.insert("gpu", gpu.count.to_string());
+    }
     a.insert("gpuMemory", "NA".into());
     a.insert("instanceFamily", instance_family(t).into());
     a.insert("instanceType", t.name.clone());
@@ -223,12 +234,23 @@ pub(super) fn product(t: &InstanceType, region: &str) -> Product {
     a.insert("regionCode", region.into());
     a.insert("servicecode", SERVICE_CODE.into());
     a.insert("servicename", "Amazon Elastic Compute Cloud".into());
-    a.insert("storage", "EBS only".into());
-    a.insert("tenancy", "Shared".into());
-    a.insert("usagetype", format!("{}BoxUsage:{}", usage_prefix(region), t.name));
+    a.insert(
+        "storage",
+        t.local_storage().map_or("EBS only".into(), |d| format!("{} x {} NVMe SSD", d.disks, d.disk_gb())),
+    );
+    let (family, tenancy, usage) =
+        if t.bare_metal { (COMPUTE_METAL, "Dedicated", "DedicatedUsage") } else { (COMPUTE, "Shared", "BoxUsage") };
+    a.insert("tenancy", tenancy.into());
+    a.insert("usagetype", format!("{}{usage}:{}", usage_prefix(region), t.name));
     a.insert("vcpu", t.vcpu.to_string());
     a.insert("vpcnetworkingsupport", "true".into());
-    Product { sku: sku(&t.name, region), instance_type: t.name.clone(), price: t.on_demand_price, attributes: a }
+    Product {
+        sku: sku(&t.name, region),
+        family,
+        instance_type: t.name.clone(),
+        price: t.on_demand_price,
+        attributes: a,
+    }
 }
 
 /// Every product the world prices, in instance-type order.

@@ -9,8 +9,9 @@ fn call(w: &World, op: &str, body: Value) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// The filters Karpenter sends for shared-tenancy Linux on-demand prices.
-fn karpenter_filters(region: &str) -> Value {
+/// The filters Karpenter sends for Linux on-demand prices (`fetchOnDemandPricing`), with the
+/// tenancy and product family of one of its two queries.
+fn karpenter_query(region: &str, tenancy: &str, family: &str) -> Value {
     let tm = |f: &str, v: &str| json!({ "Type": "TERM_MATCH", "Field": f, "Value": v });
     json!([
         tm("regionCode", region),
@@ -19,9 +20,13 @@ fn karpenter_filters(region: &str) -> Value {
         tm("operatingSystem", "Linux"),
         tm("capacitystatus", "Used"),
         tm("marketoption", "OnDemand"),
-        tm("tenancy", "Shared"),
-        tm("productFamily", "Compute Instance"),
+        tm("tenancy", tenancy),
+        tm("productFamily", family),
     ])
+}
+
+fn karpenter_filters(region: &str) -> Value {
+    karpenter_query(region, "Shared", "Compute Instance")
 }
 
 /// Karpenter's parse: `product.attributes.instanceType` and the OnDemand USD price.
@@ -35,19 +40,17 @@ fn parse_price(doc: &str) -> Option<(String, f64)> {
     Some((name, usd))
 }
 
-#[test]
-fn karpenters_query_prices_every_catalog_type_across_pages() {
-    let w = test_world(1);
+/// Pages through one query as Karpenter's paginator does; returns the prices and the page count.
+fn all_pages(w: &World, filters: &Value) -> (BTreeMap<String, f64>, usize) {
     let mut prices = BTreeMap::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let mut body =
-            json!({ "ServiceCode": "AmazonEC2", "Filters": karpenter_filters("us-west-2"), "MaxResults": 100 });
+        let mut body = json!({ "ServiceCode": "AmazonEC2", "Filters": filters, "MaxResults": 100 });
         if let (Some(t), Some(o)) = (&token, body.as_object_mut()) {
             o.insert("NextToken".into(), json!(t));
         }
-        let (status, v) = call(&w, "AWSPriceListService.GetProducts", body);
+        let (status, v) = call(w, "AWSPriceListService.GetProducts", body);
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["FormatVersion"], "aws_v1");
         let list = v["PriceList"].as_array().cloned().unwrap_or_default();
@@ -62,11 +65,34 @@ fn karpenters_query_prices_every_catalog_type_across_pages() {
             break;
         }
     }
+    (prices, pages)
+}
+
+#[test]
+fn karpenters_two_queries_price_every_catalog_type_across_pages() {
+    let w = test_world(1);
+    let (shared, pages) = all_pages(&w, &karpenter_query("us-west-2", "Shared", "Compute Instance"));
     assert!(pages >= 2);
+    let (metal, _) = all_pages(&w, &karpenter_query("us-west-2", "Dedicated", "Compute Instance (bare metal)"));
+    assert!(!metal.is_empty() && metal.keys().all(|n| n.contains(".metal")), "{metal:?}");
+    assert!(shared.keys().all(|n| !n.contains(".metal")));
+    let mut prices = shared;
+    prices.extend(metal);
     assert_eq!(prices.len(), w.catalog.all().len());
     for t in w.catalog.all() {
         assert_eq!(prices.get(&t.name).copied(), Some(t.on_demand_price), "{}", t.name);
     }
+}
+
+#[test]
+fn on_demand_overrides_reach_the_price_list() {
+    let mut cfg = test_world(1).cfg;
+    cfg.catalog.on_demand_prices.insert("m5.metal".into(), 9.5);
+    cfg.catalog.on_demand_prices.insert("m5.large".into(), 0.25);
+    let w = World::new(cfg, 1, std::path::Path::new("."), 0).unwrap_or_else(|e| unreachable!("{e}"));
+    let (shared, _) = all_pages(&w, &karpenter_query("us-west-2", "Shared", "Compute Instance"));
+    let (metal, _) = all_pages(&w, &karpenter_query("us-west-2", "Dedicated", "Compute Instance (bare metal)"));
+    assert_eq!((shared.get("m5.large"), metal.get("m5.metal")), (Some(&0.25), Some(&9.5)));
 }
 
 #[test]
@@ -97,6 +123,25 @@ fn product_document_has_the_real_shape() {
     // Deterministic: the same request gives the same bytes.
     let again = call(&w, "GetProducts", json!({ "ServiceCode": "AmazonEC2", "Filters": filters }));
     assert_eq!(again.1, v);
+}
+
+#[test]
+fn metal_gpu_and_storage_products_say_so() {
+    let w = test_world(1);
+    let doc = |name: &str| {
+        let filters = json!([{ "Type": "TERM_MATCH", "Field": "instanceType", "Value": name }]);
+        let (_, v) = call(&w, "GetProducts", json!({ "ServiceCode": "AmazonEC2", "Filters": filters }));
+        v["PriceList"][0].as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).unwrap_or(Value::Null)
+    };
+    let metal = doc("m5.metal");
+    assert_eq!(metal["product"]["productFamily"], "Compute Instance (bare metal)");
+    assert_eq!(metal["product"]["attributes"]["tenancy"], "Dedicated");
+    assert_eq!(metal["product"]["attributes"]["usagetype"], "USW2-DedicatedUsage:m5.metal");
+    let g5 = doc("g5.48xlarge");
+    assert_eq!(g5["product"]["attributes"]["gpu"], "8");
+    assert_eq!(g5["product"]["attributes"]["storage"], "2 x 3800 NVMe SSD");
+    assert_eq!(g5["product"]["attributes"]["instanceFamily"], "Accelerated computing");
+    assert_eq!(doc("is4gen.medium")["product"]["attributes"]["instanceFamily"], "Storage optimized");
 }
 
 #[test]
@@ -146,7 +191,7 @@ fn describe_services_and_attribute_values() {
     let names = v["Services"][0]["AttributeNames"].as_array().cloned().unwrap_or_default();
     assert!(names.contains(&json!("instanceType")) && names.contains(&json!("regionCode")));
     let (_, v) = call(&w, "GetAttributeValues", json!({ "ServiceCode": "AmazonEC2", "AttributeName": "tenancy" }));
-    assert_eq!(v["AttributeValues"], json!([{ "Value": "Shared" }]));
+    assert_eq!(v["AttributeValues"], json!([{ "Value": "Dedicated" }, { "Value": "Shared" }]));
     let (_, v) = call(
         &w,
         "GetAttributeValues",

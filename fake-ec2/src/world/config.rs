@@ -166,6 +166,10 @@ pub struct CatalogConfig {
     /// Zones that do not offer a type: `{ "c7i.large": ["us-west-2d"] }`.
     #[serde(default)]
     pub not_offered: BTreeMap<String, Vec<String>>,
+    /// On-demand prices (USD per hour) that replace the catalog's list price: `{ "m5.large": 0.1 }`.
+    /// Everything priced from on-demand sees them: Pricing GetProducts, spot prices, fleets.
+    #[serde(default)]
+    pub on_demand_prices: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -244,11 +244,11 @@ impl World {
             .map(|i| i.pool)
             .collect();
         for pool in pools {
-            if unit(&[self.seed, hash_str("reclaim"), pool as u64, tick]) >= r.probability {
+            if unit(&[self.seed, hash_str("reclaim"), self.pools.key(pool), tick]) >= r.probability {
                 continue;
             }
             let used = self.pools.used(CapacityType::Spot, pool);
-            let share = unit(&[self.seed, hash_str("reclaim-share"), pool as u64, tick]);
+            let share = unit(&[self.seed, hash_str("reclaim-share"), self.pools.key(pool), tick]);
             let take = ((f64::from(used) * r.max_share * share).ceil() as u32).clamp(1, used.max(1));
             let before = self.pools.capacity(CapacityType::Spot, pool);
             self.pools.set_capacity(CapacityType::Spot, pool, used.saturating_sub(take).min(before));

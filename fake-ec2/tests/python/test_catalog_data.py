@@ -46,6 +46,7 @@ def test_known_values_are_the_sourced_ones(catalog):
     g5 = _entry(catalog, "g5.48xlarge")
     assert g5["gpu"] == {"count": 8, "name": "a10g", "manufacturer": "NVIDIA", "memory_mib": 22888}
     assert g5["local_nvme_gib"] == 7600 and g5["on_demand_usd_per_hour_us_west_2"] == 16.288
+    assert g5["local_nvme_disks"] == 2 and _entry(catalog, "i4i.metal")["local_nvme_disks"] == 8
     c5 = _entry(catalog, "c5.metal")
     assert (c5["vcpu"], c5["max_pods"], c5["bare_metal"]) == (96, 737, True)
     assert _entry(catalog, "i3.large")["hypervisor"] == "xen"
@@ -68,6 +69,8 @@ def test_known_values_are_the_sourced_ones(catalog):
         (lambda c: _entry(c, "c5.large").update(architecture="arm64"), "architecture differs"),
         (lambda c: _entry(c, "c5.large").update(gpus=1), "unknown field gpus"),
         (lambda c: _entry(c, "i3.large").update(local_nvme_gib=0), "local_nvme_gib must be positive"),
+        (lambda c: _entry(c, "i3.large").pop("local_nvme_disks"), "come together"),
+        (lambda c: _entry(c, "i3.4xlarge").update(local_nvme_disks=3), "divide local_nvme_gib"),
     ],
 )
 def test_validator_rejects_damage(catalog, damage, expected):

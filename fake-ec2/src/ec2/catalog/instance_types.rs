@@ -98,7 +98,25 @@ impl TypeInfo<'_> {
     }
 
     fn bare_metal(&self) -> bool {
-        self.0.size.starts_with("metal")
+        self.0.bare_metal
+    }
+
+    /// EC2 reports no hypervisor for bare metal (the element is absent, not empty).
+    fn hypervisor(&self) -> Option<&str> {
+        Some(self.0.hypervisor.as_str()).filter(|h| !h.is_empty())
+    }
+
+    /// EBS over NVMe, ENA and NitroTPM come with the Nitro system; Xen types (i3) have none of them.
+    fn ebs_nvme(&self) -> &'static str {
+        if self.0.xen() { "unsupported" } else { "required" }
+    }
+
+    fn ena(&self) -> &'static str {
+        if self.0.xen() { "supported" } else { "required" }
+    }
+
+    fn nitro_tpm(&self) -> bool {
+        self.hypervisor() == Some("nitro")
     }
 
     fn valid_cores(&self) -> Vec<u32> {
@@ -153,7 +171,13 @@ impl TypeInfo<'_> {
     }
 
     fn boot_modes(&self) -> &'static [&'static str] {
-        if self.0.is_arm() { &["uefi"] } else { &["legacy-bios", "uefi"] }
+        if self.0.is_arm() {
+            &["uefi"]
+        } else if self.0.xen() {
+            &["legacy-bios"]
+        } else {
+            &["legacy-bios", "uefi"]
+        }
     }
 
     fn nitro_enclaves(&self) -> &'static str {
@@ -177,7 +201,7 @@ impl TypeInfo<'_> {
             .string_set("supportedRootDeviceTypes", ["ebs"])
             .string_set("supportedVirtualizationTypes", ["hvm"])
             .bool("bareMetal", self.bare_metal())
-            .elem("hypervisor", &t.hypervisor);
+            .opt("hypervisor", self.hypervisor());
         x.open("processorInfo").string_set("supportedArchitectures", [t.architecture.as_str()]);
         x.elem("sustainedClockSpeedInGhz", dbl(t.clock_ghz()));
         let features = self.supported_features();
@@ -193,7 +217,17 @@ impl TypeInfo<'_> {
             .string_set("validThreadsPerCore", self.valid_threads().iter().map(u32::to_string))
             .close();
         x.open("memoryInfo").num("sizeInMiB", t.memory_mib).close();
-        x.bool("instanceStorageSupported", false);
+        x.bool("instanceStorageSupported", t.local_storage().is_some());
+        if let Some(disks) = t.local_storage() {
+            x.open("instanceStorageInfo")
+                .num("totalSizeInGB", disks.total_gb)
+                .item_set("disks", [disks], |x, d| {
+                    x.num("sizeInGB", d.disk_gb()).num("count", d.disks).elem("type", "ssd");
+                })
+                .elem("nvmeSupport", "required")
+                .elem("encryptionSupport", "required")
+                .close();
+        }
         x.open("ebsInfo")
             .elem("ebsOptimizedSupport", "default")
             .elem("encryptionSupport", "supported")
@@ -205,7 +239,7 @@ impl TypeInfo<'_> {
             .elem("maximumThroughputInMBps", dbl(f64::from(ebs.max_mbps) / 8.0))
             .num("maximumIops", ebs.max_iops)
             .close()
-            .elem("nvmeSupport", "required")
+            .elem("nvmeSupport", self.ebs_nvme())
             .close();
         x.open("networkInfo")
             .elem("networkPerformance", &t.network_performance)
@@ -222,11 +256,24 @@ impl TypeInfo<'_> {
             .num("ipv4AddressesPerInterface", t.ipv4_per_eni)
             .num("ipv6AddressesPerInterface", self.ipv6_per_interface())
             .bool("ipv6Supported", true)
-            .elem("enaSupport", "required")
+            .elem("enaSupport", self.ena())
             .bool("efaSupported", false)
             .bool("encryptionInTransitSupported", self.encryption_in_transit())
             .bool("enaSrdSupported", false)
             .close();
+        if let Some(gpu) = &t.gpu {
+            x.open("gpuInfo")
+                .item_set("gpus", [gpu], |x, g| {
+                    x.elem("name", g.ec2_name())
+                        .elem("manufacturer", &g.manufacturer)
+                        .num("count", g.count)
+                        .open("memoryInfo")
+                        .num("sizeInMiB", g.memory_mib)
+                        .close();
+                })
+                .num("totalGpuMemoryInMiB", gpu.total_memory_mib())
+                .close();
+        }
         x.open("placementGroupInfo").string_set("supportedStrategies", ["cluster", "partition", "spread"]).close();
         x.bool("hibernationSupported", self.hibernation())
             .bool("burstablePerformanceSupported", t.burstable())
@@ -234,8 +281,10 @@ impl TypeInfo<'_> {
             .bool("autoRecoverySupported", true)
             .string_set("supportedBootModes", self.boot_modes().iter().copied())
             .elem("nitroEnclavesSupport", self.nitro_enclaves())
-            .elem("nitroTpmSupport", "supported");
-        x.open("nitroTpmInfo").string_set("supportedVersions", ["2.0"]).close();
+            .elem("nitroTpmSupport", if self.nitro_tpm() { "supported" } else { "unsupported" });
+        if self.nitro_tpm() {
+            x.open("nitroTpmInfo").string_set("supportedVersions", ["2.0"]).close();
+        }
     }
 }
 
@@ -243,6 +292,7 @@ impl Filterable for TypeInfo<'_> {
     fn field(&self, name: &str) -> Option<Vec<String>> {
         let t = self.0;
         let ebs = ebs_perf(t);
+        let disks = t.local_storage();
         let nums = |v: Vec<u32>| many(v.into_iter().map(|n| n.to_string()));
         match name {
             "auto-recovery-supported" => boolean(true),
@@ -259,25 +309,26 @@ impl Filterable for TypeInfo<'_> {
             "ebs-info.ebs-optimized-info.maximum-throughput-in-mbps" => one(dbl(f64::from(ebs.max_mbps) / 8.0)),
             "ebs-info.ebs-optimized-support" => one("default"),
             "ebs-info.encryption-support" => one("supported"),
-            "ebs-info.nvme-support" => one("required"),
+            "ebs-info.nvme-support" => one(self.ebs_nvme()),
             "free-tier-eligible" => boolean(self.free_tier()),
             "hibernation-supported" => boolean(self.hibernation()),
-            "hypervisor" => one(&t.hypervisor),
-            "instance-storage-info.disk.count"
-            | "instance-storage-info.disk.size-in-gb"
-            | "instance-storage-info.disk.type"
-            | "instance-storage-info.encryption-support"
-            | "instance-storage-info.nvme-support"
-            | "instance-storage-info.total-size-in-gb"
-            | "network-info.efa-info.maximum-efa-interfaces"
+            "hypervisor" => many(self.hypervisor()),
+            "instance-storage-info.disk.count" => many(disks.map(|d| d.disks.to_string())),
+            "instance-storage-info.disk.size-in-gb" => many(disks.map(|d| d.disk_gb().to_string())),
+            "instance-storage-info.disk.type" => many(disks.map(|_| "ssd")),
+            "instance-storage-info.encryption-support" | "instance-storage-info.nvme-support" => {
+                many(disks.map(|_| "required"))
+            }
+            "instance-storage-info.total-size-in-gb" => many(disks.map(|d| d.total_gb.to_string())),
+            "network-info.efa-info.maximum-efa-interfaces"
             | "network-info.bandwidth-weightings"
             | "network-info.flexible-ena-queues-support"
             | "reboot-migration-support" => Some(Vec::new()),
-            "instance-storage-supported" => boolean(false),
+            "instance-storage-supported" => boolean(disks.is_some()),
             "instance-type" => one(&t.name),
             "memory-info.size-in-mib" => one(t.memory_mib.to_string()),
             "network-info.efa-supported" => boolean(false),
-            "network-info.ena-support" => one("required"),
+            "network-info.ena-support" => one(self.ena()),
             "network-info.encryption-in-transit-supported" => boolean(self.encryption_in_transit()),
             "network-info.ipv4-addresses-per-interface" => one(t.ipv4_per_eni.to_string()),
             "network-info.ipv6-addresses-per-interface" => one(self.ipv6_per_interface().to_string()),
@@ -286,8 +337,8 @@ impl Filterable for TypeInfo<'_> {
             "network-info.maximum-network-interfaces" => one(t.max_enis.to_string()),
             "network-info.network-performance" => one(&t.network_performance),
             "nitro-enclaves-support" => one(self.nitro_enclaves()),
-            "nitro-tpm-support" => one("supported"),
-            "nitro-tpm-info.supported-versions" => one("2.0"),
+            "nitro-tpm-support" => one(if self.nitro_tpm() { "supported" } else { "unsupported" }),
+            "nitro-tpm-info.supported-versions" => many(self.nitro_tpm().then_some("2.0")),
             "processor-info.supported-architecture" => one(&t.architecture),
             "processor-info.sustained-clock-speed-in-ghz" => one(dbl(t.clock_ghz())),
             "processor-info.supported-features" => many(self.supported_features()),
@@ -323,6 +374,7 @@ fn sample_type() -> InstanceType {
         max_pods: 29,
         network_performance: "Up to 10 Gigabit".into(),
         on_demand_price: 0.096,
+        ..Default::default()
     }
 }
 

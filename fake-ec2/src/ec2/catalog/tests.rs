@@ -50,6 +50,70 @@ fn instance_type_renders_the_botocore_shape() {
 }
 
 #[test]
+fn metal_gpu_storage_and_xen_types_say_what_ec2_says() {
+    let mut w = test_world(1);
+    let one = |w: &mut World, name: &str| {
+        ok(run(describe_instance_types, w, "DescribeInstanceTypes", &format!("InstanceType.1={name}")))
+    };
+    let metal = one(&mut w, "m5.metal");
+    assert_eq!(texts(&metal, "bareMetal"), ["true"]);
+    assert!(!metal.contains("<hypervisor>"), "EC2 sends no hypervisor for bare metal");
+    assert_eq!(texts(&metal, "nitroTpmSupport"), ["unsupported"]);
+    assert_eq!(texts(&metal, "nitroEnclavesSupport"), ["unsupported"]);
+
+    let g5 = one(&mut w, "g5.12xlarge");
+    assert!(g5.contains(
+        "<gpuInfo><gpus><item><name>A10G</name><manufacturer>NVIDIA</manufacturer><count>4</count>\
+         <memoryInfo><sizeInMiB>22888</sizeInMiB></memoryInfo></item></gpus><totalGpuMemoryInMiB>91552</totalGpuMemoryInMiB></gpuInfo>"
+    ), "{g5}");
+    assert_eq!(texts(&g5, "instanceStorageSupported"), ["true"]);
+    assert!(g5.contains(
+        "<instanceStorageInfo><totalSizeInGB>3800</totalSizeInGB><disks><item><sizeInGB>3800</sizeInGB><count>1</count>\
+         <type>ssd</type></item></disks><nvmeSupport>required</nvmeSupport><encryptionSupport>required</encryptionSupport></instanceStorageInfo>"
+    ), "{g5}");
+    assert_eq!(
+        (texts(&g5, "manufacturer")[0].as_str(), texts(&g5, "sustainedClockSpeedInGhz")),
+        ("AMD", vec!["3.3".to_owned()])
+    );
+
+    let i3 = one(&mut w, "i3.4xlarge");
+    assert_eq!(texts(&i3, "hypervisor"), ["xen"]);
+    assert_eq!(texts(&i3, "totalSizeInGB"), ["3800"]);
+    assert_eq!((texts(&i3, "sizeInGB"), texts(&i3, "count")), (vec!["1900".to_owned()], vec!["2".to_owned()]));
+    assert_eq!(texts(&i3, "enaSupport"), ["supported"]);
+    assert!(i3.contains("<supportedBootModes><item>legacy-bios</item></supportedBootModes>"));
+    assert!(!i3.contains("nitroTpmInfo"));
+
+    let plain = one(&mut w, "t3a.medium");
+    assert_eq!(texts(&plain, "instanceStorageSupported"), ["false"]);
+    assert!(!plain.contains("instanceStorageInfo") && !plain.contains("gpuInfo"));
+    assert_eq!(texts(&plain, "sustainedClockSpeedInGhz"), ["2.2"]);
+
+    let names = |w: &mut World, q: &str| {
+        texts(
+            &ok(run(describe_instance_types, w, "DescribeInstanceTypes", &format!("MaxResults=100&{q}"))),
+            "instanceType",
+        )
+    };
+    let metal: Vec<String> = w.catalog.all().iter().filter(|t| t.bare_metal).map(|t| t.name.clone()).collect();
+    assert_eq!(names(&mut w, "Filter.1.Name=bare-metal&Filter.1.Value.1=true"), metal);
+    assert_eq!(names(&mut w, "Filter.1.Name=hypervisor&Filter.1.Value.1=xen").len(), 6);
+    let store = names(
+        &mut w,
+        "Filter.1.Name=instance-storage-supported&Filter.1.Value.1=true&Filter.2.Name=instance-storage-info.disk.count&Filter.2.Value.1=8",
+    );
+    assert!(
+        store.contains(&"i3.metal".to_owned())
+            && store.iter().all(|n| w.catalog.get(n).and_then(|t| t.local_nvme_disks) == Some(8))
+    );
+    let amd = names(
+        &mut w,
+        "Filter.1.Name=processor-info.manufacturer&Filter.1.Value.1=AMD&Filter.2.Name=instance-type&Filter.2.Value.1=g*",
+    );
+    assert!(!amd.is_empty() && amd.iter().all(|n| n.starts_with("g5.") || n.starts_with("g6.")));
+}
+
+#[test]
 fn instance_types_filter_like_karpenter_asks() {
     let mut w = test_world(1);
     let q = "Filter.1.Name=supported-virtualization-type&Filter.1.Value.1=hvm\
