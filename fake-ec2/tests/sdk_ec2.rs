@@ -144,7 +144,9 @@ async fn describes_the_catalog_zones_and_network() {
         .send()
         .await
         .unwrap();
-    assert_eq!(images.images().len(), 1);
+    let arm_images = s.state.cloud().ec2.images.iter().filter(|i| i.cfg.architecture == "arm64").count();
+    assert_eq!(images.images().len(), arm_images);
+    assert!(arm_images > 1 && images.images().iter().all(|i| i.architecture().unwrap().as_str() == "arm64"));
     let err = c.describe_images().image_ids("ami-0000000000000dead").send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidAMIID.NotFound");
 }

@@ -302,7 +302,7 @@ def test_describe_images(cat):
     assert by_id[AMI_ARM]["Architecture"] == "arm64"
     assert by_id[AMI_X86]["Name"].startswith("amazon-eks-node-al2023-x86_64")
     assert all(i["State"] == "available" for i in images)
-    arm = cat.describe_images(Filters=[{"Name": "name", "Values": ["amazon-eks-node-al2023-arm64-*"]}])["Images"]
+    arm = cat.describe_images(Filters=[{"Name": "name", "Values": ["amazon-eks-node-al2023-arm64-standard-1.34-*"]}])["Images"]
     assert [i["ImageId"] for i in arm] == [AMI_ARM]
 
 

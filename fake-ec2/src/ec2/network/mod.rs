@@ -21,9 +21,9 @@ pub(super) const LIMITS: Limits = Limits { min: 5, max: 1000, default: None };
 /// DescribeImages: botocore sets no bounds; EC2 accepts up to 1000 (Karpenter asks for 1000).
 pub(super) const IMAGE_LIMITS: Limits = Limits { min: 1, max: 1000, default: None };
 
-/// Accounts that publish Amazon's own AMIs (Amazon Linux, EKS-optimized, Windows): their images
-/// carry the owner alias `amazon` and match `Owner=amazon`.
-pub(super) const AMAZON_OWNERS: &[&str] = &["137112412989", "602401143452", "801119661308"];
+/// Accounts that publish Amazon's own AMIs (Amazon Linux, EKS-optimized, Bottlerocket in
+/// us-west-2, Windows): their images carry the owner alias `amazon` and match `Owner=amazon`.
+pub(super) const AMAZON_OWNERS: &[&str] = &["137112412989", "602401143452", "651937483462", "801119661308"];
 
 /// The ARN partition of a region.
 pub(super) fn partition(region: &str) -> &'static str {
