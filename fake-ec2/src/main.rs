@@ -84,12 +84,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(a) => {
-            let mut w =
-                Cloud::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
+            let loading = || format!("loading world {}", a.world.display());
+            let mut cfg = WorldConfig::load(&a.world).with_context(loading)?;
+            // Before the cloud is built, so the clock's start follows the mode asked for
+            // (`--clock manual` starts at the fixed time, `real` at the wall clock).
             if let Some(mode) = a.clock {
-                let factor = a.clock_factor.unwrap_or(w.ec2.cfg.clock.factor);
-                w.clock.set_mode(mode, factor);
+                cfg.clock.mode = mode;
             }
+            if let Some(factor) = a.clock_factor {
+                cfg.clock.factor = factor;
+            }
+            let base_dir = a.world.parent().unwrap_or(std::path::Path::new("."));
+            let mut w = Cloud::new(cfg, a.seed, base_dir).with_context(loading)?;
             if let Some(path) = &a.event_log {
                 let file = std::fs::OpenOptions::new()
                     .create(true)

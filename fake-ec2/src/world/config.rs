@@ -54,33 +54,47 @@ pub struct ClockConfig {
     /// Speed of scaled time (60 makes a 2-minute notice last 2 s).
     #[serde(default = "one")]
     pub factor: f64,
-    /// World time at start, RFC 3339, or `now` for the wall clock at start-up.
-    #[serde(default = "default_start")]
-    pub start: String,
+    /// World time at start: an RFC 3339 time, or `now` for the wall clock at start-up. When
+    /// absent, `real` and `scaled` worlds start at the wall clock's now (so every time a client
+    /// compares with its own clock is right: launch times, spot price history, event times) and
+    /// `manual` worlds at [`FIXED_START`] (so what they answer is the same every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-fn default_start() -> String {
-    "2026-01-01T00:00:00Z".to_owned()
-}
+/// Where a `manual` world's time starts unless the world file says otherwise.
+pub const FIXED_START: &str = "2026-01-01T00:00:00Z";
 
 impl ClockConfig {
-    /// World time at start: the wall clock's now for `now`, else the RFC 3339 time.
+    /// World time at start (see [`ClockConfig::start`]). The wall clock is read on each call:
+    /// the cloud reads it once, when it is built.
     pub fn start_millis(&self) -> Millis {
-        if self.start == "now" {
-            chrono::Utc::now().timestamp_millis()
-        } else {
-            chrono::DateTime::parse_from_rfc3339(&self.start).map(|t| t.timestamp_millis()).unwrap_or(0)
+        let fixed = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis()).unwrap_or(0);
+        match self.start.as_deref() {
+            Some("now") => chrono::Utc::now().timestamp_millis(),
+            Some(t) => fixed(t),
+            None if self.mode == ClockMode::Manual => fixed(FIXED_START),
+            None => chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
+    /// Whether the start is the same every run (a fixed time, or a manual clock's default).
+    pub fn fixed_start(&self) -> bool {
+        match self.start.as_deref() {
+            Some("now") => false,
+            Some(_) => true,
+            None => self.mode == ClockMode::Manual,
         }
     }
 }
 
 impl Default for ClockConfig {
     fn default() -> Self {
-        Self { mode: ClockMode::Real, factor: 1.0, start: default_start() }
+        Self { mode: ClockMode::Real, factor: 1.0, start: None }
     }
 }
 
@@ -505,8 +519,10 @@ impl WorldConfig {
         if self.clock.mode == ClockMode::Scaled && self.clock.factor <= 0.0 {
             return Err("clock.factor must be positive in scaled mode".into());
         }
-        if self.clock.start != "now" && chrono::DateTime::parse_from_rfc3339(&self.clock.start).is_err() {
-            return Err(format!("clock.start `{}` is neither `now` nor an RFC 3339 time", self.clock.start));
+        if let Some(start) = self.clock.start.as_deref().filter(|s| *s != "now")
+            && chrono::DateTime::parse_from_rfc3339(start).is_err()
+        {
+            return Err(format!("clock.start `{start}` is neither `now` nor an RFC 3339 time"));
         }
         for o in &self.pools.overrides {
             if o.capacity_type != "spot" && o.capacity_type != "on-demand" {
