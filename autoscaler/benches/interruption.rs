@@ -39,7 +39,7 @@ async fn bench() -> anyhow::Result<()> {
     let world_path = root.join("fixtures/worlds/default.yaml");
     let text = std::fs::read_to_string(&world_path).context("reading the default world")?;
     let wc = fake_ec2::world::config::WorldConfig::parse(&text, "fixtures/worlds/default.yaml")?;
-    let world = fake_ec2::world::World::new(wc, 1, &root.join("fixtures/worlds"))?;
+    let world = fake_ec2::cloud::Cloud::new(wc, 1, &root.join("fixtures/worlds"))?;
     let state = fake_ec2::server::AppState::new(world);
     let listener = fake_ec2::server::bind("127.0.0.1:0".parse()?).await?;
     let endpoint = format!("http://{}", listener.local_addr()?);

@@ -149,7 +149,7 @@ impl Env {
         let text = scaled_clock(&text, cfg.clock_factor);
         let wc = fake_ec2::world::config::WorldConfig::parse(&text, &cfg.world)?;
         let world =
-            fake_ec2::world::World::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
+            fake_ec2::cloud::Cloud::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
         let fake = AppState::new(world);
         let listener = bind("127.0.0.1:0".parse()?).await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
@@ -382,7 +382,7 @@ impl Env {
 
     /// Messages in one of fake-ec2's queues, visible or in flight.
     pub fn queue_depth(&self, queue: &str) -> usize {
-        let mut w = self.fake.world();
+        let mut w = self.fake.cloud();
         let now = w.now();
         w.sqs.expire(now);
         w.sqs.get(queue).map(|q| q.messages().count()).unwrap_or(0)
@@ -390,7 +390,7 @@ impl Env {
 
     /// World time (ms since the epoch) on fake-ec2's clock.
     pub fn world_now_ms(&self) -> i64 {
-        self.fake.world().now()
+        self.fake.cloud().now()
     }
 
     pub async fn nodes(&self) -> anyhow::Result<Vec<Node>> {
@@ -413,8 +413,9 @@ impl Env {
 
     /// Instances in fake-ec2's world that are not terminated, in launch order.
     pub fn live_instances(&self) -> Vec<InstanceRow> {
-        let w = self.fake.world();
-        w.instances
+        let w = self.fake.cloud();
+        w.ec2
+            .instances
             .values()
             .filter(|i| i.state.name() != "terminated")
             .map(|i| InstanceRow {

@@ -217,7 +217,8 @@ async fn interruption(clock_factor: f64) -> anyhow::Result<Interruption> {
     env.admin("interrupt", serde_json::json!({"instance_ids": [instance]})).await?;
     let notice_world_s = env
         .fake
-        .world()
+        .cloud()
+        .ec2
         .instance(&instance)
         .and_then(|i| i.interruption_at)
         .map_or(120.0, |at| (at - world0) as f64 / 1000.0);

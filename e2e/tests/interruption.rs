@@ -179,12 +179,12 @@ async fn settled_without(env: &Env, old_node: &str, old_instance: &str) {
 }
 
 fn instance_state(env: &Env, id: &str) -> String {
-    env.fake.world().instance(id).map(|i| i.state.name().to_owned()).unwrap_or_default()
+    env.fake.cloud().ec2.instance(id).map(|i| i.state.name().to_owned()).unwrap_or_default()
 }
 
 /// The world time the interrupted instance is reclaimed at.
 fn reclaim_at(env: &Env, id: &str) -> i64 {
-    env.fake.world().instance(id).and_then(|i| i.interruption_at).expect("instance being interrupted")
+    env.fake.cloud().ec2.instance(id).and_then(|i| i.interruption_at).expect("instance being interrupted")
 }
 
 async fn interrupt(env: &Env, id: &str) -> i64 {

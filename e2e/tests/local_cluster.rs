@@ -31,10 +31,10 @@ where
     e2e::env::wait_for(what, timeout, f).await.unwrap()
 }
 
-fn world() -> fake_ec2::world::World {
+fn world() -> fake_ec2::cloud::Cloud {
     let text = include_str!("../../fixtures/worlds/default.yaml").replace("mode: real", "mode: manual");
     let cfg = fake_ec2::world::config::WorldConfig::parse(&text, "default.yaml").unwrap();
-    fake_ec2::world::World::new(cfg, 1, std::path::Path::new(".")).unwrap()
+    fake_ec2::cloud::Cloud::new(cfg, 1, std::path::Path::new(".")).unwrap()
 }
 
 fn is_ready(n: &Node) -> bool {
@@ -56,7 +56,7 @@ async fn fleet_instance_becomes_a_node_runs_pods_and_goes_away_when_terminated()
     tokio::spawn(serve(listener, state.clone(), std::future::pending()));
     let nodes_task = tokio::spawn(fake_ec2::nodes::run(state.clone(), kube.clone()));
     let advance = |secs: i64| {
-        let mut w = state.world();
+        let mut w = state.cloud();
         w.clock.advance(secs * 1000);
         w.sync();
     };
@@ -259,7 +259,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
     let kube = cluster.client().await.unwrap();
     let state = AppState::new(world());
     let id = {
-        let mut w = state.world();
+        let mut w = state.cloud();
         let spec = fake_ec2::world::LaunchSpec {
             instance_type: "c5.large".into(),
             subnet_id: "subnet-0b2b2b2b2b2b2b2b2".into(),
@@ -284,7 +284,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
     .await;
 
     // Stop: the kubelet stops, the Node goes NotReady and stays so.
-    state.world().stop(&id);
+    state.cloud().stop(&id);
     let pass = fake_ec2::nodes::reconcile(&state, &kube).await.unwrap();
     assert_eq!(pass.stopped, std::slice::from_ref(&name));
     wait_for("the Node to be NotReady", Duration::from_secs(60), || {
@@ -299,7 +299,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
 
     // Start again: Ready again.
     {
-        let mut w = state.world();
+        let mut w = state.cloud();
         w.clock.advance(10_000);
         w.sync();
         w.start(&id).unwrap();

@@ -65,7 +65,7 @@ async fn spot_nodepool_fits_ten_pods_on_one_spot_node() {
     let instances = env.live_instances();
     assert_eq!(instances.len(), 1, "{instances:?}");
     assert_eq!((instances[0].capacity_type.as_str(), instances[0].instance_type.as_str()), ("spot", it));
-    let tags = env.fake.world().instances.values().next().unwrap().tags.clone();
+    let tags = env.fake.cloud().ec2.instances.values().next().unwrap().tags.clone();
     assert_eq!(tags.get("karpenter.sh/nodepool").map(String::as_str), Some("spot"));
     assert_eq!(tags.get("eks:eks-cluster-name").map(String::as_str), Some("fake-cluster"));
     assert_eq!(tags.get("team").map(String::as_str), Some("platform"), "EC2NodeClass tags reach the instance");
@@ -210,7 +210,7 @@ async fn deleted_nodeclaims_terminate_their_instance_and_orphans_are_collected()
     })
     .await
     .unwrap();
-    let state = |id: &str| env.fake.world().instance(id).map(|i| i.state.name().to_owned());
+    let state = |id: &str| env.fake.cloud().ec2.instance(id).map(|i| i.state.name().to_owned());
     assert!(
         matches!(state(&instance).as_deref(), Some("shutting-down" | "terminated") | None),
         "{:?}",

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fake_ec2::auth::SignedRequest;
+use fake_ec2::cloud::Cloud;
 use fake_ec2::ec2::query::Form;
 use fake_ec2::server::{AppState, bind, ec2_request, serve};
-use fake_ec2::world::World;
 use serde_json::{Value, json};
 
 const AUTH: &str =
@@ -247,7 +247,7 @@ fn emit(opts: &Opts, v: &Value) {
 
 fn main() -> anyhow::Result<()> {
     let opts = Opts::parse()?;
-    let world = World::from_file(&opts.world, 1).with_context(|| format!("loading {}", opts.world.display()))?;
+    let world = Cloud::from_file(&opts.world, 1).with_context(|| format!("loading {}", opts.world.display()))?;
 
     // The server on its own runtime (two workers, as `fake-ec2 serve` has on this machine's
     // cores); the driver on a separate single-threaded one.
@@ -385,13 +385,13 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
 
     // DescribeInstances starts from a fresh world, so the sizes are exact: the CreateFleet
     // calls above launched thousands of instances of their own.
-    *state.world() = World::from_file(&opts.world, 1)?;
+    *state.cloud() = Cloud::from_file(&opts.world, 1)?;
     let mut batch = 0usize;
     for &(target, runs, budget) in &opts.describe {
         // Populate with RunInstances batches of up to 500, round-robin over the subnets.
         let t = Instant::now();
         loop {
-            let have = state.world().instances.len();
+            let have = state.cloud().ec2.instances.len();
             if have >= target {
                 break;
             }
@@ -402,7 +402,7 @@ async fn run(opts: &Opts, state: &AppState, endpoint: String) -> anyhow::Result<
                 bail!("populating {target} instances took over 120 s");
             }
         }
-        let instances = state.world().instances.len();
+        let instances = state.cloud().ec2.instances.len();
         emit(opts, &json!({"bench": "populate", "instances": instances, "secs": round3(t.elapsed().as_secs_f64())}));
 
         // Full listing over HTTP, following nextToken. Run 0 is a warm-up, which also checks

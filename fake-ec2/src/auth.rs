@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::ec2::error::Ec2Error;
 use crate::world::config::{AuthConfig, AuthMode};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -60,12 +59,64 @@ fn parse_authorization(h: &str) -> Option<Authorization> {
     })
 }
 
-fn missing_token() -> Ec2Error {
-    Ec2Error::new(401, "MissingAuthenticationToken", "Request is missing Authentication Token")
+/// Why a request's signature was refused, in EC2's words; each service answers it in its own
+/// protocol (and may rename the code, as the JSON services do).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AuthError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
 }
 
-fn auth_failure() -> Ec2Error {
-    Ec2Error::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+impl AuthError {
+    fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.to_owned(), message: message.into() }
+    }
+
+    /// The code a JSON or REST-JSON service answers instead, with its status.
+    pub fn json_kind(&self) -> (u16, &'static str) {
+        match self.code.as_str() {
+            "MissingAuthenticationToken" => (403, "MissingAuthenticationTokenException"),
+            "IncompleteSignature" => (400, "IncompleteSignatureException"),
+            "RequestExpired" => (403, "InvalidSignatureException"),
+            _ => (403, "UnrecognizedClientException"),
+        }
+    }
+}
+
+fn missing_token() -> AuthError {
+    AuthError::new(401, "MissingAuthenticationToken", "Request is missing Authentication Token")
+}
+
+fn auth_failure() -> AuthError {
+    AuthError::new(401, "AuthFailure", "AWS was not able to validate the provided access credentials")
+}
+
+/// The service and region a request is signed for (its SigV4 credential scope), from the
+/// `Authorization` header or a presigned `X-Amz-Credential` (URL query or form body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub service: String,
+    pub region: String,
+}
+
+pub fn scope(headers: &BTreeMap<String, String>, query: &str, form_body: &[u8]) -> Option<Scope> {
+    let from_credential = |c: &str| {
+        let mut parts = c.split('/');
+        let (_key, _date) = (parts.next()?, parts.next()?);
+        let region = parts.next()?.to_owned();
+        let service = parts.next()?.to_owned();
+        (parts.next() == Some("aws4_request")).then_some(Scope { service, region })
+    };
+    if let Some(h) = headers.get("authorization") {
+        let cred = h.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
+        return from_credential(cred);
+    }
+    let presigned = |bytes: &[u8]| {
+        form_urlencoded::parse(bytes).find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.into_owned())
+    };
+    presigned(query.as_bytes()).or_else(|| presigned(form_body)).and_then(|c| from_credential(&c))
 }
 
 /// Query-string (presigned) credentials, turned into the header form.
@@ -81,13 +132,13 @@ fn presigned(query: &str) -> Option<(String, String)> {
 }
 
 /// Checks a request's signature as the world's auth settings say.
-pub fn check(cfg: &AuthConfig, req: &SignedRequest<'_>) -> Result<(), Ec2Error> {
+pub fn check(cfg: &AuthConfig, req: &SignedRequest<'_>) -> Result<(), AuthError> {
     let (header, amz_date) = match req.headers.get("authorization") {
         Some(h) => (h.clone(), req.headers.get("x-amz-date").cloned().unwrap_or_default()),
         None => presigned(req.query).ok_or_else(missing_token)?,
     };
     let auth = parse_authorization(&header).ok_or_else(|| {
-        Ec2Error::new(400, "IncompleteSignature", format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization={header}"))
+        AuthError::new(400, "IncompleteSignature", format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization={header}"))
     })?;
     if cfg.mode != AuthMode::Strict {
         return Ok(());
@@ -96,7 +147,8 @@ pub fn check(cfg: &AuthConfig, req: &SignedRequest<'_>) -> Result<(), Ec2Error> 
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&amz_date, "%Y%m%dT%H%M%SZ") {
         let skew = (chrono::Utc::now().naive_utc() - t).num_seconds().abs();
         if skew > 15 * 60 {
-            return Err(Ec2Error::client(
+            return Err(AuthError::new(
+                400,
                 "RequestExpired",
                 format!("Request has expired. Timestamp date is {amz_date}"),
             ));
@@ -196,6 +248,24 @@ mod tests {
             signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &auth, "20150830T123600Z", &req),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
+    }
+
+    #[test]
+    fn reads_the_service_from_the_credential_scope() {
+        let headers = BTreeMap::from([(
+            "authorization".to_owned(),
+            "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/eks/aws4_request, SignedHeaders=host, Signature=0"
+                .to_owned(),
+        )]);
+        assert_eq!(scope(&headers, "", b""), Some(Scope { service: "eks".into(), region: "us-west-2".into() }));
+        let none = BTreeMap::new();
+        let q = "X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fiam%2Faws4_request&X-Amz-Date=20260101T000000Z";
+        assert_eq!(scope(&none, q, b"").map(|s| s.service), Some("iam".into()));
+        assert_eq!(
+            scope(&none, "", q.as_bytes()).map(|s| (s.service, s.region)),
+            Some(("iam".into(), "us-east-1".into()))
+        );
+        assert_eq!(scope(&none, "Action=DescribeInstances", b""), None);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum Command {
         advance: Option<f64>,
         /// New clock mode (real, scaled, manual).
         #[arg(long)]
-        mode: Option<crate::world::clock::ClockMode>,
+        mode: Option<crate::clock::ClockMode>,
         /// Speed for `--mode scaled`.
         #[arg(long)]
         factor: Option<f64>,
@@ -130,7 +130,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     /// Override the world file's clock mode (real, scaled, manual).
     #[arg(long)]
-    pub clock: Option<crate::world::clock::ClockMode>,
+    pub clock: Option<crate::clock::ClockMode>,
     /// Speed for `--clock scaled`.
     #[arg(long)]
     pub clock_factor: Option<f64>,
@@ -143,7 +143,7 @@ pub struct ServeArgs {
     pub event_log: Option<PathBuf>,
 }
 
-impl std::str::FromStr for crate::world::clock::ClockMode {
+impl std::str::FromStr for crate::clock::ClockMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {

@@ -1,16 +1,25 @@
 //! fake-ec2: a deterministic, clock-driven fake of EC2 that real AWS clients cannot tell apart
 //! from the real thing on the paths it covers.
+//!
+//! The EC2 world ([`world`]) holds EC2's state; the services beside it ([`sqs`], [`events`],
+//! [`faults`]) are composed with it in one [`cloud::Cloud`] on one [`clock`] and one seeded
+//! [`rng`]; each service's wire module answers in its own protocol, and [`server`] routes requests
+//! to them.
 
 pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod clock;
+pub mod cloud;
 pub mod ec2;
 pub mod events;
 pub mod faults;
 pub mod nodes;
 pub mod pricing;
+pub mod rng;
 pub mod server;
 pub mod sqs;
 pub mod ssm;
 pub mod world;
+pub mod xml;

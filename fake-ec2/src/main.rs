@@ -2,8 +2,8 @@ use anyhow::Context;
 use clap::Parser;
 use fake_ec2::cli::{Args, Command, ExperimentCommand, LogFormat};
 use fake_ec2::client;
+use fake_ec2::cloud::Cloud;
 use fake_ec2::server::{AppState, bind, serve};
-use fake_ec2::world::World;
 use fake_ec2::world::config::WorldConfig;
 
 #[tokio::main]
@@ -17,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         Command::Check { world } => {
             let cfg = WorldConfig::load(&world)?;
-            let w = World::new(cfg, 0, world.parent().unwrap_or(std::path::Path::new(".")))?;
+            let c = Cloud::new(cfg, 0, world.parent().unwrap_or(std::path::Path::new(".")))?;
+            let w = &c.ec2;
             println!(
                 "{}: region {}, {} zones, {} subnets, {} instance types, {} pools",
                 world.display(),
@@ -83,11 +84,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(a) => {
-            let mut w =
-                World::from_file(&a.world, a.seed).with_context(|| format!("loading world {}", a.world.display()))?;
+            let loading = || format!("loading world {}", a.world.display());
+            let mut cfg = WorldConfig::load(&a.world).with_context(loading)?;
+            // Before the cloud is built, so the clock's start follows the mode asked for
+            // (`--clock manual` starts at the fixed time, `real` at the wall clock).
             if let Some(mode) = a.clock {
-                w.clock.set_mode(mode, a.clock_factor.unwrap_or(w.cfg.clock.factor));
+                cfg.clock.mode = mode;
             }
+            if let Some(factor) = a.clock_factor {
+                cfg.clock.factor = factor;
+            }
+            let base_dir = a.world.parent().unwrap_or(std::path::Path::new("."));
+            let mut w = Cloud::new(cfg, a.seed, base_dir).with_context(loading)?;
             if let Some(path) = &a.event_log {
                 let file = std::fs::OpenOptions::new()
                     .create(true)

@@ -68,15 +68,15 @@ fn key(t: &str, z: &str) -> (String, String) {
 }
 
 fn set_capacity(state: &AppState, t: &str, z: &str, ct: CapacityType, cap: u32) {
-    let mut w = state.world();
-    let pool = w.pool_of(t, z).unwrap();
-    w.pools.set_capacity(ct, pool, cap);
+    let mut w = state.cloud();
+    let pool = w.ec2.pool_of(t, z).unwrap();
+    w.ec2.pools.set_capacity(ct, pool, cap);
 }
 
 fn spot_price(state: &AppState, t: &str, z: &str) -> f64 {
-    let w = state.world();
-    let pool = w.pool_of(t, z).unwrap();
-    w.pools.spot_price_at(pool, w.now()).1
+    let w = state.cloud();
+    let pool = w.ec2.pool_of(t, z).unwrap();
+    w.ec2.pools.spot_price_at(pool, w.now()).1
 }
 
 #[test]
@@ -186,9 +186,9 @@ fn min_target_capacity_is_all_or_nothing() {
     assert_eq!(status, 200);
     assert!(all(&xml, "errorCode").contains(&"UnfulfillableCapacity".to_owned()), "{xml}");
     assert!(placed(&s).is_empty(), "nothing launched below the minimum");
-    let w = s.world();
-    let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
-    assert_eq!(w.pools.used(CapacityType::Spot, pool), 0, "capacity given back");
+    let w = s.cloud();
+    let pool = w.ec2.pool_of("m5.large", "us-west-2a").unwrap();
+    assert_eq!(w.ec2.pools.used(CapacityType::Spot, pool), 0, "capacity given back");
 }
 
 #[test]

@@ -89,10 +89,11 @@ fn karpenter_fleet(
 #[tokio::test]
 async fn describes_the_catalog_zones_and_network() {
     let s = Server::start(world(1)).await;
+    let catalog_size = s.state.cloud().ec2.catalog.all().len();
     let c = s.ec2();
     let types: Vec<_> = c.describe_instance_types().into_paginator().items().send().collect::<Vec<_>>().await;
     let types: Vec<_> = types.into_iter().map(Result::unwrap).collect();
-    assert_eq!(types.len(), 163);
+    assert_eq!(types.len(), catalog_size);
     let m5 = types.iter().find(|t| t.instance_type() == Some(&InstanceType::M5Large)).unwrap();
     assert_eq!(m5.v_cpu_info().unwrap().default_v_cpus(), Some(2));
     assert_eq!(m5.memory_info().unwrap().size_in_mib(), Some(8192));
@@ -120,7 +121,7 @@ async fn describes_the_catalog_zones_and_network() {
         .send()
         .await
         .unwrap();
-    assert_eq!(offerings.instance_type_offerings().len(), 163 * 3);
+    assert_eq!(offerings.instance_type_offerings().len(), catalog_size * 3);
 
     let zones = c.describe_availability_zones().send().await.unwrap();
     let names: Vec<_> =
@@ -143,7 +144,9 @@ async fn describes_the_catalog_zones_and_network() {
         .send()
         .await
         .unwrap();
-    assert_eq!(images.images().len(), 1);
+    let arm_images = s.state.cloud().ec2.images.iter().filter(|i| i.cfg.architecture == "arm64").count();
+    assert_eq!(images.images().len(), arm_images);
+    assert!(arm_images > 1 && images.images().iter().all(|i| i.architecture().unwrap().as_str() == "arm64"));
     let err = c.describe_images().image_ids("ami-0000000000000dead").send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidAMIID.NotFound");
 }
@@ -151,6 +154,7 @@ async fn describes_the_catalog_zones_and_network() {
 #[tokio::test]
 async fn spot_price_history_moves_and_covers_every_pool() {
     let s = Server::start(world(2)).await;
+    let catalog_size = s.state.cloud().ec2.catalog.all().len();
     let c = s.ec2();
     let now = aws_smithy_types::DateTime::from_secs(1_767_225_600);
     let latest = c
@@ -167,7 +171,7 @@ async fn spot_price_history_moves_and_covers_every_pool() {
         .iter()
         .map(|p| (p.instance_type().unwrap().as_str().to_owned(), p.availability_zone().unwrap().to_owned()))
         .collect();
-    assert_eq!(pools.len(), 163 * 3, "one price per pool at least");
+    assert_eq!(pools.len(), catalog_size * 3, "one price per pool at least");
     let m5a = latest.iter().find(|p| p.instance_type() == Some(&InstanceType::M5Large)).unwrap();
     let price: f64 = m5a.spot_price().unwrap().parse().unwrap();
     assert!(price > 0.0 && price < 0.096, "spot below on-demand: {price}");
@@ -240,9 +244,9 @@ async fn exhausted_pool_gives_partial_fulfilment_with_an_echoing_error() {
     let c = s.ec2();
     launch_template(&c, "lt-ice").await;
     {
-        let mut w = s.state.world();
-        let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
+        let mut w = s.state.cloud();
+        let pool = w.ec2.pool_of("m5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 1);
     }
     let out = karpenter_fleet(
         &c,
@@ -335,9 +339,9 @@ async fn run_describe_stop_start_terminate_on_the_clock() {
 async fn run_instances_without_capacity_is_a_server_fault() {
     let s = Server::start(world(7)).await;
     {
-        let mut w = s.state.world();
-        let pool = w.pool_of("r5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
+        let mut w = s.state.cloud();
+        let pool = w.ec2.pool_of("r5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::OnDemand, pool, 0);
     }
     let err = s
         .ec2()
@@ -411,7 +415,7 @@ async fn dry_run_answers_412_and_unauthorized_when_denied() {
         .await
         .unwrap_err();
     assert_eq!(code(&lt_err), "MissingParameter", "validation comes before the dry-run answer");
-    assert!(s.state.world().instances.is_empty(), "a dry run launches nothing");
+    assert!(s.state.cloud().ec2.instances.is_empty(), "a dry run launches nothing");
 }
 
 #[tokio::test]

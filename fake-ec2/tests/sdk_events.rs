@@ -229,20 +229,20 @@ fn scenario(seed: u64) -> (String, Vec<String>) {
     let (_, a) = run(1, spot);
     let (_, b) = run(1, "");
     {
-        let mut w = state.world();
-        let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 2);
+        let mut w = state.cloud();
+        let pool = w.ec2.pool_of("m5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 2);
     }
     let (status, _) = run(3, spot);
     assert_eq!(status, 500, "all or nothing: not enough spot capacity");
     let advance = |secs: i64| {
-        let mut w = state.world();
+        let mut w = state.cloud();
         w.clock.advance(secs * 1000);
         w.sync();
     };
     advance(15);
     {
-        let mut w = state.world();
+        let mut w = state.cloud();
         let opts =
             fake_ec2::world::interruption::InterruptOptions { duration_seconds: Some(180), ..Default::default() };
         w.interrupt(&a[0], opts).unwrap();
@@ -253,7 +253,7 @@ fn scenario(seed: u64) -> (String, Vec<String>) {
     for _ in 0..5 {
         advance(30);
     }
-    let mut w = state.world();
+    let mut w = state.cloud();
     w.sync();
     let log: String = w.events.log_since(0).map(|l| format!("{l}\n")).collect();
     let bodies = w.sqs.get(QUEUE).unwrap().messages().map(|m| format!("{} {}", m.id, m.body)).collect();

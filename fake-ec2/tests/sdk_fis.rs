@@ -170,7 +170,7 @@ async fn ten_spot_nodes(s: &Server, n: i32) -> Vec<String> {
 }
 
 fn log(s: &Server) -> Vec<Value> {
-    let w = s.state.world();
+    let w = s.state.cloud();
     w.events.log_since(0).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 

@@ -320,7 +320,7 @@ async fn karpenter_receives_interruption_events() {
     let event = r#"{"version":"0","id":"1e5527d7-bb36-4607-3370-4164db56a40e","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-west-2","resources":["arn:aws:ec2:us-west-2:instance/i-0123456789abcdef0"],"detail":{"instance-id":"i-0123456789abcdef0","instance-action":"terminate"}}"#;
     let sent_id = {
         // The event bus's way in: the Rust API on the world, under the same lock and clock.
-        let mut w = s.state.world();
+        let mut w = s.state.cloud();
         let now = w.now();
         let w = &mut *w;
         w.sqs.send("karpenter-interruption", event, MessageAttributes::new(), now, &mut w.rng.sqs).unwrap().message_id
@@ -348,7 +348,7 @@ async fn karpenter_receives_interruption_events() {
 
     // Retention: 300 s, on the world clock.
     {
-        let mut w = s.state.world();
+        let mut w = s.state.cloud();
         let now = w.now();
         let w = &mut *w;
         let attrs = MessageAttributes::from([("source".to_owned(), AttributeValue::string("aws.ec2"))]);
@@ -422,7 +422,7 @@ async fn long_poll_ends_when_world_time_reaches_its_deadline() {
 
     // Scaled clock (100x): a 20 s long poll lasts about 0.2 s of real time.
     let s = Server::start(world_with(6, |cfg| {
-        cfg.clock.mode = fake_ec2::world::clock::ClockMode::Scaled;
+        cfg.clock.mode = fake_ec2::clock::ClockMode::Scaled;
         cfg.clock.factor = 100.0;
     }))
     .await;
@@ -700,7 +700,7 @@ async fn at_least_once_with_concurrent_consumers() {
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
                 while !done.load(Ordering::Relaxed) {
                     tick.tick().await;
-                    let mut w = state.world();
+                    let mut w = state.cloud();
                     w.clock.advance(2_000);
                     w.sync();
                 }

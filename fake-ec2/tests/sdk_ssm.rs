@@ -82,3 +82,58 @@ async fn pinned_versions_and_unknown_names() {
     assert_eq!(values, ["ami-0a0b0c0d0e0f30333", "ami-0a0b0c0d0e0f10111"]);
     assert_eq!(out.invalid_parameters(), ["/nope"]);
 }
+
+/// Every parameter Karpenter's `al2@`, `al2023@` and `bottlerocket@` aliases read for one
+/// Kubernetes version (`latest` and a pinned release), with the architecture the image must have.
+fn karpenter_alias_parameters(k8s: &str) -> Vec<(String, &'static str)> {
+    let eks = format!("/aws/service/eks/optimized-ami/{k8s}");
+    let br = format!("/aws/service/bottlerocket/aws-k8s-{k8s}");
+    let mut out = vec![
+        (format!("{eks}/amazon-linux-2/recommended/image_id"), "x86_64"),
+        (format!("{eks}/amazon-linux-2-arm64/recommended/image_id"), "arm64"),
+        (format!("{eks}/amazon-linux-2-gpu/recommended/image_id"), "x86_64"),
+        (format!("{eks}/amazon-linux-2/amazon-eks-node-{k8s}-v20251120/image_id"), "x86_64"),
+        (format!("{eks}/amazon-linux-2-arm64/amazon-eks-arm64-node-{k8s}-v20251120/image_id"), "arm64"),
+        (format!("{eks}/amazon-linux-2-gpu/amazon-eks-gpu-node-{k8s}-v20251120/image_id"), "x86_64"),
+    ];
+    for (arch, variants) in
+        [("x86_64", ["standard", "nvidia", "neuron"].as_slice()), ("arm64", &["standard", "nvidia"])]
+    {
+        for variant in variants {
+            let series = format!("{eks}/amazon-linux-2023/{arch}/{variant}");
+            out.push((format!("{series}/recommended/image_id"), arch));
+            out.push((format!("{series}/amazon-eks-node-al2023-{arch}-{variant}-{k8s}-v20251120/image_id"), arch));
+        }
+    }
+    for flavour in ["", "-nvidia"] {
+        for arch in ["x86_64", "arm64"] {
+            out.push((format!("{br}{flavour}/{arch}/latest/image_id"), arch));
+            out.push((format!("{br}{flavour}/{arch}/1.50.0/image_id"), arch));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_ami_family_resolves_to_an_image_describe_images_knows() {
+    let s = Server::start(common::world(1)).await;
+    let (c, ec2) = (ssm(&s), s.ec2());
+    for k8s in ["1.34", "1.33"] {
+        for (name, arch) in karpenter_alias_parameters(k8s) {
+            let out = c.get_parameter().name(&name).send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let id = out.parameter().unwrap().value().unwrap().to_owned();
+            // What Karpenter does with the id: DescribeImages by image-id, deprecated included.
+            let images = ec2
+                .describe_images()
+                .filters(aws_sdk_ec2::types::Filter::builder().name("image-id").values(&id).build())
+                .include_deprecated(true)
+                .send()
+                .await
+                .unwrap();
+            let image = &images.images()[0];
+            assert_eq!(image.architecture().map(|a| a.as_str()), Some(arch), "{name}");
+            assert!(image.name().unwrap().contains(k8s), "{name} -> {:?}", image.name());
+            assert_eq!(image.image_owner_alias(), Some("amazon"), "{name}");
+        }
+    }
+}

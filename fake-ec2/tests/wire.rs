@@ -98,9 +98,9 @@ fn representative_responses_match_their_snapshots() {
     }
     // A fleet that runs out of capacity part-way: errorSet beside fleetInstanceSet.
     {
-        let mut w = state.world();
-        let pool = w.pool_of("m5.large", "us-west-2a").unwrap();
-        w.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 4);
+        let mut w = state.cloud();
+        let pool = w.ec2.pool_of("m5.large", "us-west-2a").unwrap();
+        w.ec2.pools.set_capacity(fake_ec2::world::pools::CapacityType::Spot, pool, 4);
     }
     let (status, xml) = call(&state, FLEET);
     insta::assert_snapshot!("create_fleet_partial_ice", format!("HTTP {status}\n{}", pretty(&xml)));

@@ -88,9 +88,9 @@ fn live_instances(env: &Env, want: &Count) -> Check {
 
 /// Instances launched, and those shutting down or terminated, since the world began.
 fn launched_and_gone(env: &Env) -> (u64, u64) {
-    let w = env.fake.world();
-    let gone = w.instances.values().filter(|i| matches!(i.state.name(), "shutting-down" | "terminated")).count();
-    (w.instances.len() as u64, gone as u64)
+    let w = env.fake.cloud();
+    let gone = w.ec2.instances.values().filter(|i| matches!(i.state.name(), "shutting-down" | "terminated")).count();
+    (w.ec2.instances.len() as u64, gone as u64)
 }
 
 /// Whether every condition of a wait holds now; the first that does not, otherwise.

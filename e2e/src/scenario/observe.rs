@@ -56,7 +56,7 @@ struct InstanceFacts {
 
 impl Observer {
     pub fn new(fake: AppState) -> Observer {
-        let start_ms = fake.world().now();
+        let start_ms = fake.cloud().now();
         Observer { inner: Arc::default(), fake, start_ms, started: Instant::now() }
     }
 
@@ -66,7 +66,7 @@ impl Observer {
 
     /// World seconds since the run started.
     pub fn world_seconds(&self) -> f64 {
-        self.seconds(self.fake.world().now())
+        self.seconds(self.fake.cloud().now())
     }
 
     fn seconds(&self, world_ms: i64) -> f64 {
@@ -107,7 +107,7 @@ impl Observer {
     fn read_events(&self) {
         let since = self.lock().events_read;
         let (read, events) = {
-            let w = self.fake.world();
+            let w = self.fake.cloud();
             let events: Vec<(WorldEvent, Option<String>)> = w
                 .events
                 .log_since(since)
@@ -116,7 +116,7 @@ impl Observer {
                     // The state reason tells EC2's reclaim from a termination someone asked for.
                     let reason = match &e.what {
                         What::State { instance_id, .. } => {
-                            w.instance(instance_id).and_then(|i| i.state_reason.as_ref()).map(|r| r.0.clone())
+                            w.ec2.instance(instance_id).and_then(|i| i.state_reason.as_ref()).map(|r| r.0.clone())
                         }
                         _ => None,
                     };
@@ -172,8 +172,9 @@ impl Observer {
 
     /// Every fake-ec2 instance ever launched, in launch order.
     pub fn instances(&self) -> Vec<InstanceSeen> {
-        let w = self.fake.world();
-        w.instances
+        let w = self.fake.cloud();
+        w.ec2
+            .instances
             .values()
             .map(|i| InstanceSeen {
                 seq: i.seq,
@@ -198,9 +199,9 @@ impl Observer {
     /// The claims, with placements filled in from fake-ec2 for any launched since last seen.
     pub fn claims(&self) -> BTreeMap<String, ClaimSeen> {
         let mut claims = self.lock().claims.clone();
-        let w = self.fake.world();
+        let w = self.fake.cloud();
         for c in claims.values_mut().filter(|c| c.placement.is_none()) {
-            if let Some(i) = c.instance_id.as_deref().and_then(|id| w.instance(id)) {
+            if let Some(i) = c.instance_id.as_deref().and_then(|id| w.ec2.instance(id)) {
                 c.placement = Some(format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type));
             }
         }
@@ -213,8 +214,8 @@ impl Observer {
         let instance_id =
             status.and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next()).map(str::to_owned);
         let (now, facts) = {
-            let w = self.fake.world();
-            let facts = instance_id.as_deref().and_then(|id| w.instance(id)).map(|i| InstanceFacts {
+            let w = self.fake.cloud();
+            let facts = instance_id.as_deref().and_then(|id| w.ec2.instance(id)).map(|i| InstanceFacts {
                 placement: format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type),
                 capacity_type: i.capacity_type.as_str().to_owned(),
                 instance_type: i.instance_type.clone(),
@@ -418,16 +419,17 @@ fn gone(lane: &mut Lane, t: f64) {
 
 /// The fleet's cost per hour at the world's current prices.
 pub fn fleet_cost_per_hour(fake: &AppState) -> f64 {
-    let w = fake.world();
+    let w = fake.cloud();
     let now = w.now();
-    w.instances
+    w.ec2
+        .instances
         .values()
         .filter(|i| matches!(i.state.name(), "pending" | "running"))
         .filter_map(|i| {
-            let pool = w.pool_of(&i.instance_type, &i.zone)?;
+            let pool = w.ec2.pool_of(&i.instance_type, &i.zone)?;
             Some(match i.capacity_type.as_str() {
-                "spot" => w.pools.spot_price_at(pool, now).1,
-                _ => w.pools.on_demand_price(pool),
+                "spot" => w.ec2.pools.spot_price_at(pool, now).1,
+                _ => w.ec2.pools.on_demand_price(pool),
             })
         })
         // An empty sum is -0.0.

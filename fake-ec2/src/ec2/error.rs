@@ -1,6 +1,6 @@
 //! EC2's error envelope: `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>`.
 
-use super::xml::escape;
+use crate::xml::escape;
 
 /// An error as EC2 reports it: a code, a message and the HTTP status EC2 uses for that code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,3 +76,15 @@ impl Ec2Error {
 }
 
 pub type Ec2Result<T> = Result<T, Ec2Error>;
+
+impl From<crate::auth::AuthError> for Ec2Error {
+    fn from(e: crate::auth::AuthError) -> Self {
+        Self::new(e.status, e.code, e.message)
+    }
+}
+
+impl From<crate::faults::InjectedError> for Ec2Error {
+    fn from(e: crate::faults::InjectedError) -> Self {
+        Self::new(e.status, e.code, e.message)
+    }
+}

@@ -1,27 +1,20 @@
 //! RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/StartInstances.
 
-use std::collections::BTreeMap;
-
-use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::launch_templates::{resolve_template, spec_from_template};
 use super::pagination::{Limits, num_key, paginate};
-use super::query;
+use super::query::{self, check_tag_resource_types, tags_for};
 use super::render::{self, InstanceView};
-use super::xml::XmlWriter;
-use crate::world::clock::iso;
-use crate::world::instances::{Instance, InstanceState};
+use super::{Call, Ec2Ctx};
+use crate::clock::Millis;
+use crate::clock::iso;
+use crate::world::instances::{Instance, InstanceState, is_instance_id};
 use crate::world::pools::CapacityType;
 use crate::world::{LaunchFailure, LaunchSpec, World};
+use crate::xml::XmlWriter;
 
 const DESCRIBE_LIMITS: Limits = Limits { min: 5, max: 1000, default: None };
-
-pub fn is_instance_id(id: &str) -> bool {
-    id.strip_prefix("i-").is_some_and(|h| {
-        (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    })
-}
 
 /// Validates ids and checks they exist, with EC2's codes and wording.
 pub fn lookup_ids<'w>(w: &'w World, ids: &[&str]) -> Ec2Result<Vec<&'w Instance>> {
@@ -80,25 +73,9 @@ pub fn choose_subnet(w: &World, subnet: Option<&str>, zone: Option<&str>) -> Ec2
         .ok_or_else(|| Ec2Error::client("VPCIdNotSpecified", "No default VPC for this user"))
 }
 
-/// Tags from `TagSpecification.N` for one resource type.
-pub fn tags_for(specs: &[(String, Vec<(String, String)>)], resource: &str) -> BTreeMap<String, String> {
-    specs.iter().filter(|(rt, _)| rt == resource).flat_map(|(_, t)| t.iter().cloned()).collect()
-}
-
-pub fn check_tag_resource_types(specs: &[(String, Vec<(String, String)>)], allowed: &[&str]) -> Ec2Result<()> {
-    for (rt, _) in specs {
-        if !allowed.contains(&rt.as_str()) {
-            return Err(Ec2Error::client(
-                "InvalidParameterValue",
-                format!("'{rt}' is not a valid taggable resource type for this operation."),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn run_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
+    let w = &*cx.world;
     let min = p.int("MinCount")?.ok_or_else(|| Ec2Error::missing("MinCount"))?;
     let max = p.int("MaxCount")?.ok_or_else(|| Ec2Error::missing("MaxCount"))?;
     if min < 1 || max < 1 {
@@ -188,21 +165,22 @@ pub fn run_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
         return Ok(reservation_response(w, call, &insts));
     }
 
-    spec.reservation_id = w.rng.hex_id("r", 17);
+    spec.reservation_id = cx.rng.hex_id("r", 17);
     let mut launched = Vec::new();
     for n in 0..max {
         spec.ami_launch_index = n as u32;
-        match w.launch(&spec) {
+        match cx.launch(&spec) {
             Ok(id) => launched.push(id),
             Err(f) if (launched.len() as i64) < min => {
                 for id in &launched {
-                    w.discard(id);
+                    cx.world.discard(id);
                 }
                 return Err(failure(f));
             }
             Err(_) => break,
         }
     }
+    let w = &*cx.world;
     let insts: Vec<&Instance> = launched.iter().filter_map(|id| w.instance(id)).collect();
     Ok(reservation_response(w, call, &insts))
 }
@@ -216,8 +194,9 @@ fn reservation_response(w: &World, call: &Call<'_>, insts: &[&Instance]) -> Stri
     call.finish(x)
 }
 
-pub fn describe_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn describe_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
+    let w = &*cx.world;
     let ids = p.strings("InstanceId")?;
     if !ids.is_empty() && p.has("MaxResults") {
         return Err(Ec2Error::invalid_combination(
@@ -280,8 +259,9 @@ impl Filterable for StatusView<'_> {
     }
 }
 
-pub fn describe_instance_status(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn describe_instance_status(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
+    let w = &*cx.world;
     let ids = p.strings("InstanceId")?;
     if !ids.is_empty() && p.has("MaxResults") {
         return Err(Ec2Error::invalid_combination(
@@ -290,7 +270,7 @@ pub fn describe_instance_status(w: &mut World, call: &Call<'_>) -> Ec2Result<Str
     }
     let include_all = p.flag("IncludeAllInstances")?;
     let fs = filters::parse(p)?;
-    let now = w.now();
+    let now = cx.now;
     let selected: Vec<&Instance> = if ids.is_empty() { w.instances.values().collect() } else { lookup_ids(w, &ids)? };
     call.dry_run(w)?;
     let mut views: Vec<StatusView<'_>> = selected
@@ -322,7 +302,7 @@ pub fn describe_instance_status(w: &mut World, call: &Call<'_>) -> Ec2Result<Str
                     "instanceEventId",
                     format!(
                         "instance-event-{:017x}",
-                        crate::world::rng::hash_str(&format!("{}{code}", i.id)) & 0xfffffffffffffff
+                        crate::rng::hash_str(&format!("{}{code}", i.id)) & 0xfffffffffffffff
                     ),
                 );
                 x.elem("code", code).elem("description", desc).elem("notBefore", iso(*not_before));
@@ -363,10 +343,11 @@ fn status_block(x: &mut XmlWriter, name: &'static str, status: &str, impaired_si
     x.close();
 }
 
-type Transition = fn(&mut World, &str) -> Ec2Result<Option<(InstanceState, InstanceState)>>;
+type Transition = fn(&mut World, &str, Millis) -> Ec2Result<Option<(InstanceState, InstanceState)>>;
 
-fn state_change_action(w: &mut World, call: &Call<'_>, set: &'static str, f: Transition) -> Ec2Result<String> {
+fn state_change_action(cx: &mut Ec2Ctx<'_>, call: &Call<'_>, set: &'static str, f: Transition) -> Ec2Result<String> {
     let p = &call.params;
+    let (w, now) = (&mut *cx.world, cx.now);
     let ids = p.strings("InstanceId")?;
     if ids.is_empty() {
         return Err(Ec2Error::missing("InstanceId"));
@@ -375,7 +356,7 @@ fn state_change_action(w: &mut World, call: &Call<'_>, set: &'static str, f: Tra
     call.dry_run(w)?;
     let mut changes = Vec::new();
     for id in &ids {
-        if let Some((prev, cur)) = f(w, id)? {
+        if let Some((prev, cur)) = f(w, id, now)? {
             changes.push((id.clone(), prev, cur));
         }
     }
@@ -388,11 +369,12 @@ fn state_change_action(w: &mut World, call: &Call<'_>, set: &'static str, f: Tra
     Ok(call.finish(x))
 }
 
-pub fn terminate_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
-    state_change_action(w, call, "instancesSet", |w, id| Ok(w.terminate(id, "User initiated")))
+pub fn terminate_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    state_change_action(cx, call, "instancesSet", |w, id, now| Ok(w.terminate(id, "User initiated", now)))
 }
 
-pub fn stop_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn stop_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let w = &*cx.world;
     // A spot instance can only be stopped if it was launched as persistent; ours are one-time.
     if let Ok(ids) = call.params.strings("InstanceId")
         && let Some(spot) = ids
@@ -408,9 +390,9 @@ pub fn stop_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
             ),
         ));
     }
-    state_change_action(w, call, "instancesSet", |w, id| Ok(w.stop(id)))
+    state_change_action(cx, call, "instancesSet", |w, id, now| Ok(w.stop(id, now)))
 }
 
-pub fn start_instances(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
-    state_change_action(w, call, "instancesSet", |w, id| w.start(id).map_err(failure))
+pub fn start_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    state_change_action(cx, call, "instancesSet", |w, id, now| w.start(id, now).map_err(failure))
 }

@@ -3,17 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::pagination::{Limits, paginate};
 use super::query::{self, Form, Params};
-use super::xml::XmlWriter;
-use crate::world::clock::iso;
+use super::{Call, Ec2Ctx};
+use crate::clock::iso;
 use crate::world::instances::{LaunchTemplateRef, MetadataOptions};
 use crate::world::launch_templates::{LaunchTemplate, LaunchTemplateVersion};
 use crate::world::pools::CapacityType;
 use crate::world::{LaunchSpec, World};
+use crate::xml::XmlWriter;
 
 const LIMITS: Limits = Limits { min: 1, max: 200, default: None };
 
@@ -124,12 +124,13 @@ pub fn spec_from_template(lt: &LaunchTemplateRef, data: &BTreeMap<String, String
         ));
     }
     let specs = query::tag_specifications(&d, "TagSpecification").unwrap_or_default();
-    spec.tags = super::instances::tags_for(&specs, "instance");
+    spec.tags = query::tags_for(&specs, "instance");
     spec
 }
 
-pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn create_launch_template(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
+    let w = &mut *cx.world;
     let name = p.required("LaunchTemplateName")?;
     if !valid_name(name) {
         return Err(Ec2Error::client(
@@ -147,15 +148,12 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
     let d = form.root();
     d.int("MetadataOptions.HttpPutResponseHopLimit")?;
     let lt_specs = query::tag_specifications(&d, "TagSpecification")?;
-    super::instances::check_tag_resource_types(
-        &lt_specs,
-        &["instance", "volume", "spot-instances-request", "network-interface"],
-    )?;
+    query::check_tag_resource_types(&lt_specs, &["instance", "volume", "spot-instances-request", "network-interface"])?;
     for bdm in d.list("BlockDeviceMapping")? {
         bdm.int("Ebs.VolumeSize")?;
     }
     let tag_specs = query::tag_specifications(p, "TagSpecification")?;
-    super::instances::check_tag_resource_types(&tag_specs, &["launch-template"])?;
+    query::check_tag_resource_types(&tag_specs, &["launch-template"])?;
     if w.launch_templates.values().any(|t| t.name == name) {
         return Err(Ec2Error::client(
             "InvalidLaunchTemplateName.AlreadyExistsException",
@@ -163,8 +161,8 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
         ));
     }
     call.dry_run(w)?;
-    let now = w.now();
-    let id = w.rng.hex_id("lt", 17);
+    let now = cx.now;
+    let id = cx.rng.hex_id("lt", 17);
     let lt = LaunchTemplate {
         id: id.clone(),
         name: name.to_owned(),
@@ -180,7 +178,7 @@ pub fn create_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<Strin
                 data,
             },
         )]),
-        tags: super::instances::tags_for(&tag_specs, "launch-template"),
+        tags: query::tags_for(&tag_specs, "launch-template"),
     };
     let mut x = call.writer();
     x.open("launchTemplate");
@@ -223,8 +221,9 @@ impl Filterable for TemplateView<'_> {
     }
 }
 
-pub fn describe_launch_templates(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn describe_launch_templates(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
+    let w = &*cx.world;
     let ids = p.strings("LaunchTemplateId")?;
     let names = p.strings("LaunchTemplateName")?;
     if (!ids.is_empty() || !names.is_empty()) && p.has("MaxResults") {
@@ -271,7 +270,8 @@ pub fn describe_launch_templates(w: &mut World, call: &Call<'_>) -> Ec2Result<St
     Ok(call.finish(x))
 }
 
-pub fn delete_launch_template(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn delete_launch_template(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let w = &mut *cx.world;
     let id = find_template(w, &call.params)?.id.clone();
     call.dry_run(w)?;
     let Some(lt) = w.launch_templates.remove(&id) else {

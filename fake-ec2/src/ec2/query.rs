@@ -208,6 +208,23 @@ pub fn tag_specifications(p: &Params<'_>, name: &str) -> Ec2Result<TagSpecs> {
     Ok(out)
 }
 
+/// Tags from `TagSpecification.N` for one resource type.
+pub fn tags_for(specs: &[(String, Vec<(String, String)>)], resource: &str) -> BTreeMap<String, String> {
+    specs.iter().filter(|(rt, _)| rt == resource).flat_map(|(_, t)| t.iter().cloned()).collect()
+}
+
+pub fn check_tag_resource_types(specs: &[(String, Vec<(String, String)>)], allowed: &[&str]) -> Ec2Result<()> {
+    for (rt, _) in specs {
+        if !allowed.contains(&rt.as_str()) {
+            return Err(Ec2Error::client(
+                "InvalidParameterValue",
+                format!("'{rt}' is not a valid taggable resource type for this operation."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::filters::{Filterable, boolean, many, one};
-use super::xml::XmlWriter;
+use crate::clock::iso;
 use crate::world::World;
-use crate::world::clock::iso;
 use crate::world::instances::Instance;
 use crate::world::pools::CapacityType;
+use crate::xml::XmlWriter;
 
 /// Writes an instance's `<item>` body (an `Instance` shape in botocore's ec2 model).
 pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
@@ -71,7 +71,7 @@ pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
         } else {
             format!("arn:aws:iam::{}:instance-profile/{profile}", world.cfg.account_id)
         };
-        let id = format!("AIPA{}", &hex::encode(crate::world::rng::hash_str(&arn).to_be_bytes()).to_uppercase()[..16]);
+        let id = format!("AIPA{}", &hex::encode(crate::rng::hash_str(&arn).to_be_bytes()).to_uppercase()[..16]);
         w.open("iamInstanceProfile").elem("arn", arn).elem("id", id).close();
     }
     w.bool("ebsOptimized", true);
@@ -110,7 +110,7 @@ fn network_interfaces(w: &mut XmlWriter, world: &World, i: &Instance, launched: 
         w.open("networkInterfaceSet").close();
         return;
     }
-    let mac_seed = crate::world::rng::hash_str(&i.network_interface_id).to_be_bytes();
+    let mac_seed = crate::rng::hash_str(&i.network_interface_id).to_be_bytes();
     let mac = format!(
         "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         mac_seed[0], mac_seed[1], mac_seed[2], mac_seed[3], mac_seed[4]

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use super::Call;
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::pagination::{Limits, paginate};
 use super::query;
+use super::{Call, Ec2Ctx};
 use crate::world::World;
 
 const MAX_TAGS_PER_RESOURCE: usize = 50;
@@ -57,7 +57,8 @@ fn resource_ids(call: &Call<'_>) -> Ec2Result<Vec<String>> {
     Ok(ids)
 }
 
-pub fn create_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn create_tags(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let w = &mut *cx.world;
     let ids = resource_ids(call)?;
     let tags = query::tags(&call.params, "Tag")?;
     if tags.is_empty() {
@@ -84,7 +85,8 @@ pub fn create_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
     Ok(call.finish(x))
 }
 
-pub fn delete_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn delete_tags(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let w = &mut *cx.world;
     let ids = resource_ids(call)?;
     let mut keys = Vec::new();
     for t in call.params.list("Tag")? {
@@ -162,7 +164,8 @@ fn all_rows(w: &World) -> Vec<TagRow> {
     rows
 }
 
-pub fn describe_tags(w: &mut World, call: &Call<'_>) -> Ec2Result<String> {
+pub fn describe_tags(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let w = &*cx.world;
     let p = &call.params;
     let fs = filters::parse(p)?;
     let sample =

@@ -1,14 +1,30 @@
 //! Helpers for the handlers' unit tests: run a Query string through a handler, read the XML.
 
+use super::actions::Handler;
 use super::error::Ec2Result;
 use super::query::Form;
-use super::{Call, Handler};
+use super::{Call, Ec2Ctx};
+use crate::clock::Millis;
+use crate::faults::Faults;
+use crate::rng::Streams;
 use crate::world::World;
 
+/// The world's start time: world time in these tests, which never move the clock.
+pub fn now(w: &World) -> Millis {
+    w.cfg.clock.start_millis()
+}
+
 pub fn run(h: Handler, w: &mut World, action: &str, q: &str) -> Ec2Result<String> {
+    let now = now(w);
+    run_at(h, w, action, q, now)
+}
+
+/// [`run`] at world time `now`.
+pub fn run_at(h: Handler, w: &mut World, action: &str, q: &str, now: Millis) -> Ec2Result<String> {
     let form = Form::parse(q.as_bytes());
     let call = Call { action, params: form.root(), request_id: "req-1".into() };
-    h(w, &call)
+    let (mut rng, mut faults) = (Streams::new(w.seed), Faults::default());
+    h(&mut Ec2Ctx { world: w, now, rng: &mut rng, faults: &mut faults }, &call)
 }
 
 /// Every text value of `<tag>` in document order.

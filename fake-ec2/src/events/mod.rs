@@ -6,8 +6,9 @@
 //! - [`Bus`]: the rules (from the world file's `rules:`), delivery into the built-in SQS, and the
 //!   append-only event log (JSON lines, in logical order).
 //!
-//! The bus is pure: the world calls [`Bus::publish`] under its lock at the moment an event occurs
-//! on the world clock, so the same seed and requests give the same messages in the same order.
+//! The bus is pure: the cloud ([`crate::cloud::Cloud`]) publishes every event the world and FIS
+//! record, in the order they happened on the world clock, so the same seed and requests give the
+//! same messages in the same order.
 
 pub mod pattern;
 
@@ -18,8 +19,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::clock::{Millis, iso_seconds, to_datetime};
 use crate::sqs::{MessageAttributes, Queues};
-use crate::world::clock::{Millis, iso_seconds, to_datetime};
 pub use pattern::Pattern;
 
 pub const STATE_CHANGE: &str = "EC2 Instance State-change Notification";

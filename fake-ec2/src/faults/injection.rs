@@ -12,8 +12,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::ec2::error::Ec2Error;
-use crate::world::clock::{Millis, iso};
+use crate::clock::{Millis, iso};
+use crate::world::InjectedShortfalls;
 
 /// The code an injected capacity shortfall carries; handled per launch, not per request.
 pub const ICE: &str = "InsufficientInstanceCapacity";
@@ -107,11 +107,19 @@ pub fn known_code(code: &str) -> Option<(u16, &'static str)> {
     })
 }
 
+/// An error a rule answers with, in any service's envelope: HTTP status, code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
 /// What the rules decided for one call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Injected {
     pub latency_ms: u64,
-    pub error: Option<Ec2Error>,
+    pub error: Option<InjectedError>,
 }
 
 /// The active fault rules.
@@ -229,7 +237,7 @@ impl Faults {
             if out.error.is_none()
                 && let Some(code) = &f.code
             {
-                out.error = Some(Ec2Error::new(f.status, code.clone(), f.message.clone()));
+                out.error = Some(InjectedError { status: f.status, code: code.clone(), message: f.message.clone() });
             }
         }
         out
@@ -247,6 +255,12 @@ impl Faults {
             }
         }
         false
+    }
+}
+
+impl InjectedShortfalls for Faults {
+    fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool {
+        self.ice(zone, zone_id, now, rng)
     }
 }
 

@@ -4,4 +4,4 @@
 pub mod fis;
 pub mod injection;
 
-pub use injection::{Fault, FaultSpec, Faults, Injected};
+pub use injection::{Fault, FaultSpec, Faults, Injected, InjectedError};

@@ -246,7 +246,8 @@ mod tests {
             reservation_id: "r-1".into(),
             ..Default::default()
         };
-        let id = w.launch(&spec);
+        let now = w.cfg.clock.start_millis();
+        let id = w.launch(&spec, now, &mut crate::rng::Streams::new(w.seed), &mut ());
         assert!(id.is_ok(), "{id:?}");
         w.instance(&id.unwrap_or_default()).cloned().unwrap_or_else(Instance::sample)
     }

@@ -17,8 +17,8 @@ use serde_json::json;
 use tracing::{info, warn};
 use userdata::{Family, NodeRegistration};
 
+use crate::clock::Millis;
 use crate::server::AppState;
-use crate::world::clock::Millis;
 use crate::world::instances::{Instance, InstanceState};
 use desired::{
     KWOK_ANNOTATION, KWOK_MANAGED, KWOK_STOPPED, MANAGED_BY, MANAGED_BY_LABEL, instance_id, node_for_family,
@@ -80,10 +80,10 @@ struct Snapshot {
 }
 
 fn snapshot(state: &AppState) -> Snapshot {
-    let mut w = state.world();
-    w.sync();
+    let c = state.cloud();
+    let w = &c.ec2;
     Snapshot {
-        now: w.now(),
+        now: c.now(),
         delay: w.cfg.lifecycle.node_registration_seconds * 1000,
         region: w.cfg.region.clone(),
         instances: w.instances.values().map(|i| (i.clone(), w.catalog.get(&i.instance_type).cloned())).collect(),
@@ -144,8 +144,8 @@ pub async fn reconcile(state: &AppState, client: &Client) -> Result<Pass, NodesE
                 let ready = json!({"status": {"conditions": [{
                     "type": "Ready", "status": "False", "reason": "KubeletNotReady",
                     "message": format!("instance {} is {}", inst.id, inst.state.name()),
-                    "lastHeartbeatTime": crate::world::clock::iso_seconds(snap.now),
-                    "lastTransitionTime": crate::world::clock::iso_seconds(snap.now),
+                    "lastHeartbeatTime": crate::clock::iso_seconds(snap.now),
+                    "lastTransitionTime": crate::clock::iso_seconds(snap.now),
                 }]}});
                 api.patch_status(&name, &pp, &Patch::Strategic(ready)).await?;
                 pass.stopped.push(name);

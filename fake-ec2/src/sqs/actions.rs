@@ -6,14 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use base64::Engine;
+use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
 use super::error::{SqsError, SqsResult};
 use super::message::{AttributeValue, MessageAttributes, md5_of_attributes, select_attributes};
 use super::queue::{MAX_VISIBILITY_SECONDS, Message, NewMessage, Queue};
-use crate::world::World;
-use crate::world::clock::Millis;
+use super::queues::Queues;
+use crate::clock::Millis;
 
 /// Every action name of the SQS API (2012-11-05), for routing Query requests.
 pub const ACTIONS: &[&str] = &[
@@ -196,39 +197,47 @@ pub struct Pending {
     pub notify: Arc<Notify>,
 }
 
-/// Runs one action against the world.
-pub fn execute(w: &mut World, op: &str, input: &Value, ctx: &Ctx) -> SqsResult<Outcome> {
+/// What an action works on: the account's queues, the cloud's `sqs` stream (message ids, receipt
+/// handles) and the world time it runs at.
+pub struct Sqs<'a> {
+    pub queues: &'a mut Queues,
+    pub rng: &'a mut ChaCha8Rng,
+    pub now: Millis,
+}
+
+/// Runs one action.
+pub fn execute(w: &mut Sqs<'_>, op: &str, input: &Value, ctx: &Ctx) -> SqsResult<Outcome> {
     let i = Input::new(input)?;
-    let now = w.now();
-    w.sqs.expire(now);
+    let now = w.now;
+    w.queues.expire(now);
     let out = match op {
         "CreateQueue" => create_queue(w, i, ctx, now)?,
         "GetQueueUrl" => get_queue_url(w, i, ctx)?,
         "ListQueues" => list_queues(w, i, ctx)?,
         "GetQueueAttributes" => get_queue_attributes(w, i, now)?,
         "SetQueueAttributes" => {
-            w.sqs.set_attributes(i.required("QueueUrl")?, &i.string_map("Attributes")?, now)?;
+            w.queues.set_attributes(i.required("QueueUrl")?, &i.string_map("Attributes")?, now)?;
             json!({})
         }
         "DeleteQueue" => {
-            w.sqs.delete(i.required("QueueUrl")?, now)?;
+            w.queues.delete(i.required("QueueUrl")?, now)?;
             json!({})
         }
         "PurgeQueue" => {
-            w.sqs.get_mut(i.required("QueueUrl")?)?.purge(now)?;
+            w.queues.get_mut(i.required("QueueUrl")?)?.purge(now)?;
             json!({})
         }
         "SendMessage" => send_message(w, i, now)?,
         "SendMessageBatch" => send_message_batch(w, i, now)?,
         "ReceiveMessage" => return receive_message(w, i),
         "DeleteMessage" => {
-            let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+            let q = w.queues.get_mut(i.required("QueueUrl")?)?;
             q.delete(i.required("ReceiptHandle")?)?;
             json!({})
         }
         "DeleteMessageBatch" => delete_message_batch(w, i)?,
         "ChangeMessageVisibility" => {
-            let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+            let q = w.queues.get_mut(i.required("QueueUrl")?)?;
             let handle = i.required("ReceiptHandle")?;
             let timeout = i.int("VisibilityTimeout")?.ok_or_else(|| SqsError::missing("VisibilityTimeout"))?;
             q.change_visibility(handle, timeout, now)?;
@@ -236,26 +245,26 @@ pub fn execute(w: &mut World, op: &str, input: &Value, ctx: &Ctx) -> SqsResult<O
         }
         "ChangeMessageVisibilityBatch" => change_visibility_batch(w, i, now)?,
         "ListQueueTags" => {
-            let q = w.sqs.get(i.required("QueueUrl")?)?;
+            let q = w.queues.get(i.required("QueueUrl")?)?;
             if q.tags.is_empty() { json!({}) } else { json!({ "Tags": q.tags }) }
         }
         "TagQueue" => {
             let tags = i.string_map("Tags")?;
-            let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+            let q = w.queues.get_mut(i.required("QueueUrl")?)?;
             q.tags.extend(tags);
             json!({})
         }
         "UntagQueue" => {
             let keys = i.strings("TagKeys")?;
-            let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+            let q = w.queues.get_mut(i.required("QueueUrl")?)?;
             for k in keys {
                 q.tags.remove(&k);
             }
             json!({})
         }
         "ListDeadLetterSourceQueues" => {
-            let names = w.sqs.dead_letter_sources(i.required("QueueUrl")?)?;
-            let urls: Vec<String> = names.iter().map(|n| w.sqs.url(&ctx.host, n)).collect();
+            let names = w.queues.dead_letter_sources(i.required("QueueUrl")?)?;
+            let urls: Vec<String> = names.iter().map(|n| w.queues.url(&ctx.host, n)).collect();
             json!({ "queueUrls": urls })
         }
         "AddPermission"
@@ -270,24 +279,24 @@ pub fn execute(w: &mut World, op: &str, input: &Value, ctx: &Ctx) -> SqsResult<O
     Ok(Outcome::Done(out))
 }
 
-fn create_queue(w: &mut World, i: Input<'_>, ctx: &Ctx, now: Millis) -> SqsResult<Value> {
+fn create_queue(w: &mut Sqs<'_>, i: Input<'_>, ctx: &Ctx, now: Millis) -> SqsResult<Value> {
     let name = i.required("QueueName")?;
     let attrs = i.string_map("Attributes")?;
     let tags = i.string_map("tags")?;
-    let name = w.sqs.create(name, &attrs, &tags, now)?.name.clone();
-    Ok(json!({ "QueueUrl": w.sqs.url(&ctx.host, &name) }))
+    let name = w.queues.create(name, &attrs, &tags, now)?.name.clone();
+    Ok(json!({ "QueueUrl": w.queues.url(&ctx.host, &name) }))
 }
 
-fn get_queue_url(w: &World, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
+fn get_queue_url(w: &Sqs<'_>, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
     let name = i.required("QueueName")?;
-    if i.str("QueueOwnerAWSAccountId")?.is_some_and(|a| a != w.sqs.account_id) || name.contains('/') {
+    if i.str("QueueOwnerAWSAccountId")?.is_some_and(|a| a != w.queues.account_id) || name.contains('/') {
         return Err(SqsError::queue_does_not_exist());
     }
-    let name = w.sqs.resolve(name)?;
-    Ok(json!({ "QueueUrl": w.sqs.url(&ctx.host, name) }))
+    let name = w.queues.resolve(name)?;
+    Ok(json!({ "QueueUrl": w.queues.url(&ctx.host, name) }))
 }
 
-fn list_queues(w: &World, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
+fn list_queues(w: &Sqs<'_>, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
     let prefix = i.str("QueueNamePrefix")?.unwrap_or_default();
     let max = match i.int("MaxResults")? {
         None => None,
@@ -306,10 +315,14 @@ fn list_queues(w: &World, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
                 .ok_or_else(|| SqsError::invalid_parameter("Invalid NextToken value."))?,
         ),
     };
-    let names: Vec<&str> =
-        w.sqs.names().filter(|n| n.starts_with(prefix)).filter(|n| start.as_deref().is_none_or(|s| *n >= s)).collect();
+    let names: Vec<&str> = w
+        .queues
+        .names()
+        .filter(|n| n.starts_with(prefix))
+        .filter(|n| start.as_deref().is_none_or(|s| *n >= s))
+        .collect();
     let limit = max.unwrap_or(1000);
-    let page: Vec<String> = names.iter().take(limit).map(|n| w.sqs.url(&ctx.host, n)).collect();
+    let page: Vec<String> = names.iter().take(limit).map(|n| w.queues.url(&ctx.host, n)).collect();
     let mut out = Map::new();
     if !page.is_empty() {
         out.insert("QueueUrls".into(), json!(page));
@@ -322,9 +335,9 @@ fn list_queues(w: &World, i: Input<'_>, ctx: &Ctx) -> SqsResult<Value> {
     Ok(Value::Object(out))
 }
 
-fn get_queue_attributes(w: &World, i: Input<'_>, now: Millis) -> SqsResult<Value> {
+fn get_queue_attributes(w: &Sqs<'_>, i: Input<'_>, now: Millis) -> SqsResult<Value> {
     let names = i.strings("AttributeNames")?;
-    let attrs = w.sqs.attributes(i.required("QueueUrl")?, &names, now)?;
+    let attrs = w.queues.attributes(i.required("QueueUrl")?, &names, now)?;
     Ok(if attrs.is_empty() { json!({}) } else { json!({ "Attributes": attrs }) })
 }
 
@@ -358,11 +371,11 @@ fn sent_json(s: &super::queue::Sent) -> Map<String, Value> {
     m
 }
 
-fn send_message(w: &mut World, i: Input<'_>, now: Millis) -> SqsResult<Value> {
+fn send_message(w: &mut Sqs<'_>, i: Input<'_>, now: Millis) -> SqsResult<Value> {
     let url = i.required("QueueUrl")?;
-    w.sqs.get(url)?;
-    let msg = new_message(i, &w.sqs.account_id.clone())?;
-    let sent = w.sqs.send_message(url, msg, now, &mut w.rng.sqs)?;
+    w.queues.get(url)?;
+    let msg = new_message(i, &w.queues.account_id.clone())?;
+    let sent = w.queues.send_message(url, msg, now, w.rng)?;
     Ok(Value::Object(sent_json(&sent)))
 }
 
@@ -391,12 +404,12 @@ fn failure(id: &str, e: &SqsError) -> Value {
     json!({"Id": id, "SenderFault": e.sender_fault, "Code": e.code, "Message": e.message})
 }
 
-fn send_message_batch(w: &mut World, i: Input<'_>, now: Millis) -> SqsResult<Value> {
+fn send_message_batch(w: &mut Sqs<'_>, i: Input<'_>, now: Millis) -> SqsResult<Value> {
     let url = i.required("QueueUrl")?;
-    w.sqs.get(url)?;
+    w.queues.get(url)?;
     let entries = i.list("Entries")?;
     check_batch(&entries, "SendMessageBatchRequestEntry")?;
-    let sender = w.sqs.account_id.clone();
+    let sender = w.queues.account_id.clone();
     let msgs: Vec<(&str, SqsResult<NewMessage>)> =
         entries.iter().map(|e| (e.str("Id").ok().flatten().unwrap_or_default(), new_message(*e, &sender))).collect();
     let total: usize = msgs
@@ -409,7 +422,7 @@ fn send_message_batch(w: &mut World, i: Input<'_>, now: Millis) -> SqsResult<Val
     }
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
     for (id, m) in msgs {
-        match m.and_then(|m| w.sqs.send_message(url, m, now, &mut w.rng.sqs)) {
+        match m.and_then(|m| w.queues.send_message(url, m, now, w.rng)) {
             Ok(sent) => {
                 let mut j = sent_json(&sent);
                 j.insert("Id".into(), id.into());
@@ -421,9 +434,9 @@ fn send_message_batch(w: &mut World, i: Input<'_>, now: Millis) -> SqsResult<Val
     Ok(json!({"Successful": ok, "Failed": failed}))
 }
 
-fn receive_message(w: &mut World, i: Input<'_>) -> SqsResult<Outcome> {
+fn receive_message(w: &mut Sqs<'_>, i: Input<'_>) -> SqsResult<Outcome> {
     let url = i.required("QueueUrl")?.to_owned();
-    let q = w.sqs.get(&url)?;
+    let q = w.queues.get(&url)?;
     let max = i.int("MaxNumberOfMessages")?.unwrap_or(1);
     if !(1..=10).contains(&max) {
         return Err(SqsError::invalid_value("MaxNumberOfMessages", max, "Must be between 1 and 10, if provided."));
@@ -451,19 +464,19 @@ fn receive_message(w: &mut World, i: Input<'_>) -> SqsResult<Outcome> {
     match receive_once(w, &request)? {
         Some(v) => Ok(Outcome::Done(v)),
         None if wait == 0 => Ok(Outcome::Done(json!({}))),
-        None => Ok(Outcome::Wait(Pending { deadline: w.now() + wait * 1000, wait_seconds: wait, notify, request })),
+        None => Ok(Outcome::Wait(Pending { deadline: w.now + wait * 1000, wait_seconds: wait, notify, request })),
     }
 }
 
 /// One receive attempt: the answer if any message was received, else None.
-pub fn receive_once(w: &mut World, r: &ReceiveRequest) -> SqsResult<Option<Value>> {
-    let now = w.now();
-    w.sqs.expire(now);
+pub fn receive_once(w: &mut Sqs<'_>, r: &ReceiveRequest) -> SqsResult<Option<Value>> {
+    let now = w.now;
+    w.queues.expire(now);
     let visibility = match r.visibility {
         Some(v) => v,
-        None => w.sqs.get(&r.queue_url)?.settings.visibility_timeout,
+        None => w.queues.get(&r.queue_url)?.settings.visibility_timeout,
     };
-    let got = w.sqs.receive(&r.queue_url, r.max, visibility, now, &mut w.rng.sqs)?;
+    let got = w.queues.receive(&r.queue_url, r.max, visibility, now, w.rng)?;
     if got.is_empty() {
         return Ok(None);
     }
@@ -472,9 +485,8 @@ pub fn receive_once(w: &mut World, r: &ReceiveRequest) -> SqsResult<Option<Value
 }
 
 /// The queue's notifier and the next time a message there becomes visible by itself.
-pub fn wait_state(w: &World, url: &str) -> SqsResult<(Arc<Notify>, Option<Millis>, bool)> {
-    let q = w.sqs.get(url)?;
-    let now = w.now();
+pub fn wait_state(queues: &Queues, url: &str, now: Millis) -> SqsResult<(Arc<Notify>, Option<Millis>, bool)> {
+    let q = queues.get(url)?;
     Ok((q.notify.clone(), q.next_visible_at(now), q.has_visible(now)))
 }
 
@@ -505,8 +517,8 @@ fn message_json(m: &Message, r: &ReceiveRequest) -> Value {
     Value::Object(out)
 }
 
-fn delete_message_batch(w: &mut World, i: Input<'_>) -> SqsResult<Value> {
-    let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+fn delete_message_batch(w: &mut Sqs<'_>, i: Input<'_>) -> SqsResult<Value> {
+    let q = w.queues.get_mut(i.required("QueueUrl")?)?;
     let entries = i.list("Entries")?;
     check_batch(&entries, "DeleteMessageBatchRequestEntry")?;
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
@@ -520,8 +532,8 @@ fn delete_message_batch(w: &mut World, i: Input<'_>) -> SqsResult<Value> {
     Ok(json!({"Successful": ok, "Failed": failed}))
 }
 
-fn change_visibility_batch(w: &mut World, i: Input<'_>, now: Millis) -> SqsResult<Value> {
-    let q = w.sqs.get_mut(i.required("QueueUrl")?)?;
+fn change_visibility_batch(w: &mut Sqs<'_>, i: Input<'_>, now: Millis) -> SqsResult<Value> {
+    let q = w.queues.get_mut(i.required("QueueUrl")?)?;
     let entries = i.list("Entries")?;
     check_batch(&entries, "ChangeMessageVisibilityBatchRequestEntry")?;
     let (mut ok, mut failed) = (Vec::new(), Vec::new());

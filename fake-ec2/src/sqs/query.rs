@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use super::error::{SqsError, SqsResult};
-use crate::ec2::xml::escape_into;
+use crate::xml::escape_into;
 pub const VERSION: &str = "2012-11-05";
 pub const XMLNS: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
 

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use super::error::{SqsError, SqsResult};
 use super::message::{AttributeValue, MessageAttributes, md5_hex, md5_of_attributes};
-use crate::world::clock::Millis;
+use crate::clock::Millis;
 
 /// The longest a message can stay in flight after a receive (12 hours).
 pub const MAX_VISIBILITY_SECONDS: i64 = 43_200;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{SqsError, SqsResult};
 use super::message::{self, MessageAttributes};
 use super::queue::{MAX_VISIBILITY_SECONDS, Message, NewMessage, Queue, RedrivePolicy, Sent, Settings};
-use crate::world::clock::Millis;
+use crate::clock::Millis;
 
 /// How long a deleted queue's name stays unusable.
 const DELETED_RECENTLY_MS: Millis = 60_000;

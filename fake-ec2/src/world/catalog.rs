@@ -35,7 +35,43 @@ pub fn is_ec2_type(name: &str) -> bool {
     })
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The GPUs of a GPU type (all alike), as the catalog records them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Gpu {
+    pub count: u32,
+    /// Karpenter's lower-case label form (`t4`, `a10g`, `l4`).
+    pub name: String,
+    /// As EC2 spells it (`NVIDIA`).
+    pub manufacturer: String,
+    /// Per GPU.
+    pub memory_mib: u64,
+}
+
+impl Gpu {
+    /// The name as EC2 spells it (`T4`, `A10G`, `L4`): the label form upper-cased.
+    pub fn ec2_name(&self) -> String {
+        self.name.to_uppercase()
+    }
+
+    pub fn total_memory_mib(&self) -> u64 {
+        u64::from(self.count) * self.memory_mib
+    }
+}
+
+/// The instance store: equal NVMe disks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalStorage {
+    pub total_gb: u64,
+    pub disks: u32,
+}
+
+impl LocalStorage {
+    pub fn disk_gb(&self) -> u64 {
+        self.total_gb / u64::from(self.disks.max(1))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceType {
     pub name: String,
     pub family: String,
@@ -52,6 +88,16 @@ pub struct InstanceType {
     pub network_performance: String,
     #[serde(rename = "on_demand_usd_per_hour_us_west_2")]
     pub on_demand_price: f64,
+    /// `.metal` sizes: no hypervisor.
+    #[serde(default)]
+    pub bare_metal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Gpu>,
+    /// Instance-store NVMe, total GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_nvme_gib: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_nvme_disks: Option<u32>,
 }
 
 impl InstanceType {
@@ -72,31 +118,50 @@ impl InstanceType {
         self.vcpu / self.threads_per_core()
     }
 
+    /// The CPU maker as EC2 spells it (Karpenter's `instance-cpu-manufacturer` label, lower-cased):
+    /// Graviton is AWS's; the `a` families and the g5/g6 GPU hosts run AMD EPYC.
     pub fn manufacturer(&self) -> &'static str {
         if self.is_arm() {
             "AWS"
-        } else if self.family.ends_with('a') {
+        } else if self.family.ends_with('a') || matches!(self.family.as_str(), "g5" | "g6") {
             "AMD"
         } else {
             "Intel"
         }
     }
 
-    /// Sustained all-core clock speed as EC2 documents it for the family.
+    /// Sustained all-core clock speed as DescribeInstanceTypes reports it (Karpenter's
+    /// `instance-cpu-sustained-clock-speed-mhz` label on its instance-types reference page):
+    /// per family, except the largest c5/c5d sizes, which run Cascade Lake parts at 3.6 GHz.
     pub fn clock_ghz(&self) -> f64 {
+        let cascade_lake = matches!(self.size.as_str(), "12xlarge" | "24xlarge" | "metal");
         match self.family.as_str() {
-            "c5" => 3.4,
-            "c5a" => 3.3,
-            "c6i" | "m6i" | "r6i" => 3.5,
-            "c6a" | "m6a" => 3.6,
+            "c5" | "c5d" if cascade_lake => 3.6,
+            "c5" | "c5d" => 3.4,
+            "c5a" | "g5" => 3.3,
+            "c6i" | "m6i" | "r6i" | "i4i" => 3.5,
+            "c6a" | "m6a" | "r6a" => 3.6,
+            "c7a" => 3.7,
             "c7i" | "m7i" => 3.2,
-            "c6g" | "m6g" | "r6g" | "t4g" => 2.5,
+            "c6g" | "m6g" | "r6g" | "t4g" | "im4gn" | "is4gen" => 2.5,
             "c7g" | "m7g" | "r7g" => 2.6,
-            "m5" | "r5" => 3.1,
-            "m5a" | "r5a" => 2.5,
-            "t3" => 2.5,
+            "m5" | "r5" | "m5d" | "r5d" | "i3en" => 3.1,
+            "m5a" | "r5a" | "t3" | "g4dn" => 2.5,
+            "g6" => 3.4,
+            "i3" => 2.3,
+            "t3a" => 2.2,
             _ => 3.0,
         }
+    }
+
+    /// Xen-based (i3): no NVMe EBS, no Nitro features.
+    pub fn xen(&self) -> bool {
+        self.hypervisor == "xen"
+    }
+
+    pub fn local_storage(&self) -> Option<LocalStorage> {
+        let total_gb = self.local_nvme_gib.filter(|g| *g > 0)?;
+        Some(LocalStorage { total_gb, disks: self.local_nvme_disks.unwrap_or(1).max(1) })
     }
 
     /// EC2 reports bare-metal and the largest size as "current generation" alike; every type in
@@ -124,6 +189,8 @@ pub enum CatalogError {
     Empty,
     #[error("catalog selection names unknown instance type {0}")]
     UnknownType(String),
+    #[error("catalog.on_demand_prices: {0} must be a positive price")]
+    BadPrice(String),
 }
 
 impl Catalog {
@@ -137,9 +204,17 @@ impl Catalog {
         };
         let mut all: Vec<InstanceType> = serde_json::from_str(&text)
             .map_err(|e| CatalogError::Parse(cfg.file.clone().unwrap_or_else(|| "builtin".into()), e))?;
-        for t in &cfg.types {
+        for t in cfg.types.iter().chain(cfg.on_demand_prices.keys()) {
             if !all.iter().any(|i| &i.name == t) {
                 return Err(CatalogError::UnknownType(t.clone()));
+            }
+        }
+        for t in &mut all {
+            if let Some(price) = cfg.on_demand_prices.get(&t.name) {
+                if !(price.is_finite() && *price > 0.0) {
+                    return Err(CatalogError::BadPrice(t.name.clone()));
+                }
+                t.on_demand_price = *price;
             }
         }
         all.retain(|t| {
@@ -189,6 +264,35 @@ mod tests {
         for cat in ["c", "m", "r", "t"] {
             assert!(c.all().iter().any(|t| t.category == cat), "category {cat}");
         }
+    }
+
+    #[test]
+    fn on_demand_price_overrides_replace_the_list_price() {
+        let mut cfg = CatalogConfig::default();
+        cfg.on_demand_prices.insert("m5.large".into(), 0.5);
+        let c = Catalog::load(&cfg, std::path::Path::new(".")).unwrap_or_default();
+        assert_eq!(c.get("m5.large").map(|t| t.on_demand_price), Some(0.5));
+        assert_eq!(c.get("m5.xlarge").map(|t| t.on_demand_price), Some(0.192));
+        cfg.on_demand_prices.insert("m5.large".into(), 0.0);
+        assert!(matches!(Catalog::load(&cfg, std::path::Path::new(".")), Err(CatalogError::BadPrice(_))));
+        let unknown = CatalogConfig { on_demand_prices: [("m5.huge".into(), 1.0)].into(), ..Default::default() };
+        assert!(matches!(Catalog::load(&unknown, std::path::Path::new(".")), Err(CatalogError::UnknownType(_))));
+    }
+
+    #[test]
+    fn loads_metal_gpu_and_instance_store_facts() {
+        let c = Catalog::load(&CatalogConfig::default(), std::path::Path::new(".")).unwrap_or_default();
+        let metal = c.get("m5.metal").cloned().unwrap_or_default();
+        assert!(metal.bare_metal && metal.hypervisor.is_empty());
+        let g5 = c.get("g5.48xlarge").cloned().unwrap_or_default();
+        let gpu = g5.gpu.clone().unwrap_or_default();
+        assert_eq!((gpu.ec2_name(), gpu.count, gpu.total_memory_mib()), ("A10G".to_owned(), 8, 8 * 22888));
+        let disks = g5.local_storage();
+        assert_eq!(disks.map(|d| (d.total_gb, d.disks, d.disk_gb())), Some((7600, 2, 3800)));
+        assert_eq!(c.get("m5.large").and_then(InstanceType::local_storage), None);
+        assert_eq!(c.get("g5.xlarge").map(InstanceType::manufacturer), Some("AMD"));
+        assert_eq!(c.get("c5.24xlarge").map(InstanceType::clock_ghz), Some(3.6));
+        assert_eq!(c.get("c5.large").map(InstanceType::clock_ghz), Some(3.4));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The world file (`fixtures/worlds/*.yaml`): everything about the fake cloud a scenario can set.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::ClockMode;
+use crate::clock::{ClockMode, Millis};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,22 +54,47 @@ pub struct ClockConfig {
     /// Speed of scaled time (60 makes a 2-minute notice last 2 s).
     #[serde(default = "one")]
     pub factor: f64,
-    /// World time at start, RFC 3339, or `now` for the wall clock at start-up.
-    #[serde(default = "default_start")]
-    pub start: String,
+    /// World time at start: an RFC 3339 time, or `now` for the wall clock at start-up. When
+    /// absent, `real` and `scaled` worlds start at the wall clock's now (so every time a client
+    /// compares with its own clock is right: launch times, spot price history, event times) and
+    /// `manual` worlds at [`FIXED_START`] (so what they answer is the same every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-fn default_start() -> String {
-    "2026-01-01T00:00:00Z".to_owned()
+/// Where a `manual` world's time starts unless the world file says otherwise.
+pub const FIXED_START: &str = "2026-01-01T00:00:00Z";
+
+impl ClockConfig {
+    /// World time at start (see [`ClockConfig::start`]). The wall clock is read on each call:
+    /// the cloud reads it once, when it is built.
+    pub fn start_millis(&self) -> Millis {
+        let fixed = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis()).unwrap_or(0);
+        match self.start.as_deref() {
+            Some("now") => chrono::Utc::now().timestamp_millis(),
+            Some(t) => fixed(t),
+            None if self.mode == ClockMode::Manual => fixed(FIXED_START),
+            None => chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
+    /// Whether the start is the same every run (a fixed time, or a manual clock's default).
+    pub fn fixed_start(&self) -> bool {
+        match self.start.as_deref() {
+            Some("now") => false,
+            Some(_) => true,
+            None => self.mode == ClockMode::Manual,
+        }
+    }
 }
 
 impl Default for ClockConfig {
     fn default() -> Self {
-        Self { mode: ClockMode::Real, factor: 1.0, start: default_start() }
+        Self { mode: ClockMode::Real, factor: 1.0, start: None }
     }
 }
 
@@ -154,6 +180,10 @@ pub struct CatalogConfig {
     /// Zones that do not offer a type: `{ "c7i.large": ["us-west-2d"] }`.
     #[serde(default)]
     pub not_offered: BTreeMap<String, Vec<String>>,
+    /// On-demand prices (USD per hour) that replace the catalog's list price: `{ "m5.large": 0.1 }`.
+    /// Everything priced from on-demand sees them: Pricing GetProducts, spot prices, fleets.
+    #[serde(default)]
+    pub on_demand_prices: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -419,6 +449,14 @@ pub struct Credential {
     pub secret_access_key: String,
 }
 
+/// `10.0.1.0/24` as (address, prefix length).
+pub fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, bits) = cidr.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    (bits <= 32).then_some((ip, bits))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("failed to read world file {path}")]
@@ -455,7 +493,7 @@ impl WorldConfig {
             if !self.zones.iter().any(|z| z.name == s.zone) {
                 return Err(format!("subnet {} is in zone {}, which `zones` does not list", s.id, s.zone));
             }
-            super::network::parse_cidr(&s.cidr).ok_or_else(|| format!("subnet {}: bad cidr {}", s.id, s.cidr))?;
+            parse_cidr(&s.cidr).ok_or_else(|| format!("subnet {}: bad cidr {}", s.id, s.cidr))?;
         }
         let sp = &self.pools.spot;
         if !(0.0..1.0).contains(&sp.discount_min)
@@ -481,8 +519,10 @@ impl WorldConfig {
         if self.clock.mode == ClockMode::Scaled && self.clock.factor <= 0.0 {
             return Err("clock.factor must be positive in scaled mode".into());
         }
-        if self.clock.start != "now" && chrono::DateTime::parse_from_rfc3339(&self.clock.start).is_err() {
-            return Err(format!("clock.start `{}` is neither `now` nor an RFC 3339 time", self.clock.start));
+        if let Some(start) = self.clock.start.as_deref().filter(|s| *s != "now")
+            && chrono::DateTime::parse_from_rfc3339(start).is_err()
+        {
+            return Err(format!("clock.start `{start}` is neither `now` nor an RFC 3339 time"));
         }
         for o in &self.pools.overrides {
             if o.capacity_type != "spot" && o.capacity_type != "on-demand" {

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::clock::Millis;
 use super::pools::{CapacityType, PoolId};
+use crate::clock::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -185,6 +185,13 @@ impl Instance {
     }
 }
 
+/// Whether `id` is shaped like an instance id (`i-` and 8 or 17 lowercase hex digits).
+pub fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-").is_some_and(|h| {
+        (h.len() == 8 || h.len() == 17) && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
+}
+
 /// Things the clock will do to instances.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
@@ -200,8 +207,6 @@ pub enum Timer {
     MarketTick,
     /// A spot pool's capacity coming back after a drop.
     RestoreCapacity(PoolId, u32),
-    /// The next step of an FIS experiment (by id).
-    Experiment(String),
     /// A Health scheduled change reaching its start: (instance id, scheduled-event code).
     ScheduledChange(String, String),
 }

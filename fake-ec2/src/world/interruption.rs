@@ -15,11 +15,12 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use super::World;
-use super::clock::Millis;
 use super::instances::Timer;
 use super::pools::{CapacityType, PoolId};
-use super::rng::{hash_str, unit};
-use crate::events::{Event, Kind};
+use crate::clock::Millis;
+use crate::events::Kind;
+use crate::rng::Streams;
+use crate::rng::{hash_str, unit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InterruptOptions {
@@ -63,20 +64,8 @@ pub fn scheduled_event_code(health_code: &str) -> &'static str {
 }
 
 impl World {
-    /// Starts the interruption sequence for a spot instance that is pending or running.
-    pub fn interrupt(&mut self, id: &str, opts: InterruptOptions) -> Result<Interruption, String> {
-        self.flush_events();
-        let now = self.now();
-        self.interrupt_at(id, opts, now)
-    }
-
-    /// [`World::interrupt`] as of world time `now` (a timer's due time).
-    pub(crate) fn interrupt_at(
-        &mut self,
-        id: &str,
-        opts: InterruptOptions,
-        now: Millis,
-    ) -> Result<Interruption, String> {
+    /// Starts, at `now`, the interruption sequence for a spot instance that is pending or running.
+    pub fn interrupt(&mut self, id: &str, opts: InterruptOptions, now: Millis) -> Result<Interruption, String> {
         let inst = self.instance(id).ok_or_else(|| format!("no instance {id}"))?;
         if inst.capacity_type != CapacityType::Spot {
             return Err(format!("{id} is not a spot instance"));
@@ -142,23 +131,22 @@ impl World {
         }
     }
 
-    /// Publishes an AWS Health scheduled change for instances and lists it in their
-    /// DescribeInstanceStatus events.
+    /// Schedules an AWS Health scheduled change for instances at `now` and lists it in their
+    /// DescribeInstanceStatus events; returns the Health event for the caller to publish.
     pub fn health_event(
         &mut self,
         ids: &[String],
         event_type_code: &str,
         start_in_seconds: i64,
         duration_seconds: Option<i64>,
-    ) -> Result<Event, String> {
-        self.flush_events();
+        now: Millis,
+    ) -> Result<Kind, String> {
         if ids.is_empty() {
             return Err("instance_ids must name at least one instance".into());
         }
         if let Some(missing) = ids.iter().find(|id| self.instance(id).is_none()) {
             return Err(format!("no instance {missing}"));
         }
-        let now = self.now();
         let start = now + start_in_seconds.max(0) * 1000;
         let end = duration_seconds.map(|d| start + d.max(0) * 1000);
         let description = format!(
@@ -175,16 +163,13 @@ impl World {
                 self.schedule(start, Timer::ScheduledChange(id.clone(), code.to_owned()));
             }
         }
-        Ok(self.emit(
-            now,
-            Kind::Health {
-                event_type_code: event_type_code.to_owned(),
-                instance_ids: ids.to_vec(),
-                start,
-                end,
-                description,
-            },
-        ))
+        Ok(Kind::Health {
+            event_type_code: event_type_code.to_owned(),
+            instance_ids: ids.to_vec(),
+            start,
+            end,
+            description,
+        })
     }
 
     /// A scheduled change reaching its start: `instance-stop` stops the instance and
@@ -218,13 +203,7 @@ impl World {
     /// Reclaims spot capacity the pools no longer have: in every spot pool holding more pending or
     /// running instances than its capacity, the seed picks that many victims not yet being
     /// interrupted, and each goes through the full interruption sequence. Returns them.
-    pub fn reclaim_over_capacity(&mut self) -> Vec<Interruption> {
-        self.flush_events();
-        let now = self.now();
-        self.reclaim_over_capacity_at(now)
-    }
-
-    fn reclaim_over_capacity_at(&mut self, now: Millis) -> Vec<Interruption> {
+    pub fn reclaim_over_capacity(&mut self, now: Millis, rng: &mut Streams) -> Vec<Interruption> {
         let mut by_pool: BTreeMap<PoolId, (Vec<String>, u32)> = BTreeMap::new();
         for i in self.instances.values() {
             if i.capacity_type != CapacityType::Spot || !i.state.holds_capacity() {
@@ -245,15 +224,15 @@ impl World {
             if excess == 0 {
                 continue;
             }
-            candidates.shuffle(&mut self.rng.market);
+            candidates.shuffle(&mut rng.market);
             victims.extend(candidates.into_iter().take(excess as usize));
         }
-        victims.iter().filter_map(|id| self.interrupt_at(id, InterruptOptions::default(), now).ok()).collect()
+        victims.iter().filter_map(|id| self.interrupt(id, InterruptOptions::default(), now).ok()).collect()
     }
 
     /// One draw of the seeded capacity process: each pool holding spot instances may lose
     /// capacity (a pure function of seed, pool and tick), and the market reclaims the excess.
-    pub(super) fn market_tick(&mut self, at: Millis) {
+    pub(super) fn market_tick(&mut self, at: Millis, rng: &mut Streams) {
         let Some(r) = self.cfg.pools.spot.reclaim.clone() else {
             return;
         };
@@ -265,216 +244,17 @@ impl World {
             .map(|i| i.pool)
             .collect();
         for pool in pools {
-            if unit(&[self.seed, hash_str("reclaim"), pool as u64, tick]) >= r.probability {
+            if unit(&[self.seed, hash_str("reclaim"), self.pools.key(pool), tick]) >= r.probability {
                 continue;
             }
             let used = self.pools.used(CapacityType::Spot, pool);
-            let share = unit(&[self.seed, hash_str("reclaim-share"), pool as u64, tick]);
+            let share = unit(&[self.seed, hash_str("reclaim-share"), self.pools.key(pool), tick]);
             let take = ((f64::from(used) * r.max_share * share).ceil() as u32).clamp(1, used.max(1));
             let before = self.pools.capacity(CapacityType::Spot, pool);
             self.pools.set_capacity(CapacityType::Spot, pool, used.saturating_sub(take).min(before));
             self.schedule(at + r.recover_seconds * 1000, Timer::RestoreCapacity(pool, before));
         }
-        self.reclaim_over_capacity_at(at);
+        self.reclaim_over_capacity(at, rng);
         self.schedule(at + r.tick_seconds * 1000, Timer::MarketTick);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::LaunchSpec;
-    use super::super::instances::InstanceState;
-    use super::super::tests::test_world;
-    use super::*;
-
-    fn spot(w: &mut World, behavior: &str) -> String {
-        let spec = LaunchSpec {
-            instance_type: "m5.large".into(),
-            subnet_id: "subnet-0a1a1a1a1a1a1a1a1".into(),
-            image_id: "ami-0a0b0c0d0e0f10111".into(),
-            capacity_type: Some(CapacityType::Spot),
-            interruption_behavior: Some(behavior.into()),
-            reservation_id: "r-1".into(),
-            ..Default::default()
-        };
-        w.launch(&spec).unwrap_or_default()
-    }
-
-    fn kinds(w: &World) -> Vec<String> {
-        w.events
-            .log_since(0)
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
-                let d = &v["event"]["detail"];
-                format!(
-                    "{} {} {}",
-                    v["event"]["time"].as_str().unwrap_or_default(),
-                    v["event"]["detail-type"].as_str().unwrap_or_default(),
-                    d["state"].as_str().or(d["instance-action"].as_str()).unwrap_or_default()
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn interruption_runs_on_the_clock() {
-        let mut w = test_world(1);
-        let id = spot(&mut w, "terminate");
-        w.clock.advance(15_000);
-        w.sync();
-        let i = w.interrupt(&id, InterruptOptions::default());
-        assert!(i.is_ok(), "{i:?}");
-        assert!(w.interrupt(&id, InterruptOptions::default()).is_err(), "once");
-        w.clock.advance(119_000);
-        w.sync();
-        assert_eq!(w.instance(&id).map(|i| i.state), Some(InstanceState::Running));
-        w.clock.advance(1_000);
-        w.sync();
-        assert_eq!(w.instance(&id).map(|i| i.state), Some(InstanceState::ShuttingDown));
-        assert_eq!(
-            w.instance(&id).and_then(|i| i.state_reason.clone()).map(|r| r.0).as_deref(),
-            Some("Server.SpotInstanceTermination")
-        );
-        w.clock.advance(10_000);
-        w.sync();
-        assert_eq!(
-            kinds(&w),
-            [
-                "2026-01-01T00:00:00Z EC2 Instance State-change Notification pending",
-                "2026-01-01T00:00:15Z EC2 Instance State-change Notification running",
-                "2026-01-01T00:00:15Z EC2 Instance Rebalance Recommendation ",
-                "2026-01-01T00:00:15Z EC2 Spot Instance Interruption Warning terminate",
-                "2026-01-01T00:02:15Z EC2 Instance State-change Notification shutting-down",
-                "2026-01-01T00:02:25Z EC2 Instance State-change Notification terminated",
-            ]
-        );
-    }
-
-    #[test]
-    fn longer_duration_delays_the_warning_and_stop_behaviour_stops() {
-        let mut w = test_world(1);
-        let id = spot(&mut w, "hibernate");
-        w.sync();
-        let opts = InterruptOptions { rebalance_first: false, notice_seconds: 120, duration_seconds: Some(300) };
-        let i = w.interrupt(&id, opts).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(i.reclaim_at - i.warning_at, 120_000);
-        w.clock.advance(400_000);
-        w.sync();
-        assert_eq!(w.instance(&id).map(|i| i.state), Some(InstanceState::Stopped));
-        assert_eq!(
-            kinds(&w),
-            [
-                "2026-01-01T00:00:00Z EC2 Instance State-change Notification pending",
-                "2026-01-01T00:00:15Z EC2 Instance State-change Notification running",
-                "2026-01-01T00:03:00Z EC2 Spot Instance Interruption Warning hibernate",
-                "2026-01-01T00:05:00Z EC2 Instance State-change Notification stopping",
-                "2026-01-01T00:05:10Z EC2 Instance State-change Notification stopped",
-            ]
-        );
-    }
-
-    #[test]
-    fn on_demand_and_gone_instances_are_not_interrupted() {
-        let mut w = test_world(1);
-        assert!(w.interrupt("i-0nope", InterruptOptions::default()).is_err());
-        let id = spot(&mut w, "terminate");
-        w.terminate(&id, "User initiated");
-        assert!(w.interrupt(&id, InterruptOptions::default()).is_err());
-    }
-
-    #[test]
-    fn discarded_launches_publish_nothing() {
-        let mut w = test_world(1);
-        let id = spot(&mut w, "terminate");
-        w.discard(&id);
-        w.sync();
-        assert_eq!(w.events.published(), 0);
-    }
-
-    #[test]
-    fn lowering_capacity_reclaims_seeded_victims() {
-        let pick = |seed| {
-            let mut w = test_world(seed);
-            let ids: Vec<String> = (0..6).map(|_| spot(&mut w, "terminate")).collect();
-            let pool = w.pool_of("m5.large", "us-west-2a").unwrap_or_default();
-            w.pools.set_capacity(CapacityType::Spot, pool, 4);
-            let v: Vec<String> = w.reclaim_over_capacity().into_iter().map(|i| i.instance_id).collect();
-            assert_eq!(v.len(), 2);
-            assert!(w.reclaim_over_capacity().is_empty(), "victims already under way count");
-            v.iter().map(|id| ids.iter().position(|x| x == id).unwrap_or(99)).collect::<Vec<_>>()
-        };
-        assert_eq!(pick(3), pick(3));
-        assert!((1..20).any(|s| pick(s) != pick(3)), "the seed decides");
-    }
-
-    #[test]
-    fn the_capacity_process_reclaims_on_the_clock_by_the_seed() {
-        let run = |seed| {
-            let text = include_str!("../../../fixtures/worlds/default.yaml").replace("mode: real", "mode: manual");
-            let mut cfg =
-                super::super::WorldConfig::parse(&text, "default.yaml").unwrap_or_else(|e| unreachable!("{e}"));
-            cfg.pools.spot.reclaim = Some(super::super::config::ReclaimConfig {
-                tick_seconds: 60,
-                probability: 1.0,
-                max_share: 0.5,
-                recover_seconds: 600,
-            });
-            let mut w = World::new(cfg, seed, std::path::Path::new(".")).unwrap_or_else(|e| unreachable!("{e}"));
-            let ids: Vec<String> = (0..4).map(|_| spot(&mut w, "terminate")).collect();
-            let pool = w.pool_of("m5.large", "us-west-2a").unwrap_or_default();
-            w.clock.advance(60_000);
-            w.sync();
-            let cap = w.pools.capacity(CapacityType::Spot, pool);
-            assert!(cap < 4, "capacity dropped: {cap}");
-            let warned: Vec<usize> = w
-                .instances
-                .values()
-                .filter(|i| i.interruption_at == Some(180_000 + 1_767_225_600_000))
-                .map(|i| ids.iter().position(|x| *x == i.id).unwrap_or(99))
-                .collect();
-            assert_eq!(warned.len(), 4 - cap as usize);
-            w.clock.advance(600_000);
-            w.sync();
-            assert_eq!(w.pools.capacity(CapacityType::Spot, pool), 200, "capacity comes back");
-            (warned, w.events.log_since(0).map(str::to_owned).collect::<Vec<_>>())
-        };
-        assert_eq!(run(5), run(5));
-    }
-
-    #[test]
-    fn health_event_lists_a_scheduled_event() {
-        let mut w = test_world(1);
-        let id = spot(&mut w, "terminate");
-        let e = w.health_event(std::slice::from_ref(&id), "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", 3600, None);
-        assert!(e.is_ok());
-        assert_eq!(w.instance(&id).map(|i| i.scheduled_events[0].0.clone()).as_deref(), Some("instance-retirement"));
-        assert!(w.health_event(&["i-0nope".into()], "X", 0, None).is_err());
-    }
-
-    #[test]
-    fn scheduled_changes_retire_instances_at_their_start() {
-        let mut w = test_world(1);
-        let (retire, stop, reboot) = (spot(&mut w, "terminate"), spot(&mut w, "terminate"), spot(&mut w, "terminate"));
-        w.clock.advance(15_000);
-        w.sync();
-        let ok = [
-            w.health_event(std::slice::from_ref(&retire), "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", 600, None),
-            w.health_event(std::slice::from_ref(&stop), "AWS_EC2_INSTANCE_STOP_SCHEDULED", 600, None),
-            w.health_event(std::slice::from_ref(&reboot), "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED", 600, None),
-        ];
-        assert!(ok.iter().all(Result::is_ok));
-        w.clock.advance(599_000);
-        w.sync();
-        let state = |w: &World, id: &str| w.instance(id).map(|i| i.state);
-        assert_eq!(state(&w, &retire), Some(InstanceState::Running));
-        w.clock.advance(1_000);
-        w.sync();
-        assert_eq!(state(&w, &retire), Some(InstanceState::ShuttingDown));
-        assert_eq!(state(&w, &stop), Some(InstanceState::Stopping));
-        assert_eq!(state(&w, &reboot), Some(InstanceState::Running));
-        assert_eq!(
-            w.instance(&stop).and_then(|i| i.state_reason.clone()).map(|r| r.0).as_deref(),
-            Some("Server.ScheduledStop")
-        );
     }
 }

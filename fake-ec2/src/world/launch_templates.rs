@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::clock::Millis;
+use crate::clock::Millis;
 
 #[derive(Debug, Clone)]
 pub struct LaunchTemplateVersion {

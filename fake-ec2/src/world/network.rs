@@ -3,14 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::config::{ImageConfig, SecurityGroupConfig, SubnetConfig};
-
-pub fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u8)> {
-    let (ip, bits) = cidr.split_once('/')?;
-    let ip: Ipv4Addr = ip.parse().ok()?;
-    let bits: u8 = bits.parse().ok()?;
-    (bits <= 32).then_some((ip, bits))
-}
+use super::config::{ImageConfig, SecurityGroupConfig, SubnetConfig, parse_cidr};
 
 #[derive(Debug, Clone)]
 pub struct Subnet {

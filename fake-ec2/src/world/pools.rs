@@ -1,15 +1,17 @@
 //! Capacity pools per (instance type, zone, capacity type) and the spot price process.
 //!
 //! Spot prices are a pure function of (seed, pool, tick): a price path never depends on the order
-//! of requests, and any window of history can be computed without having lived through it.
+//! of requests, and any window of history can be computed without having lived through it, so
+//! the history before the world's start exists from the first request. A pool is known by its
+//! (type, zone) names, so adding types to a catalog leaves the other pools' prices as they were.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock::Millis;
 use super::config::{PoolsConfig, SpotPoolsConfig};
-use super::rng::{hash_str, mix, unit};
+use crate::clock::Millis;
+use crate::rng::{hash_str, mix, unit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum CapacityType {
@@ -44,6 +46,8 @@ pub struct Pools {
     seed: u64,
     zones: usize,
     spot: SpotPoolsConfig,
+    /// Per pool: [`pool_key`] of its (type, zone), what its random draws hash.
+    keys: Vec<u64>,
     /// Per pool: long-run spot discount off on-demand.
     discount: Vec<f64>,
     on_demand_price: Vec<f64>,
@@ -61,6 +65,7 @@ impl Pools {
         let zones = zone_names.len();
         let n = type_names.len() * zones;
         let mut discount = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
         let mut on_demand_price = Vec::with_capacity(n);
         let mut spot_cap = vec![cfg.spot.capacity; n];
         let mut od_cap = vec![cfg.on_demand.capacity; n];
@@ -87,6 +92,7 @@ impl Pools {
                     }
                 }
                 discount.push(d);
+                keys.push(pool_key(tname, zname));
                 on_demand_price.push(*od);
             }
         }
@@ -96,6 +102,7 @@ impl Pools {
             seed,
             zones,
             spot: cfg.spot.clone(),
+            keys,
             discount,
             on_demand_price,
             capacity,
@@ -154,6 +161,11 @@ impl Pools {
         &self.spot
     }
 
+    /// What the pool's random draws hash: its (type, zone) names, not its index.
+    pub fn key(&self, pool: PoolId) -> u64 {
+        self.keys.get(pool).copied().unwrap_or_default()
+    }
+
     fn tick_ms(&self) -> Millis {
         self.spot.price_tick_seconds * 1000
     }
@@ -162,9 +174,9 @@ impl Pools {
     fn change_at(&self, pool: PoolId, j: i64) -> Option<Millis> {
         let forced = j.rem_euclid(FORCED_CHANGE_EVERY) == 0;
         let changes =
-            forced || unit(&[self.seed, hash_str("change"), pool as u64, j as u64]) < self.spot.change_probability;
+            forced || unit(&[self.seed, hash_str("change"), self.key(pool), j as u64]) < self.spot.change_probability;
         changes.then(|| {
-            let jitter = unit(&[self.seed, hash_str("jitter"), pool as u64, j as u64]);
+            let jitter = unit(&[self.seed, hash_str("jitter"), self.key(pool), j as u64]);
             // Whole seconds, as EC2's history shows them.
             j * self.tick_ms() + ((jitter * 0.9 * self.tick_ms() as f64) as Millis / 1000) * 1000
         })
@@ -174,8 +186,8 @@ impl Pools {
         let od = self.on_demand_price(pool);
         let mean = od * (1.0 - self.discount[pool]);
         // Two draws averaged: moves cluster near the mean, with the odd spike.
-        let a = unit(&[self.seed, hash_str("price"), pool as u64, j as u64]);
-        let b = unit(&[self.seed, hash_str("price2"), pool as u64, j as u64]);
+        let a = unit(&[self.seed, hash_str("price"), self.key(pool), j as u64]);
+        let b = unit(&[self.seed, hash_str("price2"), self.key(pool), j as u64]);
         let noise = (a + b) - 1.0;
         round_price((mean * (1.0 + self.spot.volatility * 2.0 * noise)).clamp(od * 0.1, od))
     }
@@ -263,6 +275,23 @@ mod tests {
         assert!(h.last().is_some_and(|(at, _)| *at <= from));
         assert!(h.first().is_some_and(|(at, _)| *at <= to));
         assert_eq!(h.first().map(|x| x.1), Some(p.spot_price_at(1, to).1));
+    }
+
+    #[test]
+    fn a_pools_prices_do_not_depend_on_the_other_types() {
+        let t = 1_767_225_600_000;
+        let wide = Pools::new(
+            6,
+            &[("c5.large", 0.085), ("m5.large", 0.096), ("m5.metal", 4.608)],
+            &["a", "b"],
+            &PoolsConfig::default(),
+        );
+        let narrow = pools(6);
+        for h in 0..48 {
+            let at = t - h * 3_600_000;
+            // m5.large in zone b: pool 3 of the wide set, pool 1 of the narrow one.
+            assert_eq!(wide.spot_price_at(3, at), narrow.spot_price_at(1, at));
+        }
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! Buckets and rates: https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html
 //! (summarised in shared/reference/peers.md §8.6). Refilling on world time keeps throttling
 //! deterministic under a manual clock; under a scaled clock buckets refill that much faster.
+//! Which bucket an action draws from is in the action table (`crate::ec2::actions`).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::clock::Millis;
 use super::config::{ThrottleMode, ThrottlingConfig};
+use crate::clock::Millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -42,42 +43,6 @@ impl Category {
             Self::RunInstancesResource | Self::StartInstancesResource => (1000.0, 2.0),
             Self::StopInstancesResource | Self::TerminateInstancesResource => (1000.0, 20.0),
         }
-    }
-}
-
-/// The request bucket an action draws from. `unfiltered` means no filters, ids or pagination.
-pub fn request_category(action: &str, unfiltered: bool) -> Category {
-    const SMALL_BUCKET: [&str; 7] = [
-        "DescribeInstances",
-        "DescribeInstanceStatus",
-        "DescribeNetworkInterfaces",
-        "DescribeSecurityGroups",
-        "DescribeSnapshots",
-        "DescribeSpotInstanceRequests",
-        "DescribeVolumes",
-    ];
-    match action {
-        "RunInstances" => Category::RunInstances,
-        "StartInstances" => Category::StartInstances,
-        "TerminateInstances" => Category::TerminateInstances,
-        "CreateTags" => Category::CreateTags,
-        "DeleteTags" => Category::DeleteTags,
-        a if unfiltered && SMALL_BUCKET.contains(&a) => Category::UnfilteredNonMutating,
-        a if a.starts_with("Describe") || a.starts_with("Get") || a.starts_with("List") || a.starts_with("Search") => {
-            Category::NonMutating
-        }
-        _ => Category::Mutating,
-    }
-}
-
-/// The resource bucket an action's instances draw from, if any.
-pub fn resource_category(action: &str) -> Option<Category> {
-    match action {
-        "RunInstances" => Some(Category::RunInstancesResource),
-        "StartInstances" => Some(Category::StartInstancesResource),
-        "StopInstances" => Some(Category::StopInstancesResource),
-        "TerminateInstances" => Some(Category::TerminateInstancesResource),
-        _ => None,
     }
 }
 
@@ -168,15 +133,6 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn categorises_actions_as_documented() {
-        assert_eq!(request_category("DescribeInstances", true), Category::UnfilteredNonMutating);
-        assert_eq!(request_category("DescribeInstances", false), Category::NonMutating);
-        assert_eq!(request_category("DescribeSpotPriceHistory", true), Category::NonMutating);
-        assert_eq!(request_category("CreateFleet", false), Category::Mutating);
-        assert_eq!(request_category("RunInstances", false), Category::RunInstances);
-    }
 
     #[test]
     fn bucket_empties_then_refills_on_the_clock() {

@@ -4,22 +4,22 @@
 use std::path::Path;
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use fake_ec2::cloud::Cloud;
 use fake_ec2::server::{AppState, bind, serve};
-use fake_ec2::world::World;
 use fake_ec2::world::config::WorldConfig;
 
 pub const DEFAULT_WORLD: &str = include_str!("../../../fixtures/worlds/default.yaml");
 
 /// The default world with a manual clock (time moves only when a test says so).
-pub fn world(seed: u64) -> World {
+pub fn world(seed: u64) -> Cloud {
     world_with(seed, |_| {})
 }
 
-pub fn world_with(seed: u64, edit: impl FnOnce(&mut WorldConfig)) -> World {
+pub fn world_with(seed: u64, edit: impl FnOnce(&mut WorldConfig)) -> Cloud {
     let text = DEFAULT_WORLD.replace("mode: real", "mode: manual");
     let mut cfg = WorldConfig::parse(&text, "default.yaml").unwrap();
     edit(&mut cfg);
-    World::new(cfg, seed, Path::new(".")).unwrap()
+    Cloud::new(cfg, seed, Path::new(".")).unwrap()
 }
 
 pub struct Server {
@@ -29,7 +29,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(world: World) -> Self {
+    pub async fn start(world: Cloud) -> Self {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(world);
@@ -63,9 +63,7 @@ impl Server {
     }
 
     pub fn advance(&self, secs: i64) {
-        let mut w = self.state.world();
-        w.clock.advance(secs * 1000);
-        w.sync();
+        self.state.cloud().advance(secs * 1000);
     }
 
     /// POSTs a raw Query body, signed in form only; returns (status, body).

@@ -1,8 +1,8 @@
 """A running fake-ec2 process, its admin API, AWS clients for it and the default world's facts.
 
-Every server runs the default world with a fixed seed and a manual clock, so world time moves only
-when a test advances it through the admin API: instance lifecycles, spot prices and throttling
-buckets are deterministic.
+Every server runs the default world with a fixed seed and, unless a test asks for the real clock, a
+manual clock starting at 2026-01-01T00:00:00Z, so world time moves only when a test advances it
+through the admin API: instance lifecycles, spot prices and throttling buckets are deterministic.
 
 The binary is `$FAKE_EC2_BIN`, else `$CARGO_TARGET_DIR/debug/fake-ec2`, else
 `~/.cache/spotbench/target/debug/fake-ec2` (`make build` puts it there).
@@ -14,6 +14,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -36,7 +37,8 @@ START_TIMEOUT_S = 20.0
 EC2_XMLNS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 # What the default world holds (fixtures/worlds/default.yaml).
-CATALOG_SIZE = 163
+# The default world serves the whole built-in catalog, so its size is the fixture file's length.
+CATALOG_SIZE = len(json.loads((REPO / "fixtures" / "catalog" / "ec2-instance-types-us-west-2.json").read_text()))
 ZONES = ["us-west-2a", "us-west-2b", "us-west-2c"]
 ZONE_IDS = {"us-west-2a": "usw2-az1", "us-west-2b": "usw2-az2", "us-west-2c": "usw2-az3"}
 SUBNETS = {
@@ -98,7 +100,7 @@ def binary_path() -> Path:
 class FakeEc2:
     """One running fake-ec2 process and a small client for its admin API."""
 
-    def __init__(self, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, extra_args: tuple[str, ...] = (), clock: str = "manual") -> None:
         binary = binary_path()
         if not (binary.is_file() and os.access(binary, os.X_OK)):
             pytest.fail(
@@ -118,7 +120,7 @@ class FakeEc2:
             "--listen",
             "127.0.0.1:0",
             "--clock",
-            "manual",
+            clock,
             *extra_args,
         ]
         self.proc = subprocess.Popen(
@@ -350,3 +352,42 @@ def all_instances(ec2, **kwargs) -> list[dict]:
 
 def tags_dict(tags: list[dict] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
+
+
+AWS_CLI = shutil.which("aws")
+
+
+def aws_cli(endpoint: str, home: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """`run("describe-instances", ...)`: the real `aws ... ec2` against `endpoint` in a clean
+    environment (dummy credentials, the region, no config files, no retries), so what it prints is
+    exactly what fake-ec2 answered; `run.json(...)` parses stdout."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
+        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_PAGER": "",
+    }
+    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "SSL_CERT_FILE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(AWS_CLI), "--endpoint-url", endpoint, "--output", "json", "ec2", *args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=home)
+        if check and proc.returncode != 0:
+            pytest.fail(f"{' '.join(cmd[3:])} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def run_json(*args: str) -> Any:
+        out = run(*args).stdout
+        return json.loads(out) if out.strip() else None
+
+    run.json = run_json  # type: ignore[attr-defined]
+    return run

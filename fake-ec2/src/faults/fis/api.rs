@@ -18,9 +18,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::template::TemplateInput;
-use super::{Experiment, FisError, StoredTemplate};
-use crate::world::World;
-use crate::world::clock::Millis;
+use super::{Experiment, Fis, FisError, Lab, StoredTemplate};
+use crate::clock::Millis;
+
+/// Every FIS operation this server answers (the table above).
+pub const ACTIONS: &[&str] = &[
+    "CreateExperimentTemplate",
+    "ListExperimentTemplates",
+    "GetExperimentTemplate",
+    "DeleteExperimentTemplate",
+    "StartExperiment",
+    "ListExperiments",
+    "GetExperiment",
+    "StopExperiment",
+    "ListExperimentResolvedTargets",
+];
 
 /// Whether a request path belongs to FIS.
 pub fn is_fis_path(path: &str) -> bool {
@@ -167,24 +179,31 @@ fn with_token(mut v: Value, next: Option<String>) -> Value {
     v
 }
 
-fn experiment<'a>(w: &'a World, id: &str) -> Result<&'a Experiment, FisError> {
-    w.fis.experiments.get(id).ok_or_else(|| FisError::not_found(format!("Experiment {id} not found.")))
+fn experiment<'a>(fis: &'a Fis, id: &str) -> Result<&'a Experiment, FisError> {
+    fis.experiments.get(id).ok_or_else(|| FisError::not_found(format!("Experiment {id} not found.")))
 }
 
-/// Answers one FIS request; the world has been synced and the signature checked.
-pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8]) -> Result<Value, FisError> {
+/// Answers one FIS request at `now`; the signature has been checked.
+pub fn handle(
+    fis: &mut Fis,
+    lab: &mut dyn Lab,
+    now: Millis,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Result<Value, FisError> {
     let q: BTreeMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
         ("POST", ["experimentTemplates"]) => {
             let input: TemplateInput = parse_body(body)?;
-            let id = w.create_experiment_template(input)?;
-            let t = w.fis.templates.get(&id).ok_or_else(|| FisError::not_found(id.clone()))?;
+            let id = fis.create_template(input, now, lab)?;
+            let t = fis.templates.get(&id).ok_or_else(|| FisError::not_found(id.clone()))?;
             Ok(json!({"experimentTemplate": template_json(t)}))
         }
         ("GET", ["experimentTemplates"]) => {
-            let list: Vec<Value> = w
-                .fis
+            let list: Vec<Value> = fis
                 .templates_in_order()
                 .into_iter()
                 .map(|t| {
@@ -199,15 +218,14 @@ pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8])
             Ok(with_token(json!({"experimentTemplates": list}), next))
         }
         ("GET", ["experimentTemplates", id]) => {
-            let t = w
-                .fis
+            let t = fis
                 .templates
                 .get(*id)
                 .ok_or_else(|| FisError::not_found(format!("Experiment template {id} not found.")))?;
             Ok(json!({"experimentTemplate": template_json(t)}))
         }
         ("DELETE", ["experimentTemplates", id]) => {
-            let t = w.delete_experiment_template(id)?;
+            let t = fis.delete_template(id)?;
             Ok(json!({"experimentTemplate": template_json(&t)}))
         }
         ("POST", ["experiments"]) => {
@@ -215,14 +233,18 @@ pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8])
             let template_id =
                 input.experiment_template_id.ok_or_else(|| FisError::validation("experimentTemplateId is required"))?;
             let mode = input.experiment_options.and_then(|o| o.actions_mode);
-            let id = w.start_experiment(&template_id, input.tags, mode.as_deref(), input.client_token.as_deref())?;
-            let e = experiment(w, &id)?;
+            let start = super::StartOptions {
+                tags: input.tags,
+                actions_mode: mode.as_deref(),
+                client_token: input.client_token.as_deref(),
+            };
+            let id = fis.start_experiment(&template_id, start, now, lab)?;
+            let e = experiment(fis, &id)?;
             Ok(json!({"experiment": experiment_json(e)}))
         }
         ("GET", ["experiments"]) => {
             let template = q.get("experimentTemplateId");
-            let list: Vec<Value> = w
-                .fis
+            let list: Vec<Value> = fis
                 .experiments_in_order()
                 .into_iter()
                 .filter(|e| template.is_none_or(|t| *t == e.template_id))
@@ -231,15 +253,16 @@ pub fn handle(w: &mut World, method: &str, path: &str, query: &str, body: &[u8])
             let (list, next) = page(list, &q, 100)?;
             Ok(with_token(json!({"experiments": list}), next))
         }
-        ("GET", ["experiments", id]) => Ok(json!({"experiment": experiment_json(experiment(w, id)?)})),
+        ("GET", ["experiments", id]) => Ok(json!({"experiment": experiment_json(experiment(fis, id)?)})),
         ("DELETE", ["experiments", id]) => {
-            w.stop_experiment(id)?;
-            Ok(json!({"experiment": experiment_json(experiment(w, id)?)}))
+            fis.stop_experiment(id, now, lab)?;
+            Ok(json!({"experiment": experiment_json(experiment(fis, id)?)}))
         }
         ("GET", ["experiments", id, "resolvedTargets"]) => {
-            let e = experiment(w, id)?;
+            let e = experiment(fis, id)?;
             let name = q.get("targetName");
-            let (region, account) = (&w.cfg.region, &w.cfg.account_id);
+            let cfg = &lab.world().cfg;
+            let (region, account) = (&cfg.region, &cfg.account_id);
             let mut list = Vec::new();
             for (target, resources) in e.resolved.iter().filter(|(t, _)| name.is_none_or(|n| n == *t)) {
                 let rtype = e.template.targets.get(target).map(|t| t.resource_type.clone()).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! ISO 8601 durations as FIS parameters write them (`PT2M`, `PT120S`, `PT1H30M`, `P1D`).
 
-use crate::world::clock::Millis;
+use crate::clock::Millis;
 
 /// Milliseconds in a `PnDTnHnMnS` duration (fractional seconds allowed), or None if malformed.
 pub fn parse_duration(s: &str) -> Option<Millis> {

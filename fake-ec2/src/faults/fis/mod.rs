@@ -4,6 +4,11 @@
 //! - [`targets`]: resolving targets (ARNs, tags, filters) and choosing `ALL`/`COUNT(n)`/`PERCENT(n)`
 //!   of them with the world's `fis` stream.
 //! - [`api`]: the REST-JSON wire (`/experimentTemplates`, `/experiments`).
+//! - `experiment`: the experiment state machine; `actions`: what each action does.
+//!
+//! FIS is a service beside the EC2 world: it acts on the cloud only through [`Lab`] (the world's
+//! public operations, the fault injector, the event bus and the schedule), which the cloud
+//! implements.
 //!
 //! An experiment is `initiating` when started (its targets are resolved then), `running` from the
 //! next step on the clock, and `completed` once every action is; `StopExperiment` makes it
@@ -12,8 +17,10 @@
 //! its duration on the world clock. Every experiment state change is published as FIS's
 //! `FIS Experiment State Change` event.
 
+mod actions;
 pub mod api;
 pub mod duration;
+mod experiment;
 pub mod targets;
 pub mod template;
 
@@ -22,13 +29,41 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::events::Kind;
-use crate::faults::injection::{Fault, ICE, known_code};
-use crate::world::World;
-use crate::world::clock::Millis;
-use crate::world::instances::Timer;
-use crate::world::interruption::InterruptOptions;
+pub use experiment::StartOptions;
 use template::{Effect, TemplateInput};
+
+use crate::clock::Millis;
+use crate::events::Kind;
+use crate::faults::injection::Fault;
+use crate::rng::Streams;
+use crate::world::World;
+use crate::world::instances::InstanceState;
+use crate::world::interruption::{InterruptOptions, Interruption};
+use crate::world::launch::LaunchFailure;
+
+/// What an experiment acts on and reports through: the cloud as FIS sees it.
+pub trait Lab {
+    /// The EC2 world, to resolve targets against.
+    fn world(&self) -> &World;
+    /// The cloud's seeded streams: `ids` for FIS ids, `fis` for the resources a selection takes.
+    fn rng(&mut self) -> &mut Streams;
+    /// Starts a spot interruption at `at`.
+    fn interrupt(&mut self, id: &str, opts: InterruptOptions, at: Millis) -> Result<Interruption, String>;
+    /// Stops an instance at `at`, as its user would.
+    fn stop(&mut self, id: &str, at: Millis) -> Option<(InstanceState, InstanceState)>;
+    /// Terminates an instance at `at`, as its user would.
+    fn terminate(&mut self, id: &str, at: Millis) -> Option<(InstanceState, InstanceState)>;
+    /// Starts a stopped instance at `at`.
+    fn start(&mut self, id: &str, at: Millis) -> Result<Option<(InstanceState, InstanceState)>, LaunchFailure>;
+    /// Adds an injected API fault; returns it with its id.
+    fn add_fault(&mut self, fault: Fault) -> Fault;
+    /// Removes the faults a source (`experiment/action`) added.
+    fn remove_faults(&mut self, source: &str);
+    /// Publishes an event at `at`; `note` goes to the event log line only.
+    fn publish(&mut self, at: Millis, kind: Kind, note: Option<Value>);
+    /// Asks for the experiment to take its next step at `at`.
+    fn wake(&mut self, at: Millis, experiment_id: &str);
+}
 
 /// An error as FIS reports it (REST-JSON: `x-amzn-ErrorType` and `{"message": ...}`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -203,408 +238,13 @@ fn state_reason(s: Status) -> &'static str {
 }
 
 /// `EXT` / `EXP` followed by mixed-case letters and digits, as FIS's ids look.
-fn fis_id(w: &mut World, prefix: &str, len: usize) -> String {
+fn fis_id(rng: &mut Streams, prefix: &str, len: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut out = prefix.to_owned();
     for _ in 0..len {
-        out.push(CHARS[(rand::Rng::next_u32(&mut w.rng.ids) as usize) % CHARS.len()] as char);
+        out.push(CHARS[(rand::Rng::next_u32(&mut rng.ids) as usize) % CHARS.len()] as char);
     }
     out
-}
-
-impl World {
-    /// `CreateExperimentTemplate`: validates and stores a template; returns its id.
-    pub fn create_experiment_template(&mut self, input: TemplateInput) -> Result<String, FisError> {
-        template::validate(&input, &self.cfg.region)?;
-        let key = input.client_token.as_ref().map(|t| format!("template/{t}"));
-        if let Some(id) = key.as_ref().and_then(|k| self.fis.tokens.get(k)) {
-            return Ok(id.clone());
-        }
-        let id = fis_id(self, "EXT", 14);
-        let now = self.now();
-        self.fis.next_seq += 1;
-        let t = StoredTemplate {
-            arn: format!("arn:aws:fis:{}:{}:experiment-template/{id}", self.cfg.region, self.cfg.account_id),
-            id: id.clone(),
-            input,
-            creation_time: now,
-            last_update_time: now,
-            seq: self.fis.next_seq,
-        };
-        self.fis.templates.insert(id.clone(), t);
-        if let Some(k) = key {
-            self.fis.tokens.insert(k, id.clone());
-        }
-        tracing::info!(template_id = %id, "FIS experiment template created");
-        Ok(id)
-    }
-
-    /// `StartExperiment`: resolves the template's targets now and starts running on the clock.
-    pub fn start_experiment(
-        &mut self,
-        template_id: &str,
-        tags: BTreeMap<String, String>,
-        actions_mode: Option<&str>,
-        client_token: Option<&str>,
-    ) -> Result<String, FisError> {
-        self.flush_events();
-        let key = client_token.map(|t| format!("experiment/{t}"));
-        if let Some(id) = key.as_ref().and_then(|k| self.fis.tokens.get(k)) {
-            return Ok(id.clone());
-        }
-        let template = self
-            .fis
-            .templates
-            .get(template_id)
-            .map(|t| t.input.clone())
-            .ok_or_else(|| FisError::not_found(format!("Experiment template {template_id} not found.")))?;
-        let actions_mode = actions_mode.unwrap_or("run-all");
-        if actions_mode != "run-all" && actions_mode != "skip-all" {
-            return Err(FisError::validation("actionsMode must be run-all or skip-all"));
-        }
-        let effects = template::validate(&template, &self.cfg.region)?;
-        let now = self.now();
-        let id = fis_id(self, "EXP", 15);
-        let mut resolved = BTreeMap::new();
-        for (name, t) in &template.targets {
-            resolved.insert(name.clone(), self.resolve_target(t));
-        }
-        let actions = template
-            .actions
-            .keys()
-            .map(|name| {
-                let run = ActionRun {
-                    status: ActionStatus::Pending,
-                    reason: "Initial state".into(),
-                    start_time: None,
-                    end_time: None,
-                    due: None,
-                    hit: Vec::new(),
-                };
-                (name.clone(), run)
-            })
-            .collect();
-        self.fis.next_seq += 1;
-        let exp = Experiment {
-            arn: format!("arn:aws:fis:{}:{}:experiment/{id}", self.cfg.region, self.cfg.account_id),
-            id: id.clone(),
-            template_id: template_id.to_owned(),
-            template,
-            effects,
-            tags,
-            status: Status::Initiating,
-            reason: state_reason(Status::Initiating).into(),
-            creation_time: now,
-            start_time: now,
-            end_time: None,
-            actions,
-            resolved,
-            actions_mode: actions_mode.to_owned(),
-            seq: self.fis.next_seq,
-        };
-        tracing::info!(experiment_id = %id, template_id, resolved = ?exp.resolved, "FIS experiment started");
-        let note = json!({"fis": {"experiment-id": id, "resolved-targets": exp.resolved}});
-        self.emit_noted(now, state_change(&exp, Status::Pending), Some(note));
-        self.fis.experiments.insert(id.clone(), exp);
-        if let Some(k) = key {
-            self.fis.tokens.insert(k, id.clone());
-        }
-        self.schedule(now, Timer::Experiment(id.clone()));
-        Ok(id)
-    }
-
-    /// `StopExperiment`: an experiment under way becomes `stopping`, then `stopped` at the next step.
-    pub fn stop_experiment(&mut self, id: &str) -> Result<(), FisError> {
-        self.flush_events();
-        let now = self.now();
-        let exp = self
-            .fis
-            .experiments
-            .get_mut(id)
-            .ok_or_else(|| FisError::not_found(format!("Experiment {id} not found.")))?;
-        if exp.status.is_final() || exp.status == Status::Stopping {
-            return Err(FisError::validation(format!(
-                "Experiment {id} is {} and cannot be stopped.",
-                exp.status.as_str()
-            )));
-        }
-        let old = exp.status;
-        exp.status = Status::Stopping;
-        exp.reason = state_reason(Status::Stopping).into();
-        let kind = state_change(exp, old);
-        self.emit(now, kind);
-        self.schedule(now, Timer::Experiment(id.to_owned()));
-        Ok(())
-    }
-
-    /// Deletes a template (experiments already started keep their copy).
-    pub fn delete_experiment_template(&mut self, id: &str) -> Result<StoredTemplate, FisError> {
-        self.fis.templates.remove(id).ok_or_else(|| FisError::not_found(format!("Experiment template {id} not found.")))
-    }
-
-    /// Moves an experiment on as of `at` (a timer's due time).
-    pub(crate) fn experiment_step(&mut self, id: &str, at: Millis) {
-        let Some(mut exp) = self.fis.experiments.remove(id) else {
-            return;
-        };
-        self.advance_experiment(&mut exp, at);
-        self.fis.experiments.insert(id.to_owned(), exp);
-    }
-
-    fn set_status(&mut self, exp: &mut Experiment, to: Status, reason: Option<String>, at: Millis) {
-        let old = exp.status;
-        exp.status = to;
-        exp.reason = reason.unwrap_or_else(|| state_reason(to).into());
-        if to.is_final() {
-            exp.end_time = Some(at);
-        }
-        self.emit(at, state_change(exp, old));
-        tracing::info!(experiment_id = %exp.id, from = old.as_str(), to = to.as_str(), "FIS experiment state");
-    }
-
-    fn advance_experiment(&mut self, exp: &mut Experiment, at: Millis) {
-        match exp.status {
-            Status::Initiating => {
-                if exp.actions_mode == "skip-all" {
-                    for run in exp.actions.values_mut() {
-                        run.status = ActionStatus::Skipped;
-                        run.reason = "Action was skipped.".into();
-                    }
-                }
-                let skip_empty =
-                    exp.template.experiment_options.as_ref().and_then(|o| o.empty_target_resolution_mode.as_deref())
-                        == Some("skip");
-                let names: Vec<String> = exp.actions.keys().cloned().collect();
-                for name in names {
-                    let Some(target) = self.action_target(exp, &name) else {
-                        continue;
-                    };
-                    if exp.actions[&name].status != ActionStatus::Pending
-                        || exp.resolved.get(&target).is_some_and(|r| !r.is_empty())
-                    {
-                        continue;
-                    }
-                    if skip_empty {
-                        if let Some(run) = exp.actions.get_mut(&name) {
-                            run.status = ActionStatus::Skipped;
-                            run.reason = format!("Target {target} resolved to no resources.");
-                        }
-                        continue;
-                    }
-                    for run in exp.actions.values_mut() {
-                        run.status = ActionStatus::Cancelled;
-                        run.reason = "Action was cancelled.".into();
-                    }
-                    let reason = format!("Target resolution failed: target {target} resolved to no resources.");
-                    self.set_status(exp, Status::Failed, Some(reason), at);
-                    return;
-                }
-                self.set_status(exp, Status::Running, None, at);
-            }
-            Status::Stopping => {
-                let names: Vec<String> = exp.actions.keys().cloned().collect();
-                for name in names {
-                    match exp.actions[&name].status {
-                        ActionStatus::Running => self.finish_action(exp, &name, at, ActionStatus::Stopped),
-                        ActionStatus::Pending => {
-                            if let Some(run) = exp.actions.get_mut(&name) {
-                                run.status = ActionStatus::Cancelled;
-                                run.reason = "Action was cancelled.".into();
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                self.set_status(exp, Status::Stopped, None, at);
-                return;
-            }
-            Status::Running => {}
-            _ => return,
-        }
-        loop {
-            let mut changed = false;
-            let due: Vec<String> = exp
-                .actions
-                .iter()
-                .filter(|(_, r)| r.status == ActionStatus::Running && r.due.is_some_and(|d| d <= at))
-                .map(|(n, _)| n.clone())
-                .collect();
-            for name in due {
-                self.finish_action(exp, &name, at, ActionStatus::Completed);
-                changed = true;
-            }
-            let ready: Vec<String> = exp
-                .actions
-                .iter()
-                .filter(|(n, r)| {
-                    r.status == ActionStatus::Pending
-                        && exp.template.actions.get(*n).is_some_and(|a| {
-                            a.start_after
-                                .iter()
-                                .all(|s| exp.actions.get(s).is_some_and(|r| r.status.lets_others_start()))
-                        })
-                })
-                .map(|(n, _)| n.clone())
-                .collect();
-            for name in ready {
-                self.start_action(exp, &name, at);
-                changed = true;
-            }
-            if !changed {
-                break;
-            }
-        }
-        if exp.actions.values().all(|r| r.status.is_final()) {
-            // An action that can never start (its predecessor failed) is cancelled.
-            let failed = exp.actions.values().any(|r| r.status == ActionStatus::Failed);
-            self.set_status(exp, if failed { Status::Failed } else { Status::Completed }, None, at);
-        } else if !exp.actions.values().any(|r| r.status == ActionStatus::Running) {
-            for run in exp.actions.values_mut().filter(|r| r.status == ActionStatus::Pending) {
-                run.status = ActionStatus::Cancelled;
-                run.reason = "Action was cancelled because an action it starts after did not complete.".into();
-            }
-            self.set_status(exp, Status::Failed, None, at);
-        }
-    }
-
-    /// The target an action acts on, by name.
-    fn action_target(&self, exp: &Experiment, action: &str) -> Option<String> {
-        let key = exp.effects.get(action)?.target_key()?.0;
-        exp.template.actions.get(action)?.targets.get(key).cloned()
-    }
-
-    fn start_action(&mut self, exp: &mut Experiment, name: &str, at: Millis) {
-        let Some(effect) = exp.effects.get(name).cloned() else {
-            return;
-        };
-        let resources = self.action_target(exp, name).and_then(|t| exp.resolved.get(&t).cloned()).unwrap_or_default();
-        let source = format!("{}/{name}", exp.id);
-        let mut hit = Vec::new();
-        match &effect {
-            Effect::SpotInterruptions { before } => {
-                let opts = InterruptOptions {
-                    rebalance_first: true,
-                    notice_seconds: 120,
-                    duration_seconds: Some(before / 1000),
-                };
-                for id in &resources {
-                    match self.interrupt_at(id, opts, at) {
-                        Ok(_) => hit.push(id.clone()),
-                        Err(why) => {
-                            tracing::warn!(experiment_id = %exp.id, action = name, instance_id = %id, %why, "not interrupted")
-                        }
-                    }
-                }
-            }
-            Effect::Stop { .. } => {
-                for id in &resources {
-                    let changed = self.stop_as(
-                        id,
-                        at,
-                        "User initiated",
-                        "Client.UserInitiatedShutdown",
-                        "Client.UserInitiatedShutdown: User initiated shutdown",
-                    );
-                    if changed.is_some_and(|(a, b)| a != b) {
-                        hit.push(id.clone());
-                    }
-                }
-            }
-            Effect::Terminate => {
-                for id in &resources {
-                    let changed = self.terminate_as(
-                        id,
-                        at,
-                        "User initiated",
-                        "Client.UserInitiatedShutdown",
-                        "Client.UserInitiatedShutdown: User initiated shutdown",
-                    );
-                    if changed.is_some_and(|(a, b)| a != b) {
-                        hit.push(id.clone());
-                    }
-                }
-            }
-            // A reboot keeps an instance running; nothing in the world changes.
-            Effect::Reboot => hit.clone_from(&resources),
-            Effect::Ice { duration, percentage, zones } => {
-                let f = self.faults.add(Fault {
-                    id: String::new(),
-                    operations: vec!["CreateFleet".into(), "RunInstances".into()],
-                    code: Some(ICE.into()),
-                    status: 500,
-                    message: known_code(ICE).map(|c| c.1).unwrap_or_default().into(),
-                    percentage: *percentage,
-                    latency_ms: 0,
-                    zones: zones.clone(),
-                    from: at,
-                    until: Some(at + duration),
-                    source: source.clone(),
-                    hits: 0,
-                });
-                hit.push(f.id);
-            }
-            Effect::ApiError { code, duration, percentage, operations } => {
-                let (status, message) = known_code(code).unwrap_or((500, "An internal error has occurred"));
-                let f = self.faults.add(Fault {
-                    id: String::new(),
-                    operations: operations.clone(),
-                    code: Some((*code).into()),
-                    status,
-                    message: message.into(),
-                    percentage: *percentage,
-                    latency_ms: 0,
-                    zones: Vec::new(),
-                    from: at,
-                    until: Some(at + duration),
-                    source: source.clone(),
-                    hits: 0,
-                });
-                hit.push(f.id);
-            }
-            Effect::Wait { .. } => {}
-        }
-        let due = at + effect.runs_for();
-        if let Some(run) = exp.actions.get_mut(name) {
-            run.status = ActionStatus::Running;
-            run.reason = "Action is running.".into();
-            run.start_time = Some(at);
-            run.due = Some(due);
-            run.hit = hit;
-        }
-        tracing::info!(experiment_id = %exp.id, action = name, "FIS action started");
-        if due > at {
-            self.schedule(due, Timer::Experiment(exp.id.clone()));
-        }
-    }
-
-    fn finish_action(&mut self, exp: &mut Experiment, name: &str, at: Millis, to: ActionStatus) {
-        let effect = exp.effects.get(name).cloned();
-        let hit = exp.actions.get(name).map(|r| r.hit.clone()).unwrap_or_default();
-        match effect {
-            Some(Effect::Stop { restart_after: Some(_) }) => {
-                // The instances come back at the end of the action, or when the experiment stops.
-                for id in &hit {
-                    if let Err(e) = self.start_at(id, at) {
-                        tracing::warn!(experiment_id = %exp.id, action = name, instance_id = %id, code = e.code, "not restarted");
-                    }
-                }
-            }
-            Some(Effect::Ice { .. } | Effect::ApiError { .. }) => {
-                self.faults.remove_source(&format!("{}/{name}", exp.id))
-            }
-            _ => {}
-        }
-        if let Some(run) = exp.actions.get_mut(name) {
-            run.status = to;
-            run.reason = match to {
-                ActionStatus::Stopped => "Action was stopped.".into(),
-                _ => "Action was completed.".into(),
-            };
-            run.end_time = Some(at);
-            run.due = None;
-        }
-        tracing::info!(experiment_id = %exp.id, action = name, status = to.as_str(), "FIS action ended");
-    }
 }
 
 fn state_change(exp: &Experiment, old: Status) -> Kind {

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use rand::seq::SliceRandom;
 
+use super::Lab;
 use super::template::{ROLE, SPOT_INSTANCE, Selection, Target, instance_of_arn};
-use crate::world::World;
 use crate::world::instances::{Instance, InstanceState};
 use crate::world::pools::CapacityType;
 
@@ -48,27 +48,25 @@ fn matches(t: &Target, i: &Instance, arns: &BTreeSet<&str>) -> bool {
     t.filters.iter().all(|f| attribute(i, &f.path).is_some_and(|v| f.values.contains(&v)))
 }
 
-impl World {
-    /// The resources a target resolves to now: instance ids (in launch order) or role ARNs.
-    pub(crate) fn resolve_target(&mut self, t: &Target) -> Vec<String> {
-        let mut found: Vec<String> = if t.resource_type == ROLE {
-            t.resource_arns.clone()
-        } else {
-            let arns: BTreeSet<&str> =
-                t.resource_arns.iter().filter_map(|a| instance_of_arn(a, &self.cfg.region)).collect();
-            self.instances.values().filter(|i| matches(t, i, &arns)).map(|i| i.id.clone()).collect()
-        };
-        let Some(sel) = Selection::parse(&t.selection_mode) else {
-            return Vec::new();
-        };
-        let take = sel.take(found.len());
-        if take < found.len() {
-            // Draw only when choosing, so ALL never shifts the stream.
-            let order: Vec<String> = found.clone();
-            found.shuffle(&mut self.rng.fis);
-            found.truncate(take);
-            found.sort_by_key(|id| order.iter().position(|x| x == id));
-        }
-        found
+/// The resources a target resolves to now: instance ids (in launch order) or role ARNs.
+pub fn resolve(t: &Target, lab: &mut dyn Lab) -> Vec<String> {
+    let mut found: Vec<String> = if t.resource_type == ROLE {
+        t.resource_arns.clone()
+    } else {
+        let w = lab.world();
+        let arns: BTreeSet<&str> = t.resource_arns.iter().filter_map(|a| instance_of_arn(a, &w.cfg.region)).collect();
+        w.instances.values().filter(|i| matches(t, i, &arns)).map(|i| i.id.clone()).collect()
+    };
+    let Some(sel) = Selection::parse(&t.selection_mode) else {
+        return Vec::new();
+    };
+    let take = sel.take(found.len());
+    if take < found.len() {
+        // Draw only when choosing, so ALL never shifts the stream.
+        let order: Vec<String> = found.clone();
+        found.shuffle(&mut lab.rng().fis);
+        found.truncate(take);
+        found.sort_by_key(|id| order.iter().position(|x| x == id));
     }
+    found
 }

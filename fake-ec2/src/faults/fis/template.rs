@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::FisError;
 use super::duration::parse_duration;
-use crate::world::clock::Millis;
+use crate::clock::Millis;
 
 /// `CreateExperimentTemplate`'s input (and what a template file holds); unknown fields are ignored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -356,7 +356,7 @@ pub fn instance_of_arn<'a>(arn: &'a str, region: &str) -> Option<&'a str> {
     let rest = arn.strip_prefix("arn:aws:ec2:")?;
     let (r, rest) = rest.split_once(':')?;
     let (_account, id) = rest.split_once(":instance/")?;
-    (r == region && crate::ec2::instances::is_instance_id(id)).then_some(id)
+    (r == region && crate::world::instances::is_instance_id(id)).then_some(id)
 }
 
 /// Checks a whole template as FIS does at create time; returns each action's effect.

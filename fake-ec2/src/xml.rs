@@ -1,27 +1,26 @@
-//! A small streaming XML writer for EC2 Query responses.
+//! A small streaming XML writer for the Query protocols' responses (EC2, IAM, STS, SQS).
 //!
-//! EC2's response shapes are fixed and deeply nested; writing them with explicit `open`/`close`
-//! calls keeps the element names next to the botocore names they must match, and is much faster
-//! than going through serde for 10k-instance responses.
+//! Response shapes are fixed and deeply nested; writing them with explicit `open`/`close` calls
+//! keeps the element names next to the botocore names they must match, and is much faster than
+//! going through serde for 10k-instance responses.
 
 use std::fmt::Write as _;
-
-pub const EC2_XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 #[derive(Debug, Default)]
 pub struct XmlWriter {
     buf: String,
+    root: String,
     stack: Vec<&'static str>,
 }
 
 impl XmlWriter {
-    /// Starts `<{action}Response xmlns=...><requestId>..</requestId>`.
-    pub fn response(action: &str, request_id: &str) -> Self {
-        let mut w = Self { buf: String::with_capacity(1024), stack: Vec::new() };
+    /// Starts a document: the XML declaration and `<{root} xmlns="{xmlns}">`.
+    pub fn document(root: impl Into<String>, xmlns: &str) -> Self {
+        let root = root.into();
+        let mut w = Self { buf: String::with_capacity(1024), root, stack: Vec::new() };
         w.buf.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
         w.buf.push('\n');
-        let _ = write!(w.buf, r#"<{action}Response xmlns="{EC2_XMLNS}">"#);
-        w.elem("requestId", request_id);
+        let _ = write!(w.buf, r#"<{} xmlns="{xmlns}">"#, w.root);
         w
     }
 
@@ -112,11 +111,12 @@ impl XmlWriter {
         })
     }
 
-    pub fn finish(mut self, action: &str) -> String {
+    /// Closes every open element and the root.
+    pub fn finish(mut self) -> String {
         while !self.stack.is_empty() {
             self.close();
         }
-        let _ = write!(self.buf, "</{action}Response>");
+        let _ = write!(self.buf, "</{}>", self.root);
         self.buf
     }
 }
@@ -154,11 +154,12 @@ mod tests {
 
     #[test]
     fn writes_nested_sets_and_escapes_text() {
-        let mut w = XmlWriter::response("DescribeTags", "req-1");
+        let mut w = XmlWriter::document("DescribeTagsResponse", "http://ec2.amazonaws.com/doc/2016-11-15/");
+        w.elem("requestId", "req-1");
         w.item_set("tagSet", [("a&b", "<v>")], |w, (k, v)| {
             w.elem("key", k).elem("value", v);
         });
-        let xml = w.finish("DescribeTags");
+        let xml = w.finish();
         assert!(xml.ends_with(
             "<requestId>req-1</requestId><tagSet><item><key>a&amp;b</key><value>&lt;v&gt;</value></item></tagSet></DescribeTagsResponse>"
         ));

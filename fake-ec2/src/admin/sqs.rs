@@ -9,18 +9,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::queue::Queue;
-use crate::server::AppState;
-use crate::world::clock::iso;
+use crate::clock::iso;
+use crate::cloud::Shared as AppState;
+use crate::sqs::queue::Queue;
 
 #[derive(Deserialize)]
 pub struct Peek {
     queue: Option<String>,
 }
 
-pub async fn messages(State(s): State<AppState>, Query(q): Query<Peek>) -> Response {
-    let mut w = s.world();
-    w.sync();
+pub(super) async fn messages(State(s): State<AppState>, Query(q): Query<Peek>) -> Response {
+    let mut w = s.cloud();
     let now = w.now();
     w.sqs.expire(now);
     let Some(name) = q.queue else {
@@ -43,7 +42,7 @@ pub async fn messages(State(s): State<AppState>, Query(q): Query<Peek>) -> Respo
         .messages()
         .map(|m| {
             let mut attrs = Map::new();
-            for n in super::actions::SYSTEM_ATTRIBUTES.iter().copied() {
+            for n in crate::sqs::actions::SYSTEM_ATTRIBUTES.iter().copied() {
                 if let Some(v) = Queue::system_attribute(m, n) {
                     attrs.insert(n.to_owned(), v.into());
                 }

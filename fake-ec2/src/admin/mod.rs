@@ -9,9 +9,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::server::AppState;
+use crate::clock::{ClockMode, iso};
+mod actions;
+mod sqs;
+
+use crate::cloud::Cloud;
+use crate::cloud::Shared as AppState;
 use crate::world::World;
-use crate::world::clock::{ClockMode, iso};
 use crate::world::config::ThrottleMode;
 use crate::world::pools::CapacityType;
 
@@ -30,7 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/clock", get(clock).post(set_clock))
         .route("/quotas", post(set_quotas))
         .route("/throttling", post(set_throttling))
-        .route("/sqs/messages", get(crate::sqs::admin::messages))
+        .route("/sqs/messages", get(sqs::messages))
+        .route("/actions", get(actions::list))
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/faults/{id}", axum::routing::delete(delete_fault))
         .route("/experiments", get(experiments).post(start_experiment))
@@ -41,7 +46,7 @@ fn bad(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({"error": msg.into()}))).into_response()
 }
 
-fn clock_json(w: &World) -> Value {
+fn clock_json(w: &Cloud) -> Value {
     json!({
         "now": iso(w.now()),
         "now_ms": w.now(),
@@ -51,24 +56,23 @@ fn clock_json(w: &World) -> Value {
 }
 
 async fn state(State(s): State<AppState>) -> Json<Value> {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let mut by_state = std::collections::BTreeMap::<&str, u64>::new();
-    for i in w.instances.values() {
+    for i in w.ec2.instances.values() {
         *by_state.entry(i.state.name()).or_default() += 1;
     }
-    let (spot_vcpus, spot_instances, od_vcpus) = w.quota_usage();
+    let (spot_vcpus, spot_instances, od_vcpus) = w.ec2.quota_usage();
     Json(json!({
         "seed": w.seed,
-        "region": w.cfg.region,
+        "region": w.region(),
         "clock": clock_json(&w),
         "instances": by_state,
-        "launch_templates": w.launch_templates.len(),
+        "launch_templates": w.ec2.launch_templates.len(),
         "quotas": {
-            "limits": w.cfg.quotas,
+            "limits": w.ec2.cfg.quotas,
             "usage": {"spot_vcpus": spot_vcpus, "spot_instances": spot_instances, "on_demand_vcpus": od_vcpus},
         },
-        "throttling": w.throttle,
+        "throttling": w.ec2.throttle,
     }))
 }
 
@@ -85,9 +89,9 @@ struct InstanceSummary<'a> {
 }
 
 async fn instances(State(s): State<AppState>) -> Json<Value> {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let list: Vec<InstanceSummary<'_>> = w
+        .ec2
         .instances
         .values()
         .map(|i| InstanceSummary {
@@ -111,9 +115,9 @@ struct StatusChange {
 }
 
 async fn set_status(State(s): State<AppState>, Path(id): Path<String>, Json(c): Json<StatusChange>) -> Response {
-    let mut w = s.world();
+    let mut w = s.cloud();
     let now = w.now();
-    let Some(i) = w.instance_mut(&id) else {
+    let Some(i) = w.ec2.instance_mut(&id) else {
         return bad(StatusCode::NOT_FOUND, format!("no instance {id}"));
     };
     if let Some(b) = c.system_impaired {
@@ -132,9 +136,9 @@ struct Since {
 }
 
 async fn events(State(s): State<AppState>, Query(q): Query<Since>) -> Json<Value> {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let list: Vec<Value> = w
+        .ec2
         .state_changes
         .iter()
         .skip(q.since)
@@ -168,18 +172,18 @@ fn selected_pools(w: &World, instance_type: Option<&str>, zone: Option<&str>) ->
 }
 
 async fn pools(State(s): State<AppState>, Query(q): Query<PoolSelector>) -> Json<Value> {
-    let w = s.world();
+    let w = s.cloud();
     let now = w.now();
-    let list: Vec<Value> = selected_pools(&w, q.instance_type.as_deref(), q.zone.as_deref())
+    let list: Vec<Value> = selected_pools(&w.ec2, q.instance_type.as_deref(), q.zone.as_deref())
         .into_iter()
         .map(|(t, z, pool)| {
             json!({
                 "instance_type": t,
                 "zone": z,
-                "on_demand_price": w.pools.on_demand_price(pool),
-                "spot_price": w.pools.spot_price_at(pool, now).1,
-                "spot": {"capacity": w.pools.capacity(CapacityType::Spot, pool), "used": w.pools.used(CapacityType::Spot, pool)},
-                "on_demand": {"capacity": w.pools.capacity(CapacityType::OnDemand, pool), "used": w.pools.used(CapacityType::OnDemand, pool)},
+                "on_demand_price": w.ec2.pools.on_demand_price(pool),
+                "spot_price": w.ec2.pools.spot_price_at(pool, now).1,
+                "spot": {"capacity": w.ec2.pools.capacity(CapacityType::Spot, pool), "used": w.ec2.pools.used(CapacityType::Spot, pool)},
+                "on_demand": {"capacity": w.ec2.pools.capacity(CapacityType::OnDemand, pool), "used": w.ec2.pools.used(CapacityType::OnDemand, pool)},
             })
         })
         .collect();
@@ -205,14 +209,14 @@ fn spot() -> String {
 }
 
 async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Response {
-    let mut w = s.world();
+    let mut w = s.cloud();
     let Some(ct) = CapacityType::parse(&c.capacity_type) else {
         return bad(
             StatusCode::BAD_REQUEST,
             format!("capacity_type must be spot or on-demand, not {}", c.capacity_type),
         );
     };
-    let pools = selected_pools(&w, Some(&c.instance_type), Some(&c.zone));
+    let pools = selected_pools(&w.ec2, Some(&c.instance_type), Some(&c.zone));
     if pools.is_empty() {
         return bad(
             StatusCode::NOT_FOUND,
@@ -222,14 +226,13 @@ async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Resp
     if c.spot_price.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
         return bad(StatusCode::BAD_REQUEST, "spot_price must be a positive number");
     }
-    w.sync();
     let now = w.now();
     for (_, _, pool) in &pools {
         if let Some(cap) = c.capacity {
-            w.pools.set_capacity(ct, *pool, cap);
+            w.ec2.pools.set_capacity(ct, *pool, cap);
         }
         if let Some(p) = c.spot_price {
-            w.pools.set_spot_price(*pool, now, p);
+            w.ec2.pools.set_spot_price(*pool, now, p);
         }
     }
     // Fewer spot slots than running instances: the market takes them back.
@@ -239,7 +242,7 @@ async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Resp
 }
 
 async fn clock(State(s): State<AppState>) -> Json<Value> {
-    let w = s.world();
+    let w = s.cloud();
     Json(clock_json(&w))
 }
 
@@ -251,12 +254,12 @@ struct ClockChange {
 }
 
 async fn set_clock(State(s): State<AppState>, Json(c): Json<ClockChange>) -> Response {
-    let mut w = s.world();
+    let mut w = s.cloud();
     if let Some(secs) = c.advance_seconds {
         if !(secs.is_finite() && secs >= 0.0) {
             return bad(StatusCode::BAD_REQUEST, "advance_seconds must be a non-negative number");
         }
-        w.clock.advance((secs * 1000.0) as i64);
+        w.advance((secs * 1000.0) as i64);
     }
     if let Some(mode) = c.mode {
         let factor = c.factor.unwrap_or(1.0);
@@ -265,7 +268,6 @@ async fn set_clock(State(s): State<AppState>, Json(c): Json<ClockChange>) -> Res
         }
         w.clock.set_mode(mode, factor);
     }
-    w.sync();
     Json(clock_json(&w)).into_response()
 }
 
@@ -288,17 +290,17 @@ mod double_option {
 }
 
 async fn set_quotas(State(s): State<AppState>, Json(c): Json<QuotaChange>) -> Json<Value> {
-    let mut w = s.world();
+    let mut w = s.cloud();
     if let Some(v) = c.spot_vcpus {
-        w.cfg.quotas.spot_vcpus = v;
+        w.ec2.cfg.quotas.spot_vcpus = v;
     }
     if let Some(v) = c.spot_instances {
-        w.cfg.quotas.spot_instances = v;
+        w.ec2.cfg.quotas.spot_instances = v;
     }
     if let Some(v) = c.on_demand_vcpus {
-        w.cfg.quotas.on_demand_vcpus = v;
+        w.ec2.cfg.quotas.on_demand_vcpus = v;
     }
-    Json(json!(w.cfg.quotas))
+    Json(json!(w.ec2.cfg.quotas))
 }
 
 #[derive(Deserialize)]
@@ -316,9 +318,9 @@ async fn set_throttling(State(s): State<AppState>, Json(c): Json<ThrottleChange>
     if !(c.scale.is_finite() && c.scale > 0.0) {
         return bad(StatusCode::BAD_REQUEST, "scale must be positive");
     }
-    let mut w = s.world();
+    let mut w = s.cloud();
     let now = w.now();
-    w.throttle.configure(c.mode, c.scale, now);
+    w.ec2.throttle.configure(c.mode, c.scale, now);
     Json(json!({"mode": c.mode, "scale": c.scale})).into_response()
 }
 
@@ -330,8 +332,7 @@ struct LogQuery {
 
 /// The event log: one JSON object per line (`seq`, `at_ms`, `event`, `deliveries`), logical order.
 async fn event_log(State(s): State<AppState>, Query(q): Query<LogQuery>) -> Response {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let mut body = String::new();
     for line in w.events.log_since(q.since) {
         body.push_str(line);
@@ -341,7 +342,7 @@ async fn event_log(State(s): State<AppState>, Query(q): Query<LogQuery>) -> Resp
 }
 
 async fn rules(State(s): State<AppState>) -> Json<Value> {
-    let w = s.world();
+    let w = s.cloud();
     let list: Vec<Value> = w
         .events
         .rules
@@ -354,7 +355,7 @@ async fn rules(State(s): State<AppState>) -> Json<Value> {
 async fn put_rule(State(s): State<AppState>, Json(c): Json<crate::events::RuleConfig>) -> Response {
     match crate::events::Rule::from_config(&c) {
         Ok(rule) => {
-            s.world().events.put_rule(rule);
+            s.cloud().events.put_rule(rule);
             Json(json!({"name": c.name})).into_response()
         }
         Err(e) => bad(StatusCode::BAD_REQUEST, e),
@@ -383,8 +384,7 @@ async fn interrupt(State(s): State<AppState>, Json(r): Json<InterruptRequest>) -
     if r.notice_seconds < 0 || r.duration_seconds.is_some_and(|d| d < 0) {
         return bad(StatusCode::BAD_REQUEST, "notice_seconds and duration_seconds must not be negative");
     }
-    let mut w = s.world();
-    w.sync();
+    let mut w = s.cloud();
     let opts = crate::world::interruption::InterruptOptions {
         rebalance_first: r.rebalance,
         notice_seconds: r.notice_seconds,
@@ -423,8 +423,7 @@ fn retirement() -> String {
 
 /// Publishes an AWS Health scheduled change for the instances.
 async fn health_event(State(s): State<AppState>, Json(r): Json<HealthEventRequest>) -> Response {
-    let mut w = s.world();
-    w.sync();
+    let mut w = s.cloud();
     match w.health_event(&r.instance_ids, &r.event_type_code, r.start_in_seconds, r.duration_seconds) {
         Ok(e) => Json(json!(e)).into_response(),
         Err(e) => bad(StatusCode::NOT_FOUND, e),
@@ -432,8 +431,7 @@ async fn health_event(State(s): State<AppState>, Json(r): Json<HealthEventReques
 }
 
 async fn faults(State(s): State<AppState>) -> Json<Value> {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let now = w.now();
     let list: Vec<&crate::faults::Fault> = w.faults.active(now).collect();
     Json(json!(list))
@@ -445,8 +443,7 @@ async fn add_fault(State(s): State<AppState>, body: axum::body::Bytes) -> Respon
         Ok(v) => v,
         Err(e) => return bad(StatusCode::BAD_REQUEST, format!("not a fault: {e}")),
     };
-    let mut w = s.world();
-    w.sync();
+    let mut w = s.cloud();
     let now = w.now();
     match w.faults.add_spec(spec, now) {
         Ok(f) => {
@@ -458,12 +455,12 @@ async fn add_fault(State(s): State<AppState>, body: axum::body::Bytes) -> Respon
 }
 
 async fn clear_faults(State(s): State<AppState>) -> Json<Value> {
-    let n = s.world().faults.clear();
+    let n = s.cloud().faults.clear();
     Json(json!({"cleared": n}))
 }
 
 async fn delete_fault(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    if s.world().faults.remove(&id) {
+    if s.cloud().faults.remove(&id) {
         Json(json!({"id": id})).into_response()
     } else {
         bad(StatusCode::NOT_FOUND, format!("no fault {id}"))
@@ -471,15 +468,13 @@ async fn delete_fault(State(s): State<AppState>, Path(id): Path<String>) -> Resp
 }
 
 async fn experiments(State(s): State<AppState>) -> Json<Value> {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     let list: Vec<Value> = w.fis.experiments_in_order().into_iter().map(crate::faults::fis::admin_view).collect();
     Json(json!(list))
 }
 
 async fn experiment(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let mut w = s.world();
-    w.sync();
+    let w = s.cloud();
     match w.fis.experiments.get(&id) {
         Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
         None => bad(StatusCode::NOT_FOUND, format!("no experiment {id}")),
@@ -500,15 +495,16 @@ async fn start_experiment(State(s): State<AppState>, body: axum::body::Bytes) ->
         Ok(t) => t,
         Err(e) => return bad(StatusCode::BAD_REQUEST, format!("ValidationException: {e}")),
     };
-    let mut w = s.world();
-    w.sync();
+    let mut w = s.cloud();
     let started = w
         .create_experiment_template(crate::faults::fis::template::TemplateInput { client_token: None, ..input })
-        .and_then(|t| w.start_experiment(&t, Default::default(), None, None));
+        .and_then(|t| w.start_experiment(&t, Default::default()));
+    drop(w);
     match started {
         Ok(id) => {
-            // Let the experiment take its first step, so the answer shows it running.
-            w.sync();
+            // Taking the lock again lets the experiment take its first step, so the answer shows
+            // it running.
+            let w = s.cloud();
             match w.fis.experiments.get(&id) {
                 Some(e) => Json(crate::faults::fis::admin_view(e)).into_response(),
                 None => bad(StatusCode::INTERNAL_SERVER_ERROR, "the experiment vanished"),

@@ -1,0 +1,50 @@
+//! The cloud behind its one lock, as the server and its background tasks hold it. Taking the lock
+//! applies every timer due by then, so no handler has to remember to.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::Cloud;
+
+/// A handle on the cloud; clones share it.
+#[derive(Clone)]
+pub struct Shared {
+    cloud: Arc<Mutex<Cloud>>,
+}
+
+impl Shared {
+    pub fn new(cloud: Cloud) -> Self {
+        Self { cloud: Arc::new(Mutex::new(cloud)) }
+    }
+
+    /// Locks the cloud and applies the timers due by now. A panic elsewhere never makes it unusable.
+    pub fn cloud(&self) -> CloudGuard<'_> {
+        let mut guard = self.cloud.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.sync();
+        CloudGuard(guard)
+    }
+}
+
+/// The locked cloud, up to date with its clock when taken; routes anything the world still holds
+/// for the bus when dropped.
+pub struct CloudGuard<'a>(MutexGuard<'a, Cloud>);
+
+impl Deref for CloudGuard<'_> {
+    type Target = Cloud;
+
+    fn deref(&self) -> &Cloud {
+        &self.0
+    }
+}
+
+impl DerefMut for CloudGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Cloud {
+        &mut self.0
+    }
+}
+
+impl Drop for CloudGuard<'_> {
+    fn drop(&mut self) {
+        self.0.settle();
+    }
+}

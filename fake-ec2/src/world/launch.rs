@@ -1,0 +1,289 @@
+//! Launching an instance: the checks EC2 makes, in its order, and the instance it creates.
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::World;
+use super::catalog;
+use super::instances::{self, Instance, InstanceState, StateChange, Timer};
+use super::network::{self, Subnet};
+use super::pools::CapacityType;
+use crate::clock::Millis;
+use crate::events::Kind;
+use crate::rng::Streams;
+
+/// Why one instance could not be launched: an EC2 error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchFailure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What to launch, fully resolved (launch template, overrides and request merged).
+#[derive(Debug, Clone, Default)]
+pub struct LaunchSpec {
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub image_id: String,
+    pub capacity_type: Option<CapacityType>,
+    pub security_group_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+    pub user_data: Option<String>,
+    pub iam_instance_profile: Option<String>,
+    pub metadata_options: Option<instances::MetadataOptions>,
+    pub root_volume: Option<(String, i64, String)>,
+    pub launch_template: Option<instances::LaunchTemplateRef>,
+    pub key_name: Option<String>,
+    pub client_token: Option<String>,
+    pub fleet_id: Option<String>,
+    pub interruption_behavior: Option<String>,
+    pub reservation_id: String,
+    pub ami_launch_index: u32,
+}
+
+/// Capacity shortfalls injected from outside the world (the fault injector, FIS actions), asked
+/// once per launch after the world's own checks pass. `rng` is the cloud's `faults` stream.
+pub trait InjectedShortfalls {
+    fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool;
+}
+
+/// No injected shortfalls.
+impl InjectedShortfalls for () {
+    fn refuses(&mut self, _: &str, _: &str, _: Millis, _: &mut ChaCha8Rng) -> bool {
+        false
+    }
+}
+
+impl World {
+    /// Why `spec` cannot be launched right now, if it cannot: the checks EC2 makes, in its order.
+    pub fn check_launch(&self, spec: &LaunchSpec) -> Result<(), LaunchFailure> {
+        let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
+        let subnet = self.subnet(&spec.subnet_id).ok_or_else(|| LaunchFailure {
+            code: "InvalidSubnetID.NotFound",
+            message: format!("The subnet ID '{}' does not exist", spec.subnet_id),
+        })?;
+        let zone = subnet.cfg.zone.clone();
+        let itype =
+            self.catalog.get(&spec.instance_type).filter(|_| self.catalog.offered_in(&spec.instance_type, &zone));
+        let Some(itype) = itype else {
+            if !catalog::is_ec2_type(&spec.instance_type) {
+                return Err(LaunchFailure {
+                    code: "InvalidParameterValue",
+                    message: format!("Invalid value '{}' for InstanceType.", spec.instance_type),
+                });
+            }
+            return Err(LaunchFailure {
+                code: "Unsupported",
+                message: format!(
+                    "Your requested instance type ({}) is not supported in your requested Availability Zone ({zone}). Please retry your request by not specifying an Availability Zone or choosing {}.",
+                    spec.instance_type,
+                    self.other_zones(&zone)
+                ),
+            });
+        };
+        if let Some(img) = self.images.iter().find(|i| i.cfg.id == spec.image_id)
+            && img.cfg.architecture != itype.architecture
+        {
+            return Err(LaunchFailure {
+                code: "InvalidParameterValue",
+                message: format!(
+                    "The architecture '{}' of the specified instance type does not match the architecture '{}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.",
+                    itype.architecture, img.cfg.architecture
+                ),
+            });
+        }
+        self.check_quota(ct, itype.vcpu)?;
+        let pool = self.pool_of(&spec.instance_type, &zone).unwrap_or_default();
+        if self.pools.available(ct, pool) == 0 {
+            return Err(LaunchFailure {
+                code: "InsufficientInstanceCapacity",
+                message: match ct {
+                    CapacityType::Spot => format!(
+                        "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing a different Availability Zone.",
+                        spec.instance_type, spec.instance_type
+                    ),
+                    CapacityType::OnDemand => format!(
+                        "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
+                        spec.instance_type,
+                        spec.instance_type,
+                        self.other_zones(&zone)
+                    ),
+                },
+            });
+        }
+        if subnet.available_ips() == 0 {
+            return Err(LaunchFailure {
+                code: "InsufficientFreeAddressesInSubnet",
+                message: format!(
+                    "There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.",
+                    spec.subnet_id
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Launches one instance in `pending` at `now`; it becomes `running` after the boot delay.
+    /// Ids come from `rng`'s `ids` stream; `shortfalls` may refuse the launch after the checks.
+    pub fn launch(
+        &mut self,
+        spec: &LaunchSpec,
+        now: Millis,
+        rng: &mut Streams,
+        shortfalls: &mut dyn InjectedShortfalls,
+    ) -> Result<String, LaunchFailure> {
+        self.check_launch(spec)?;
+        self.injected_ice(spec, now, rng, shortfalls)?;
+        let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
+        let (zone, zone_id, vpc_id) = {
+            let s = self
+                .subnet(&spec.subnet_id)
+                .ok_or_else(|| LaunchFailure { code: "InvalidSubnetID.NotFound", message: String::new() })?;
+            (s.cfg.zone.clone(), s.zone_id.clone(), self.cfg.vpc.id.clone())
+        };
+        let ip = self
+            .subnets
+            .iter_mut()
+            .find(|s| s.id() == spec.subnet_id)
+            .and_then(Subnet::allocate_ip)
+            .ok_or_else(|| LaunchFailure { code: "InsufficientFreeAddressesInSubnet", message: String::new() })?;
+        let itype = self
+            .catalog
+            .get(&spec.instance_type)
+            .cloned()
+            .ok_or_else(|| LaunchFailure { code: "Unsupported", message: String::new() })?;
+        let pool = self.pool_of(&spec.instance_type, &zone).unwrap_or_default();
+        let id = rng.hex_id("i", 17);
+        let spot_request = (ct == CapacityType::Spot).then(|| rng.alnum_id("sir", 8));
+        let volume_id = rng.hex_id("vol", 17);
+        let eni_id = rng.hex_id("eni", 17);
+        let security_groups = spec
+            .security_group_ids
+            .iter()
+            .map(|g| {
+                let name = self
+                    .security_groups
+                    .iter()
+                    .find(|s| &s.cfg.id == g)
+                    .map(|s| s.cfg.name.clone())
+                    .unwrap_or_default();
+                (g.clone(), name)
+            })
+            .collect();
+        let (root_dev, size, vtype) = spec.root_volume.clone().unwrap_or(("/dev/xvda".into(), 20, "gp3".into()));
+        let mut tags = spec.tags.clone();
+        if let Some(f) = &spec.fleet_id {
+            tags.insert("aws:ec2:fleet-id".into(), f.clone());
+        }
+        if let Some(lt) = &spec.launch_template {
+            tags.insert("aws:ec2launchtemplate:id".into(), lt.id.clone());
+            tags.insert("aws:ec2launchtemplate:version".into(), lt.version.to_string());
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let inst = Instance {
+            id: id.clone(),
+            seq,
+            reservation_id: spec.reservation_id.clone(),
+            instance_type: spec.instance_type.clone(),
+            zone: zone.clone(),
+            zone_id,
+            pool,
+            subnet_id: spec.subnet_id.clone(),
+            vpc_id,
+            image_id: spec.image_id.clone(),
+            architecture: itype.architecture.clone(),
+            private_ip: ip,
+            private_dns_name: network::private_dns_name(ip, &self.cfg.region),
+            state: InstanceState::Pending,
+            state_transition_reason: String::new(),
+            state_reason: Some(("pending".into(), "pending".into())),
+            launch_time: now,
+            capacity_type: ct,
+            spot_instance_request_id: spot_request,
+            interruption_behavior: spec.interruption_behavior.clone().unwrap_or_else(|| "terminate".into()),
+            security_groups,
+            tags,
+            user_data: spec.user_data.clone(),
+            iam_instance_profile: spec.iam_instance_profile.clone(),
+            metadata_options: spec.metadata_options.clone().unwrap_or_default(),
+            block_devices: vec![instances::BlockDevice {
+                device_name: root_dev,
+                volume_id,
+                volume_size_gib: size,
+                volume_type: vtype,
+                delete_on_termination: true,
+            }],
+            network_interface_id: eni_id,
+            launch_template: spec.launch_template.clone(),
+            key_name: spec.key_name.clone(),
+            client_token: spec.client_token.clone(),
+            fleet_id: spec.fleet_id.clone(),
+            ami_launch_index: spec.ami_launch_index,
+            instance_impaired_since: None,
+            system_impaired_since: None,
+            scheduled_events: Vec::new(),
+            running_since: None,
+            terminated_at: None,
+            interruption_at: None,
+        };
+        self.instances.insert(seq, inst);
+        self.instance_index.insert(id.clone(), seq);
+        self.pools.take(ct, pool);
+        self.count_quota(ct, itype.vcpu, true);
+        self.record(StateChange { at: now, instance_id: id.clone(), from: None, to: InstanceState::Pending });
+        self.emit(now, Kind::StateChange { instance_id: id.clone(), state: InstanceState::Pending.name().to_owned() });
+        let boot = self.cfg.lifecycle.boot_seconds * 1000;
+        self.schedule(now + boot, Timer::FinishBoot(id.clone()));
+        Ok(id)
+    }
+
+    /// Removes an instance that a failed all-or-nothing launch created: as if it never was.
+    pub fn discard(&mut self, id: &str) {
+        let Some(seq) = self.instance_index.remove(id) else {
+            return;
+        };
+        let Some(inst) = self.instances.remove(&seq) else {
+            return;
+        };
+        if inst.state.holds_capacity() {
+            self.pools.give_back(inst.capacity_type, inst.pool);
+            let vcpus = self.catalog.get(&inst.instance_type).map_or(0, |t| t.vcpu);
+            self.count_quota(inst.capacity_type, vcpus, false);
+        }
+        if let Some(s) = self.subnets.iter_mut().find(|s| s.id() == inst.subnet_id) {
+            s.release_ip(inst.private_ip);
+        }
+        self.outbox.timers.retain(|(_, t)| !matches!(t, Timer::FinishBoot(x) if x == id));
+        self.state_changes.retain(|c| c.instance_id != id);
+        self.outbox.events.retain(|(_, k)| k.instance_id() != Some(id));
+    }
+
+    /// An injected capacity shortfall (admin fault or FIS action) for this launch's zone, if one
+    /// fires now.
+    fn injected_ice(
+        &self,
+        spec: &LaunchSpec,
+        now: Millis,
+        rng: &mut Streams,
+        shortfalls: &mut dyn InjectedShortfalls,
+    ) -> Result<(), LaunchFailure> {
+        let Some(s) = self.subnet(&spec.subnet_id) else {
+            return Ok(());
+        };
+        let (zone, zone_id) = (s.cfg.zone.clone(), s.zone_id.clone());
+        if !shortfalls.refuses(&zone, &zone_id, now, &mut rng.faults) {
+            return Ok(());
+        }
+        Err(LaunchFailure {
+            code: "InsufficientInstanceCapacity",
+            message: format!(
+                "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
+                spec.instance_type,
+                spec.instance_type,
+                self.other_zones(&zone)
+            ),
+        })
+    }
+}
