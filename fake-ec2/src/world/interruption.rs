@@ -236,7 +236,7 @@ impl World {
         let Some(r) = self.cfg.pools.spot.reclaim.clone() else {
             return;
         };
-        let tick = (at / (r.tick_seconds * 1000)) as u64;
+        let tick = ((at - self.started_at) / (r.tick_seconds * 1000)) as u64;
         let pools: std::collections::BTreeSet<PoolId> = self
             .instances
             .values()

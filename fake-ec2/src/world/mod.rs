@@ -64,6 +64,9 @@ impl Outbox {
 pub struct World {
     pub cfg: WorldConfig,
     pub seed: u64,
+    /// World time at the start: seeded processes count from here, so a wall-clock start changes
+    /// no decision.
+    pub started_at: Millis,
     pub catalog: Catalog,
     pub pools: Pools,
     pub subnets: Vec<Subnet>,
@@ -89,7 +92,7 @@ impl World {
         let catalog = Catalog::load(&cfg.catalog, base_dir)?;
         let types: Vec<(&str, f64)> = catalog.all().iter().map(|t| (t.name.as_str(), t.on_demand_price)).collect();
         let zones: Vec<&str> = cfg.zones.iter().map(|z| z.name.as_str()).collect();
-        let pools = Pools::new(seed, &types, &zones, &cfg.pools);
+        let pools = Pools::new(seed, &types, &zones, &cfg.pools).with_epoch(start);
         let subnets = cfg
             .subnets
             .iter()
@@ -105,6 +108,7 @@ impl World {
         let reclaim_tick = cfg.pools.spot.reclaim.as_ref().map(|r| r.tick_seconds * 1000);
         let mut w = Self {
             seed,
+            started_at: start,
             catalog,
             pools,
             subnets,

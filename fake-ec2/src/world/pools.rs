@@ -4,6 +4,8 @@
 //! of requests, and any window of history can be computed without having lived through it, so
 //! the history before the world's start exists from the first request. A pool is known by its
 //! (type, zone) names, so adding types to a catalog leaves the other pools' prices as they were.
+//! Ticks count from the world's start (its epoch), so the same seed gives the same market whether
+//! the world starts at a fixed time or at the wall clock's now.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +57,8 @@ pub struct Pools {
     used: BTreeMap<CapacityType, Vec<u32>>,
     /// Spot prices set through the admin API, by time.
     manual_prices: Vec<BTreeMap<Millis, f64>>,
+    /// The tick the world started in: draws are keyed by ticks since then.
+    epoch_tick: i64,
 }
 
 /// Every this many ticks a price change is forced, so the price in effect is found in bounded time.
@@ -108,7 +112,14 @@ impl Pools {
             capacity,
             used,
             manual_prices: vec![BTreeMap::new(); n],
+            epoch_tick: 0,
         }
+    }
+
+    /// Keys the price process to a world that starts at `start`.
+    pub fn with_epoch(mut self, start: Millis) -> Self {
+        self.epoch_tick = start.div_euclid(self.tick_ms().max(1));
+        self
     }
 
     pub fn id(&self, type_index: usize, zone_index: usize) -> PoolId {
@@ -172,11 +183,11 @@ impl Pools {
 
     /// Whether the generated price changes at tick `j`, and when within the tick.
     fn change_at(&self, pool: PoolId, j: i64) -> Option<Millis> {
+        let k = (j - self.epoch_tick) as u64;
         let forced = j.rem_euclid(FORCED_CHANGE_EVERY) == 0;
-        let changes =
-            forced || unit(&[self.seed, hash_str("change"), self.key(pool), j as u64]) < self.spot.change_probability;
+        let changes = forced || unit(&[self.seed, hash_str("change"), self.key(pool), k]) < self.spot.change_probability;
         changes.then(|| {
-            let jitter = unit(&[self.seed, hash_str("jitter"), self.key(pool), j as u64]);
+            let jitter = unit(&[self.seed, hash_str("jitter"), self.key(pool), k]);
             // Whole seconds, as EC2's history shows them.
             j * self.tick_ms() + ((jitter * 0.9 * self.tick_ms() as f64) as Millis / 1000) * 1000
         })
@@ -186,8 +197,9 @@ impl Pools {
         let od = self.on_demand_price(pool);
         let mean = od * (1.0 - self.discount[pool]);
         // Two draws averaged: moves cluster near the mean, with the odd spike.
-        let a = unit(&[self.seed, hash_str("price"), self.key(pool), j as u64]);
-        let b = unit(&[self.seed, hash_str("price2"), self.key(pool), j as u64]);
+        let k = (j - self.epoch_tick) as u64;
+        let a = unit(&[self.seed, hash_str("price"), self.key(pool), k]);
+        let b = unit(&[self.seed, hash_str("price2"), self.key(pool), k]);
         let noise = (a + b) - 1.0;
         round_price((mean * (1.0 + self.spot.volatility * 2.0 * noise)).clamp(od * 0.1, od))
     }
