@@ -7,16 +7,13 @@ config or credentials files, no retries, so what the CLI prints is exactly what 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from support import AMI_X86, KARPENTER_TAGS, REGION, SUBNETS, karpenter_fleet, override, tags_dict
+from support import AMI_X86, AWS_CLI, KARPENTER_TAGS, SUBNETS, aws_cli, karpenter_fleet, override, tags_dict
 
-AWS = shutil.which("aws")
-pytestmark = pytest.mark.skipif(AWS is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
+pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 
 
 @pytest.fixture(scope="module")
@@ -26,36 +23,12 @@ def cli_server(module_server):
 
 @pytest.fixture(scope="module")
 def aws(cli_server, tmp_path_factory):
-    home = tmp_path_factory.mktemp("aws-home")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
-        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_RETRY_MODE": "standard",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "SSL_CERT_FILE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    cli = aws_cli(cli_server.endpoint, tmp_path_factory.mktemp("aws-home"))
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [AWS, "--endpoint-url", cli_server.endpoint, "--output", "json", "ec2", *args]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=home)
-        if check and proc.returncode != 0:
-            pytest.fail(f"{' '.join(cmd[3:])} exited {proc.returncode}:\n{proc.stderr}")
-        return proc
+        return cli("ec2", *args, check=check)
 
-    def run_json(*args: str):
-        out = run(*args).stdout
-        return json.loads(out) if out.strip() else None
-
-    run.json = run_json  # type: ignore[attr-defined]
+    run.json = lambda *args: cli.json("ec2", *args)  # type: ignore[attr-defined]
     return run
 
 
