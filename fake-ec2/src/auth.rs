@@ -74,6 +74,16 @@ impl AuthError {
         Self { status, code: code.to_owned(), message: message.into() }
     }
 
+    /// The code a Query-protocol service other than EC2 (IAM, STS) answers instead, with its status.
+    pub fn query_kind(&self) -> (u16, &'static str) {
+        match self.code.as_str() {
+            "MissingAuthenticationToken" => (403, "MissingAuthenticationToken"),
+            "IncompleteSignature" => (400, "IncompleteSignature"),
+            "RequestExpired" => (400, "RequestExpired"),
+            _ => (403, "InvalidClientTokenId"),
+        }
+    }
+
     /// The code a JSON or REST-JSON service answers instead, with its status.
     pub fn json_kind(&self) -> (u16, &'static str) {
         match self.code.as_str() {
@@ -97,6 +107,7 @@ fn auth_failure() -> AuthError {
 /// `Authorization` header or a presigned `X-Amz-Credential` (URL query or form body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
+    pub access_key: String,
     pub service: String,
     pub region: String,
 }
@@ -104,10 +115,11 @@ pub struct Scope {
 pub fn scope(headers: &BTreeMap<String, String>, query: &str, form_body: &[u8]) -> Option<Scope> {
     let from_credential = |c: &str| {
         let mut parts = c.split('/');
-        let (_key, _date) = (parts.next()?, parts.next()?);
+        let access_key = parts.next()?.to_owned();
+        let _date = parts.next()?;
         let region = parts.next()?.to_owned();
         let service = parts.next()?.to_owned();
-        (parts.next() == Some("aws4_request")).then_some(Scope { service, region })
+        (parts.next() == Some("aws4_request")).then_some(Scope { access_key, service, region })
     };
     if let Some(h) = headers.get("authorization") {
         let cred = h.split([',', ' ']).find_map(|p| p.trim().strip_prefix("Credential="))?;
@@ -257,7 +269,10 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-west-2/eks/aws4_request, SignedHeaders=host, Signature=0"
                 .to_owned(),
         )]);
-        assert_eq!(scope(&headers, "", b""), Some(Scope { service: "eks".into(), region: "us-west-2".into() }));
+        assert_eq!(
+            scope(&headers, "", b""),
+            Some(Scope { access_key: "AKID".into(), service: "eks".into(), region: "us-west-2".into() })
+        );
         let none = BTreeMap::new();
         let q = "X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fiam%2Faws4_request&X-Amz-Date=20260101T000000Z";
         assert_eq!(scope(&none, q, b"").map(|s| s.service), Some("iam".into()));

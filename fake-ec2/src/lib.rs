@@ -2,7 +2,7 @@
 //! from the real thing on the paths it covers.
 //!
 //! The EC2 world ([`world`]) holds EC2's state; the services beside it ([`sqs`], [`events`],
-//! [`faults`]) are composed with it in one [`cloud::Cloud`] on one [`clock`] and one seeded
+//! [`faults`], [`iam`], [`eks`], [`sts`]) are composed with it in one [`cloud::Cloud`] on one [`clock`] and one seeded
 //! [`rng`]; each service's wire module answers in its own protocol, and [`server`] routes requests
 //! to them.
 
@@ -13,13 +13,16 @@ pub mod client;
 pub mod clock;
 pub mod cloud;
 pub mod ec2;
+pub mod eks;
 pub mod events;
 pub mod faults;
+pub mod iam;
 pub mod nodes;
 pub mod pricing;
 pub mod rng;
 pub mod server;
 pub mod sqs;
 pub mod ssm;
+pub mod sts;
 pub mod world;
 pub mod xml;

@@ -104,6 +104,11 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("opening event log {}", path.display()))?;
                 w.events.set_sink(file);
             }
+            if let Some(kc) = &a.kubeconfig {
+                let (server, ca) = fake_ec2::nodes::api_server(kc)?;
+                tracing::info!(endpoint = %server, "EKS DescribeCluster answers the served cluster's API server");
+                w.eks.serve_api_server(&server, ca.as_deref());
+            }
             let state = AppState::new(w);
             if let Some(kc) = &a.kubeconfig {
                 let client = fake_ec2::nodes::client_from(kc).await?;

@@ -43,6 +43,8 @@ pub struct Streams {
     pub market: ChaCha8Rng,
     /// Which resources an FIS target's selection mode takes.
     pub fis: ChaCha8Rng,
+    /// IAM unique ids (`AIPA…`, `AROA…`).
+    pub iam: ChaCha8Rng,
 }
 
 impl Streams {
@@ -57,6 +59,7 @@ impl Streams {
             events: s("events"),
             market: s("market"),
             fis: s("fis"),
+            iam: s("iam"),
         }
     }
 
@@ -77,6 +80,17 @@ impl Streams {
         let mut out = format!("{prefix}-");
         for _ in 0..len {
             out.push(ALNUM[(self.ids.next_u32() % 36) as usize] as char);
+        }
+        out
+    }
+
+    /// An IAM unique id: `prefix` (`AIPA`, `AROA`, …) and 17 upper-case letters and digits, as IAM
+    /// writes them, from the `iam` stream.
+    pub fn iam_id(&mut self, prefix: &str) -> String {
+        const CHARS: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut out = prefix.to_owned();
+        for _ in 0..17 {
+            out.push(CHARS[(self.iam.next_u32() % 36) as usize] as char);
         }
         out
     }

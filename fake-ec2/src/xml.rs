@@ -111,14 +111,45 @@ impl XmlWriter {
         })
     }
 
-    /// Closes every open element and the root.
+    /// A piece of a document, with no declaration and no root.
+    pub fn fragment() -> Self {
+        Self::default()
+    }
+
+    /// Closes every open element and the root (if any).
     pub fn finish(mut self) -> String {
         while !self.stack.is_empty() {
             self.close();
         }
-        let _ = write!(self.buf, "</{}>", self.root);
+        if !self.root.is_empty() {
+            let _ = write!(self.buf, "</{}>", self.root);
+        }
         self.buf
     }
+}
+
+/// An answer in the Query protocol's shape (IAM, STS): the action's result wrapper, when it has
+/// one, and the request id in `ResponseMetadata`.
+pub fn query_response(action: &str, xmlns: &str, request_id: &str, result: Option<XmlWriter>) -> String {
+    let mut w = XmlWriter::document(format!("{action}Response"), xmlns);
+    if let Some(r) = result {
+        let _ = write!(w.buf, "<{action}Result>{}</{action}Result>", r.finish());
+    }
+    w.open("ResponseMetadata").elem("RequestId", request_id).close();
+    w.finish()
+}
+
+/// The Query protocol's error envelope (IAM, STS): `<ErrorResponse><Error><Type/><Code/><Message/>
+/// </Error><RequestId/></ErrorResponse>`; `Sender` for 4xx, `Receiver` for 5xx.
+pub fn query_error(xmlns: &str, status: u16, code: &str, message: &str, request_id: &str) -> String {
+    let mut w = XmlWriter::document("ErrorResponse", xmlns);
+    w.open("Error")
+        .elem("Type", if status >= 500 { "Receiver" } else { "Sender" })
+        .elem("Code", code)
+        .elem("Message", message)
+        .close();
+    w.elem("RequestId", request_id);
+    w.finish()
 }
 
 /// XML text escaping. Carriage returns too (`&#xD;`): XML parsers turn a raw CR into LF, so a

@@ -10,6 +10,9 @@ const LISTED: &[(&str, &str, &[&str])] = &[
     ("ssm", "json-1.1", crate::ssm::ACTIONS),
     ("pricing", "json-1.1", crate::pricing::ACTIONS),
     ("fis", "rest-json", crate::faults::fis::api::ACTIONS),
+    ("eks", "rest-json", crate::eks::api::ACTIONS),
+    ("iam", "query", crate::iam::api::ACTIONS),
+    ("sts", "query", crate::sts::ACTIONS),
 ];
 
 pub(super) async fn list() -> Json<Value> {

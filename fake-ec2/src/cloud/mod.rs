@@ -1,18 +1,19 @@
 //! The fake cloud: the EC2 world and the services beside it (the built-in SQS, the event bus,
-//! injected faults and FIS) on one clock and one seeded RNG, composed here and held by the server
-//! behind one lock ([`Shared`]).
+//! injected faults and FIS, IAM, EKS) on one clock and one seeded RNG, composed here and held by
+//! the server behind one lock ([`Shared`]).
 //!
 //! The seams between them:
 //! - the world records events and timers in its outbox; [`Cloud::settle`] routes the events
 //!   through the bus (to queues) and the timers into the one schedule ([`timers::Timers`]);
 //! - FIS acts on the world, the fault injector and the bus only through [`crate::faults::fis::Lab`],
 //!   which [`CloudLab`] implements over the other parts;
-//! - a launch asks the fault injector about injected capacity shortfalls
-//!   ([`crate::world::InjectedShortfalls`]);
+//! - a launch asks IAM about its instance profile and the fault injector about injected capacity
+//!   shortfalls ([`crate::world::LaunchChecks`], which [`Neighbours`] implements);
 //! - every service reads the time from [`Cloud::clock`] and draws from its stream of
 //!   [`Cloud::rng`].
 
 mod lab;
+mod neighbours;
 mod shared;
 #[cfg(test)]
 mod tests;
@@ -21,14 +22,17 @@ pub mod timers;
 use std::path::Path;
 
 pub use lab::CloudLab;
+pub use neighbours::Neighbours;
 pub use shared::{CloudGuard, Shared};
 use timers::{Timer, Timers};
 
 use crate::clock::{Clock, Millis};
+use crate::eks::Eks;
 use crate::events::{Bus, Event};
 use crate::faults::Faults;
 use crate::faults::fis::template::TemplateInput;
 use crate::faults::fis::{Fis, FisError, StartOptions};
+use crate::iam::Iam;
 use crate::rng::Streams;
 use crate::sqs::Queues;
 use crate::world::config::{ConfigError, WorldConfig};
@@ -53,6 +57,10 @@ pub struct Cloud {
     pub faults: Faults,
     /// FIS experiment templates and experiments.
     pub fis: Fis,
+    /// IAM roles and instance profiles.
+    pub iam: Iam,
+    /// The EKS cluster.
+    pub eks: Eks,
     timers: Timers,
 }
 
@@ -74,16 +82,21 @@ impl Cloud {
         let events = Bus::new(&cfg.rules).map_err(invalid("rules"))?;
         let sqs = Queues::from_config(&cfg.region, &cfg.account_id, &cfg.queues, start).map_err(invalid("queues"))?;
         let clock = Clock::new(cfg.clock.mode, cfg.clock.factor, start);
+        let mut rng = Streams::new(seed);
+        let iam = Iam::new(cfg.iam.as_ref(), &cfg.account_id, start, &mut rng).map_err(invalid("iam"))?;
+        let eks = Eks::new(cfg.cluster.as_ref(), &cfg.region, &cfg.account_id, &eks_network(&cfg));
         let ec2 = World::new(cfg, seed, base_dir, start)?;
         let mut cloud = Self {
             seed,
             clock,
-            rng: Streams::new(seed),
+            rng,
             ec2,
             sqs,
             events,
             faults: Faults::default(),
             fis: Fis::default(),
+            iam,
+            eks,
             timers: Timers::default(),
         };
         cloud.settle();
@@ -144,17 +157,18 @@ impl Cloud {
     }
 
     /// Runs one world operation now and routes what it asked for.
-    fn on_world<T>(&mut self, op: impl FnOnce(&mut World, Millis, &mut Streams, &mut Faults) -> T) -> T {
+    fn on_world<T>(&mut self, op: impl FnOnce(&mut World, Millis, &mut Streams, &mut Neighbours<'_>) -> T) -> T {
         self.settle();
         let now = self.now();
-        let out = op(&mut self.ec2, now, &mut self.rng, &mut self.faults);
+        let mut neighbours = Neighbours { faults: &mut self.faults, iam: &self.iam };
+        let out = op(&mut self.ec2, now, &mut self.rng, &mut neighbours);
         self.settle();
         out
     }
 
-    /// Launches one instance now (injected capacity shortfalls included).
+    /// Launches one instance now (instance profile and injected capacity shortfalls checked).
     pub fn launch(&mut self, spec: &LaunchSpec) -> Result<String, LaunchFailure> {
-        self.on_world(|w, now, rng, faults| w.launch(spec, now, rng, faults))
+        self.on_world(|w, now, rng, neighbours| w.launch(spec, now, rng, neighbours))
     }
 
     pub fn terminate(&mut self, id: &str, reason: &str) -> Transition {
@@ -214,5 +228,14 @@ impl Cloud {
         let now = self.now();
         let (fis, mut lab) = self.lab();
         fis.stop_experiment(id, now, &mut lab)
+    }
+}
+
+/// The cluster's network as the world file has it.
+fn eks_network(cfg: &WorldConfig) -> crate::eks::Network {
+    crate::eks::Network {
+        vpc_id: cfg.vpc.id.clone(),
+        subnet_ids: cfg.subnets.iter().map(|s| s.id.clone()).collect(),
+        security_groups: cfg.security_groups.iter().map(|g| (g.id.clone(), g.tags.clone())).collect(),
     }
 }

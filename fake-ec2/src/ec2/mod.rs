@@ -21,27 +21,26 @@ use error::{Ec2Error, Ec2Result};
 use query::Params;
 
 use crate::clock::Millis;
-use crate::faults::Faults;
 use crate::rng::Streams;
-use crate::world::{LaunchFailure, LaunchSpec, World};
+use crate::world::{LaunchChecks, LaunchFailure, LaunchSpec, World};
 use crate::xml::XmlWriter;
 
 pub const API_VERSION: &str = "2016-11-15";
 pub const EC2_XMLNS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 /// What an EC2 action works on: the EC2 world, the time the request runs at, the cloud's seeded
-/// streams, and the injected faults a launch may run into.
+/// streams, and what a launch asks outside the world (IAM, injected faults).
 pub struct Ec2Ctx<'a> {
     pub world: &'a mut World,
     pub now: Millis,
     pub rng: &'a mut Streams,
-    pub faults: &'a mut Faults,
+    pub checks: &'a mut dyn LaunchChecks,
 }
 
 impl Ec2Ctx<'_> {
-    /// Launches one instance now, as EC2 would (injected capacity shortfalls included).
+    /// Launches one instance now, as EC2 would (instance profile and injected shortfalls included).
     pub fn launch(&mut self, spec: &LaunchSpec) -> Result<String, LaunchFailure> {
-        self.world.launch(spec, self.now, self.rng, self.faults)
+        self.world.launch(spec, self.now, self.rng, self.checks)
     }
 }
 

@@ -65,7 +65,10 @@ pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
         w.tag_set("tagSet", &i.tags);
     }
     w.elem("hypervisor", "xen");
-    if let Some(profile) = &i.iam_instance_profile {
+    if let Some((arn, id)) = &i.iam_instance_profile_identity {
+        w.open("iamInstanceProfile").elem("arn", arn).elem("id", id).close();
+    } else if let Some(profile) = &i.iam_instance_profile {
+        // A world without IAM: the ARN and id the profile would have.
         let arn = if profile.starts_with("arn:") {
             profile.clone()
         } else {

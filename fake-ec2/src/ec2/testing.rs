@@ -5,7 +5,6 @@ use super::error::Ec2Result;
 use super::query::Form;
 use super::{Call, Ec2Ctx};
 use crate::clock::Millis;
-use crate::faults::Faults;
 use crate::rng::Streams;
 use crate::world::World;
 
@@ -23,8 +22,8 @@ pub fn run(h: Handler, w: &mut World, action: &str, q: &str) -> Ec2Result<String
 pub fn run_at(h: Handler, w: &mut World, action: &str, q: &str, now: Millis) -> Ec2Result<String> {
     let form = Form::parse(q.as_bytes());
     let call = Call { action, params: form.root(), request_id: "req-1".into() };
-    let (mut rng, mut faults) = (Streams::new(w.seed), Faults::default());
-    h(&mut Ec2Ctx { world: w, now, rng: &mut rng, faults: &mut faults }, &call)
+    let mut rng = Streams::new(w.seed);
+    h(&mut Ec2Ctx { world: w, now, rng: &mut rng, checks: &mut () }, &call)
 }
 
 /// Every text value of `<tag>` in document order.

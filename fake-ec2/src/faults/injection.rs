@@ -13,7 +13,6 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Millis, iso};
-use crate::world::InjectedShortfalls;
 
 /// The code an injected capacity shortfall carries; handled per launch, not per request.
 pub const ICE: &str = "InsufficientInstanceCapacity";
@@ -255,12 +254,6 @@ impl Faults {
             }
         }
         false
-    }
-}
-
-impl InjectedShortfalls for Faults {
-    fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool {
-        self.ice(zone, zone_id, now, rng)
     }
 }
 

@@ -33,6 +33,8 @@ pub enum NodesError {
     Client(#[source] kube::Error),
     #[error("Kubernetes API call failed")]
     Api(#[from] kube::Error),
+    #[error("kubeconfig {0} names no cluster with a server")]
+    NoCluster(String),
 }
 
 pub async fn client_from(path: &Path) -> Result<Client, NodesError> {
@@ -41,6 +43,28 @@ pub async fn client_from(path: &Path) -> Result<Client, NodesError> {
         .await
         .map_err(|e| NodesError::Kubeconfig(path.display().to_string(), e))?;
     Client::try_from(cfg).map_err(NodesError::Client)
+}
+
+/// The API server a kubeconfig's current context points at: its URL, and its CA bundle (base64
+/// PEM, as EKS's `certificateAuthority.data` carries it) when the kubeconfig has one.
+pub fn api_server(path: &Path) -> Result<(String, Option<String>), NodesError> {
+    use base64::Engine;
+    let kc = Kubeconfig::read_from(path).map_err(|e| NodesError::Kubeconfig(path.display().to_string(), e))?;
+    let context = kc.current_context.as_deref().and_then(|name| kc.contexts.iter().find(|c| c.name == name));
+    let cluster_name = context.and_then(|c| c.context.as_ref()).map(|c| c.cluster.clone());
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| cluster_name.as_ref().is_none_or(|n| *n == c.name))
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| NodesError::NoCluster(path.display().to_string()))?;
+    let server = cluster.server.clone().ok_or_else(|| NodesError::NoCluster(path.display().to_string()))?;
+    let ca = cluster.certificate_authority_data.clone().or_else(|| {
+        let file = cluster.certificate_authority.as_ref()?;
+        let pem = std::fs::read(path.parent().unwrap_or(Path::new(".")).join(file)).ok()?;
+        Some(base64::engine::general_purpose::STANDARD.encode(pem))
+    });
+    Ok((server, ca))
 }
 
 /// What one pass changed, for logs and tests.
@@ -172,5 +196,27 @@ async fn delete(api: &Api<Node>, name: &str) -> Result<(), NodesError> {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_current_contexts_api_server_and_ca() {
+        let dir = std::env::temp_dir().join(format!("fake-ec2-kubeconfig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+        std::fs::write(dir.join("ca.crt"), "PEM").unwrap_or_else(|e| unreachable!("{e}"));
+        let kc = dir.join("kubeconfig");
+        let text = "apiVersion: v1\nkind: Config\ncurrent-context: b\n\
+                    clusters:\n- name: a\n  cluster: {server: 'https://a:1', certificate-authority-data: QUE=}\n\
+                    - name: b\n  cluster: {server: 'https://127.0.0.1:6443', certificate-authority: ca.crt}\n\
+                    contexts:\n- name: a\n  context: {cluster: a, user: u}\n- name: b\n  context: {cluster: b, user: u}\n\
+                    users:\n- name: u\n  user: {token: t}\n";
+        std::fs::write(&kc, text).unwrap_or_else(|e| unreachable!("{e}"));
+        let got = api_server(&kc).ok();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, Some(("https://127.0.0.1:6443".to_owned(), Some("UEVN".to_owned()))));
     }
 }

@@ -10,7 +10,7 @@ use tracing::{debug, info, warn};
 
 use super::AppState;
 use crate::auth::{self, SignedRequest};
-use crate::cloud::Cloud;
+use crate::cloud::{Cloud, Neighbours};
 use crate::ec2::error::Ec2Error;
 use crate::ec2::query::Form;
 use crate::ec2::{self, Call, Ec2Ctx, actions};
@@ -106,7 +106,8 @@ fn dispatch(
         return Err(Ec2Error::unauthorized());
     }
     let call = Call { action, params, request_id: request_id.to_owned() };
-    let mut cx = Ec2Ctx { world: &mut c.ec2, now, rng: &mut c.rng, faults: &mut c.faults };
+    let mut neighbours = Neighbours { faults: &mut c.faults, iam: &c.iam };
+    let mut cx = Ec2Ctx { world: &mut c.ec2, now, rng: &mut c.rng, checks: &mut neighbours };
     let out = (entry.handler)(&mut cx, &call);
     c.settle();
     out

@@ -3,8 +3,9 @@
 //! protocol), and the admin API under `/_fake/`.
 
 mod ec2;
-mod fis;
 mod json;
+mod query;
+mod rest;
 pub mod route;
 mod sqs;
 
@@ -115,7 +116,10 @@ async fn aws_endpoint(
         Route::SqsQuery => sqs::query_request(&state, &signed).await,
         Route::Ssm(op) => json::ssm(&state, &op, &signed),
         Route::Pricing(op) => json::pricing(&state, &op, &signed),
-        Route::Fis => fis::endpoint(&state, &signed),
+        Route::Fis => rest::fis(&state, &signed),
+        Route::Eks => rest::eks(&state, &signed),
+        Route::Iam => query::iam(&state, &signed),
+        Route::Sts => query::sts(&state, &signed),
         Route::Unknown(u) => json::unknown(&state, &u),
     }
 }

@@ -37,6 +37,9 @@ pub enum Route {
     Ssm(String),
     Pricing(String),
     Fis,
+    Eks,
+    Iam,
+    Sts,
     Unknown(Unknown),
 }
 
@@ -90,6 +93,9 @@ fn by_service(req: &SignedRequest<'_>, service: String) -> Route {
             Route::Pricing(target_op(req, "AWSPriceListService.").unwrap_or_default().to_owned())
         }
         "fis" => Route::Fis,
+        "eks" => Route::Eks,
+        "iam" => Route::Iam,
+        "sts" => Route::Sts,
         _ => unknown(req, Some(service)),
     }
 }
@@ -111,7 +117,15 @@ fn by_shape(req: &SignedRequest<'_>) -> Route {
     if crate::faults::fis::api::is_fis_path(req.path) {
         return Route::Fis;
     }
+    if req.path == "/clusters" || req.path.starts_with("/clusters/") {
+        return Route::Eks;
+    }
     let form = super::query_form(req);
+    match form.map.get("Version").map(String::as_str) {
+        Some(crate::iam::api::VERSION) => return Route::Iam,
+        Some(crate::sts::VERSION) => return Route::Sts,
+        _ => {}
+    }
     if crate::sqs::is_query_request(&form.map, req.headers) {
         return Route::SqsQuery;
     }
@@ -146,6 +160,11 @@ mod tests {
         sqs.insert("x-amz-target".into(), "AmazonSQS.SendMessage".into());
         assert_eq!(route(&sqs, "POST", "/", "{}"), Route::SqsJson("SendMessage".into()));
         assert_eq!(route(&signed_for("fis"), "GET", "/experiments", ""), Route::Fis);
+        assert_eq!(route(&signed_for("eks"), "GET", "/clusters/fake-cluster", ""), Route::Eks);
+        assert_eq!(route(&signed_for("iam"), "POST", "/", "Action=ListInstanceProfiles"), Route::Iam);
+        assert_eq!(route(&signed_for("sts"), "POST", "/", "Action=GetCallerIdentity"), Route::Sts);
+        // Signed for EKS, never EC2's even with an EC2-looking body.
+        assert_eq!(route(&signed_for("eks"), "POST", "/", "Action=DescribeInstances"), Route::Eks);
         let Route::Unknown(u) = route(&signed_for("lambda"), "GET", "/2015-03-31/functions", "") else {
             unreachable!("lambda is not served")
         };
@@ -158,6 +177,9 @@ mod tests {
         assert_eq!(route(&none, "POST", "/", "Action=DescribeInstances&Version=2016-11-15"), Route::Ec2);
         assert_eq!(route(&none, "POST", "/", "Action=ListQueues&Version=2012-11-05"), Route::SqsQuery);
         assert_eq!(route(&none, "GET", "/experimentTemplates", ""), Route::Fis);
+        assert_eq!(route(&none, "GET", "/clusters", ""), Route::Eks);
+        assert_eq!(route(&none, "POST", "/", "Action=GetRole&Version=2010-05-08"), Route::Iam);
+        assert_eq!(route(&none, "POST", "/", "Action=GetCallerIdentity&Version=2011-06-15"), Route::Sts);
         let target = BTreeMap::from([("x-amz-target".to_owned(), "AmazonSSM.GetParameter".to_owned())]);
         assert_eq!(route(&target, "POST", "/", "{}"), Route::Ssm("GetParameter".into()));
     }

@@ -41,6 +41,12 @@ pub struct WorldConfig {
     /// EventBridge rules: `{name, pattern, targets: [queue name or ARN]}`.
     #[serde(default)]
     pub rules: Vec<crate::events::RuleConfig>,
+    /// The EKS cluster the account has in the region (`DescribeCluster`), if any.
+    #[serde(default)]
+    pub cluster: Option<crate::eks::ClusterConfig>,
+    /// IAM roles and instance profiles; with this section EC2 checks launches' instance profiles.
+    #[serde(default)]
+    pub iam: Option<crate::iam::IamConfig>,
 }
 
 fn default_account() -> String {
@@ -523,6 +529,9 @@ impl WorldConfig {
             && chrono::DateTime::parse_from_rfc3339(start).is_err()
         {
             return Err(format!("clock.start `{start}` is neither `now` nor an RFC 3339 time"));
+        }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
         }
         for o in &self.pools.overrides {
             if o.capacity_type != "spot" && o.capacity_type != "on-demand" {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::World;
 use super::instances::LaunchTemplateRef;
-use super::launch::{InjectedShortfalls, LaunchFailure, LaunchSpec};
+use super::launch::{LaunchChecks, LaunchFailure, LaunchSpec};
 use super::pools::CapacityType;
 use crate::clock::Millis;
 use crate::rng::Streams;
@@ -104,7 +104,7 @@ impl World {
         req: FleetRequest,
         now: Millis,
         rng: &mut Streams,
-        shortfalls: &mut dyn InjectedShortfalls,
+        checks: &mut dyn LaunchChecks,
     ) -> Fleet {
         let fleet_id = format!("fleet-{}", rng.request_id());
         let base = LaunchSpec {
@@ -121,7 +121,7 @@ impl World {
             (CapacityType::Spot, req.spot_target, &req.spot),
         ] {
             let before = fill.launched.len();
-            let done = fill.run(self, ct, target, opts, rng, shortfalls);
+            let done = fill.run(self, ct, target, opts, rng, checks);
             if done < opts.min_target {
                 // All or nothing below the minimum: undo what this capacity type launched.
                 for l in fill.launched.drain(before..) {
@@ -220,7 +220,7 @@ impl Fill<'_> {
         target: f64,
         opts: &PoolOptions,
         rng: &mut Streams,
-        shortfalls: &mut dyn InjectedShortfalls,
+        checks: &mut dyn LaunchChecks,
     ) -> f64 {
         if target <= 0.0 {
             return 0.0;
@@ -262,7 +262,7 @@ impl Fill<'_> {
                 // The fleet stops launching once the next instance would pass the cost ceiling.
                 break;
             } else {
-                w.launch(&spec, self.now, rng, shortfalls)
+                w.launch(&spec, self.now, rng, checks)
             };
             match outcome {
                 Ok(id) => {

@@ -114,6 +114,8 @@ pub struct Instance {
     pub tags: BTreeMap<String, String>,
     pub user_data: Option<String>,
     pub iam_instance_profile: Option<String>,
+    /// The instance profile's (ARN, id) as IAM has them, when IAM checks profiles.
+    pub iam_instance_profile_identity: Option<(String, String)>,
     pub metadata_options: MetadataOptions,
     pub block_devices: Vec<BlockDevice>,
     /// The primary network interface (device index 0).
@@ -163,6 +165,7 @@ impl Instance {
             tags: BTreeMap::new(),
             user_data: None,
             iam_instance_profile: None,
+            iam_instance_profile_identity: None,
             metadata_options: MetadataOptions::default(),
             block_devices: Vec::new(),
             network_interface_id: String::new(),

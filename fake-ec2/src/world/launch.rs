@@ -42,14 +42,33 @@ pub struct LaunchSpec {
     pub ami_launch_index: u32,
 }
 
-/// Capacity shortfalls injected from outside the world (the fault injector, FIS actions), asked
-/// once per launch after the world's own checks pass. `rng` is the cloud's `faults` stream.
-pub trait InjectedShortfalls {
+/// What IAM says about the instance profile a launch names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileCheck {
+    /// The cloud does not check instance profiles (its world declares no IAM).
+    Unchecked,
+    /// No such profile.
+    Missing,
+    /// The profile's ARN and id.
+    Found { arn: String, id: String },
+}
+
+/// What a launch asks outside the EC2 world: IAM about its instance profile, and the fault
+/// injector (admin faults, FIS actions) about injected capacity shortfalls.
+pub trait LaunchChecks {
+    /// The instance profile a launch names, by name or ARN.
+    fn instance_profile(&self, name_or_arn: &str) -> ProfileCheck;
+    /// Whether an injected shortfall refuses a launch into `zone` (name and id) now; asked after
+    /// the world's own checks pass. `rng` is the cloud's `faults` stream.
     fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool;
 }
 
-/// No injected shortfalls.
-impl InjectedShortfalls for () {
+/// Nothing outside the world: profiles unchecked, no injected shortfalls.
+impl LaunchChecks for () {
+    fn instance_profile(&self, _: &str) -> ProfileCheck {
+        ProfileCheck::Unchecked
+    }
+
     fn refuses(&mut self, _: &str, _: &str, _: Millis, _: &mut ChaCha8Rng) -> bool {
         false
     }
@@ -125,16 +144,17 @@ impl World {
     }
 
     /// Launches one instance in `pending` at `now`; it becomes `running` after the boot delay.
-    /// Ids come from `rng`'s `ids` stream; `shortfalls` may refuse the launch after the checks.
+    /// Ids come from `rng`'s `ids` stream; `checks` answers for IAM and injected faults.
     pub fn launch(
         &mut self,
         spec: &LaunchSpec,
         now: Millis,
         rng: &mut Streams,
-        shortfalls: &mut dyn InjectedShortfalls,
+        checks: &mut dyn LaunchChecks,
     ) -> Result<String, LaunchFailure> {
+        let profile = instance_profile(spec, checks)?;
         self.check_launch(spec)?;
-        self.injected_ice(spec, now, rng, shortfalls)?;
+        self.injected_ice(spec, now, rng, checks)?;
         let ct = spec.capacity_type.unwrap_or(CapacityType::OnDemand);
         let (zone, zone_id, vpc_id) = {
             let s = self
@@ -207,6 +227,7 @@ impl World {
             tags,
             user_data: spec.user_data.clone(),
             iam_instance_profile: spec.iam_instance_profile.clone(),
+            iam_instance_profile_identity: profile,
             metadata_options: spec.metadata_options.clone().unwrap_or_default(),
             block_devices: vec![instances::BlockDevice {
                 device_name: root_dev,
@@ -267,13 +288,13 @@ impl World {
         spec: &LaunchSpec,
         now: Millis,
         rng: &mut Streams,
-        shortfalls: &mut dyn InjectedShortfalls,
+        checks: &mut dyn LaunchChecks,
     ) -> Result<(), LaunchFailure> {
         let Some(s) = self.subnet(&spec.subnet_id) else {
             return Ok(());
         };
         let (zone, zone_id) = (s.cfg.zone.clone(), s.zone_id.clone());
-        if !shortfalls.refuses(&zone, &zone_id, now, &mut rng.faults) {
+        if !checks.refuses(&zone, &zone_id, now, &mut rng.faults) {
             return Ok(());
         }
         Err(LaunchFailure {
@@ -285,5 +306,26 @@ impl World {
                 self.other_zones(&zone)
             ),
         })
+    }
+}
+
+/// The ARN and id of the instance profile a launch names, when IAM knows them; EC2's error when
+/// IAM has no such profile.
+fn instance_profile(spec: &LaunchSpec, checks: &dyn LaunchChecks) -> Result<Option<(String, String)>, LaunchFailure> {
+    let Some(profile) = &spec.iam_instance_profile else {
+        return Ok(None);
+    };
+    match checks.instance_profile(profile) {
+        ProfileCheck::Unchecked => Ok(None),
+        ProfileCheck::Found { arn, id } => Ok(Some((arn, id))),
+        ProfileCheck::Missing => {
+            let (param, what) = if profile.starts_with("arn:") { ("arn", "ARN") } else { ("name", "name") };
+            Err(LaunchFailure {
+                code: "InvalidParameterValue",
+                message: format!(
+                    "Value ({profile}) for parameter iamInstanceProfile.{param} is invalid. Invalid IAM Instance Profile {what}"
+                ),
+            })
+        }
     }
 }

@@ -25,7 +25,7 @@ use std::path::Path;
 use catalog::Catalog;
 use config::WorldConfig;
 use instances::{Instance, StateChange, Timer};
-pub use launch::{InjectedShortfalls, LaunchFailure, LaunchSpec};
+pub use launch::{LaunchChecks, LaunchFailure, LaunchSpec, ProfileCheck};
 use launch_templates::LaunchTemplate;
 use network::{Image, SecurityGroup, Subnet};
 use pools::Pools;

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use fake_ec2::cloud::Cloud;
 use fake_ec2::server::{AppState, bind, serve};
 use fake_ec2::world::config::WorldConfig;
@@ -20,6 +19,22 @@ pub fn world_with(seed: u64, edit: impl FnOnce(&mut WorldConfig)) -> Cloud {
     let mut cfg = WorldConfig::parse(&text, "default.yaml").unwrap();
     edit(&mut cfg);
     Cloud::new(cfg, seed, Path::new(".")).unwrap()
+}
+
+/// A client of one AWS SDK crate pointed at `endpoint`, signing for `region`, with test
+/// credentials and no retries (a test sees every answer).
+#[macro_export]
+macro_rules! sdk_client {
+    ($sdk:ident, $endpoint:expr, $region:expr) => {{
+        let cfg = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new($region))
+            .endpoint_url($endpoint)
+            .credentials_provider($sdk::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .build();
+        $sdk::Client::from_conf(cfg)
+    }};
 }
 
 pub struct Server {
@@ -41,29 +56,38 @@ impl Server {
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        let cfg = aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
-            .build();
-        aws_sdk_ec2::Client::from_conf(cfg)
+        sdk_client!(aws_sdk_ec2, &self.endpoint, "us-west-2")
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        let cfg = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-west-2"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new("AKIDTEST", "secret", None, None, "test"))
-            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-            .build();
-        aws_sdk_sqs::Client::from_conf(cfg)
+        sdk_client!(aws_sdk_sqs, &self.endpoint, "us-west-2")
     }
 
     pub fn advance(&self, secs: i64) {
         self.state.cloud().advance(secs * 1000);
+    }
+
+    /// A raw request signed (in form only) for `service`: signatures are not checked in the
+    /// default `signed` mode.
+    pub async fn signed_for(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.endpoint))
+            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header("x-amz-date", "20260101T000000Z")
+            .header(
+                "authorization",
+                format!("AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-west-2/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"),
+            )
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POSTs a raw Query body, signed in form only; returns (status, body).
@@ -117,6 +141,11 @@ pub fn call(state: &AppState, body: &str) -> (u16, String) {
 pub fn all(xml: &str, name: &str) -> Vec<String> {
     let open = format!("<{name}>");
     xml.split(&open).skip(1).map(|s| s.split('<').next().unwrap_or_default().to_owned()).collect()
+}
+
+/// The HTTP status an SDK error (of any AWS SDK crate) came with.
+pub fn status<E>(e: &aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }
 
 /// Error code of an SDK error, as the SDK parsed it from the wire.

@@ -244,9 +244,10 @@ class FakeEc2:
 NO_RETRIES = {"total_max_attempts": 1}
 
 
-def ec2_client(endpoint: str, region: str = REGION):
+def aws_client(service: str, endpoint: str, region: str = REGION):
+    """A boto3 client of `service` pointed at `endpoint`, with the test keys and no retries."""
     return boto3.client(
-        "ec2",
+        service,
         region_name=region,
         endpoint_url=endpoint,
         aws_access_key_id=ACCESS_KEY,
@@ -255,17 +256,64 @@ def ec2_client(endpoint: str, region: str = REGION):
     )
 
 
+def ec2_client(endpoint: str, region: str = REGION):
+    return aws_client("ec2", endpoint, region)
+
+
 def pricing_client(endpoint: str):
-    return boto3.client(
-        "pricing",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(retries=NO_RETRIES, connect_timeout=5, read_timeout=30),
-    )
+    return aws_client("pricing", endpoint, "us-east-1")
 
 
+# -- the AWS CLI -----------------------------------------------------------------------------------
+
+AWS_CLI = shutil.which("aws")
+
+
+def aws_cli(endpoint: str, home: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """`run(service, *args, check=True)` runs the real `aws` executable against `endpoint` in a clean
+    environment (dummy credentials, the region, no config or credentials files, no retries), so what
+    the CLI prints is exactly what fake-ec2 answered; `run.json(service, *args)` parses its output."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
+        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_RETRY_MODE": "standard",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_PAGER": "",
+    }
+    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "SSL_CERT_FILE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+
+    def run(service: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(AWS_CLI), "--endpoint-url", endpoint, "--output", "json", service, *args]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=home)
+        if check and proc.returncode != 0:
+            pytest.fail(f"{' '.join(cmd[3:])} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def run_json(service: str, *args: str):
+        out = run(service, *args).stdout
+        return json.loads(out) if out.strip() else None
+
+    run.json = run_json  # type: ignore[attr-defined]
+    return run
+
+
+def ec2_cli(endpoint: str, home: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """[`aws_cli`] for `aws ec2`: `run("describe-instances", ...)`, `run.json(...)`."""
+    cli = aws_cli(endpoint, home)
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return cli("ec2", *args, check=check)
+
+    run.json = lambda *args: cli.json("ec2", *args)  # type: ignore[attr-defined]
+    return run
 
 
 # -- request builders and assertions shared by the suites -------------------------------------------
@@ -352,42 +400,3 @@ def all_instances(ec2, **kwargs) -> list[dict]:
 
 def tags_dict(tags: list[dict] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
-
-
-AWS_CLI = shutil.which("aws")
-
-
-def aws_cli(endpoint: str, home: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """`run("describe-instances", ...)`: the real `aws ... ec2` against `endpoint` in a clean
-    environment (dummy credentials, the region, no config files, no retries), so what it prints is
-    exactly what fake-ec2 answered; `run.json(...)` parses stdout."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
-        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(home / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_RETRY_MODE": "standard",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "SSL_CERT_FILE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [str(AWS_CLI), "--endpoint-url", endpoint, "--output", "json", "ec2", *args]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=home)
-        if check and proc.returncode != 0:
-            pytest.fail(f"{' '.join(cmd[3:])} exited {proc.returncode}:\n{proc.stderr}")
-        return proc
-
-    def run_json(*args: str) -> Any:
-        out = run(*args).stdout
-        return json.loads(out) if out.strip() else None
-
-    run.json = run_json  # type: ignore[attr-defined]
-    return run

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from support import AMI_X86, AWS_CLI, KARPENTER_TAGS, REGION, SUBNETS, aws_cli, karpenter_fleet, override, tags_dict
+from support import AMI_X86, AWS_CLI, KARPENTER_TAGS, REGION, SUBNETS, ec2_cli, karpenter_fleet, override, tags_dict
 
 pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 
@@ -22,7 +22,7 @@ def cli_server(module_server):
 
 @pytest.fixture(scope="module")
 def aws(cli_server, tmp_path_factory):
-    return aws_cli(cli_server.endpoint, tmp_path_factory.mktemp("aws-home"))
+    return ec2_cli(cli_server.endpoint, tmp_path_factory.mktemp("aws-home"))
 
 
 def test_describe_instance_types(aws):

@@ -4,18 +4,19 @@ that interrupt spot instances on the clock, stopping them, and FIS's errors."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
+
 import boto3
 import pytest
 from botocore.config import Config
 
 from support import (
     ACCESS_KEY,
+    AWS_CLI,
     REGION,
     REPO,
     SECRET_KEY,
+    aws_cli,
     binary_path,
     create_launch_template,
     ec2_client,
@@ -169,29 +170,13 @@ def test_admin_faults_in_ec2s_envelope(server):
     ec2.describe_instances()
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (`aws`) is not installed")
+@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed")
 def test_aws_cli_runs_an_experiment(server, tmp_path):
     launch_spot(server, 2)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
-        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    cli = aws_cli(server.endpoint, tmp_path)
 
     def aws(*args: str) -> dict:
-        proc = subprocess.run(["aws", "--endpoint-url", server.endpoint, "--output", "json", "fis", *args],
-                              env=env, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
+        return cli.json("fis", *args)
 
     path = FIXTURES / "spot-interrupt-50-percent.json"
     tid = aws("create-experiment-template", "--cli-input-json", f"file://{path}")["experimentTemplate"]["id"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import shutil
 import struct
 import subprocess
 import threading
@@ -21,21 +19,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from support import ACCESS_KEY, NO_RETRIES, REGION, SECRET_KEY, error_of
+from support import ACCESS_KEY, AWS_CLI, NO_RETRIES, REGION, SECRET_KEY, aws_cli, aws_client, error_of
 
 ACCOUNT = "123456789012"
 SQS_XMLNS = "{http://queue.amazonaws.com/doc/2012-11-05/}"
 
 
 def sqs_client(endpoint: str):
-    return boto3.client(
-        "sqs",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(retries=NO_RETRIES, connect_timeout=5, read_timeout=30),
-    )
+    return aws_client("sqs", endpoint)
 
 
 @pytest.fixture
@@ -209,33 +200,12 @@ def test_admin_peek(server, sqs):
     assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "peek me"
 
 
-AWS = shutil.which("aws")
-
-
-@pytest.mark.skipif(AWS is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
+@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 def test_aws_cli_consumes_messages(server, tmp_path):
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
-        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL", "SSL_CERT_FILE"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    cli = aws_cli(server.endpoint, tmp_path)
 
     def aws(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [AWS, "--endpoint-url", server.endpoint, "--output", "json", "sqs", *args]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
-        if check and proc.returncode != 0:
-            pytest.fail(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
-        return proc
+        return cli("sqs", *args, check=check)
 
     url = json.loads(aws("get-queue-url", "--queue-name", "karpenter-interruption").stdout)["QueueUrl"]
     sent = json.loads(

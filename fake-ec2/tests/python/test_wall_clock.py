@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from support import AMI_X86, AWS_CLI, SUBNETS, FakeEc2, aws_cli
+from support import AMI_X86, AWS_CLI, SUBNETS, FakeEc2, ec2_cli
 
 pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 
@@ -18,7 +18,7 @@ UTC = dt.timezone.utc
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
     server = FakeEc2(clock="real")
-    yield aws_cli(server.endpoint, tmp_path_factory.mktemp("aws-home"))
+    yield ec2_cli(server.endpoint, tmp_path_factory.mktemp("aws-home"))
     server.stop()
 
 

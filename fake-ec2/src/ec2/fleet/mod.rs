@@ -16,7 +16,7 @@ pub fn create_fleet(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
         return Ok(render::response(call, fleet));
     }
     let token = req.client_token.clone();
-    let fleet = cx.world.create_fleet(req, cx.now, cx.rng, cx.faults);
+    let fleet = cx.world.create_fleet(req, cx.now, cx.rng, cx.checks);
     let xml = render::response(call, &fleet);
     if let Some(token) = token {
         cx.world.fleet_tokens.insert(token, fleet);
