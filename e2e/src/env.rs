@@ -147,7 +147,15 @@ impl Env {
 
         let text = std::fs::read_to_string(root.join(&cfg.world)).with_context(|| format!("reading {}", cfg.world))?;
         let text = scaled_clock(&text, cfg.clock_factor);
-        let wc = fake_ec2::world::config::WorldConfig::parse(&text, &cfg.world)?;
+        let mut wc = fake_ec2::world::config::WorldConfig::parse(&text, &cfg.world)?;
+        // A scaled clock runs ahead of every client's wall clock, so comparisons with it (launch
+        // times, ImpairedSince, Karpenter's 30 s grace before collecting unknown instances) cannot
+        // all be right: a fixed start in the past keeps every world time behind the clients',
+        // as an instance launched seconds ago always looks old enough. On the real clock the
+        // world starts at the wall clock's now. Prices count from the start either way.
+        if cfg.clock_factor != 1.0 {
+            wc.clock.start.get_or_insert_with(|| fake_ec2::world::config::FIXED_START.to_owned());
+        }
         let world =
             fake_ec2::cloud::Cloud::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
         let fake = AppState::new(world);

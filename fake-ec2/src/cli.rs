@@ -141,6 +141,9 @@ pub struct ServeArgs {
     /// Append every event (JSON lines, as `GET /_fake/events/log` shows them) to this file.
     #[arg(long, env = "FAKE_EC2_EVENT_LOG")]
     pub event_log: Option<PathBuf>,
+    /// Append every AWS request answered (JSON lines, as `GET /_fake/requests` shows them).
+    #[arg(long, env = "FAKE_EC2_REQUEST_LOG")]
+    pub request_log: Option<PathBuf>,
 }
 
 impl std::str::FromStr for crate::clock::ClockMode {

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod iam;
 pub mod nodes;
 pub mod pricing;
+pub mod requests;
 pub mod rng;
 pub mod server;
 pub mod sqs;

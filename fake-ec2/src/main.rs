@@ -110,6 +110,14 @@ async fn main() -> anyhow::Result<()> {
                 w.eks.serve_api_server(&server, ca.as_deref());
             }
             let state = AppState::new(w);
+            if let Some(path) = &a.request_log {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening request log {}", path.display()))?;
+                state.requests().set_sink(file);
+            }
             if let Some(kc) = &a.kubeconfig {
                 let client = fake_ec2::nodes::client_from(kc).await?;
                 tracing::info!(kubeconfig = %kc.display(), "registering Nodes for running instances");

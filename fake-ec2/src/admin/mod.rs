@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{ClockMode, iso};
 mod actions;
+mod requests;
 mod sqs;
 
 use crate::cloud::Cloud;
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/throttling", post(set_throttling))
         .route("/sqs/messages", get(sqs::messages))
         .route("/actions", get(actions::list))
+        .route("/requests", get(requests::list))
+        .route("/requests/summary", get(requests::summary))
         .route("/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/faults/{id}", axum::routing::delete(delete_fault))
         .route("/experiments", get(experiments).post(start_experiment))

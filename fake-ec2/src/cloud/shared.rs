@@ -5,16 +5,23 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Cloud;
+use crate::requests::RequestLog;
 
-/// A handle on the cloud; clones share it.
+/// A handle on the cloud (and the log of requests answered beside it); clones share them.
 #[derive(Clone)]
 pub struct Shared {
     cloud: Arc<Mutex<Cloud>>,
+    requests: Arc<Mutex<RequestLog>>,
 }
 
 impl Shared {
     pub fn new(cloud: Cloud) -> Self {
-        Self { cloud: Arc::new(Mutex::new(cloud)) }
+        Self { cloud: Arc::new(Mutex::new(cloud)), requests: Arc::default() }
+    }
+
+    /// The request log. Never taken while the cloud's lock is held.
+    pub fn requests(&self) -> MutexGuard<'_, RequestLog> {
+        self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Locks the cloud and applies the timers due by now. A panic elsewhere never makes it unusable.

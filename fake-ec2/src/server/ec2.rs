@@ -25,7 +25,9 @@ fn xml_response(status: u16, body: String) -> Response {
 pub(super) async fn endpoint(state: &AppState, signed: &SignedRequest<'_>) -> Response {
     let form = super::query_form(signed);
     if let Some((status, xml)) = inject(state, &form, signed).await {
-        return xml_response(status, xml);
+        let mut r = xml_response(status, xml);
+        r.extensions_mut().insert(super::Injected);
+        return r;
     }
     let (status, xml) = ec2_request(state, &form, signed);
     xml_response(status, xml)

@@ -110,7 +110,9 @@ async fn aws_endpoint(
     let hdrs = lower_headers(&headers);
     let signed =
         SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
-    match route::classify(&signed) {
+    let route = route::classify(&signed);
+    let call = route::call_of(&route, &signed);
+    let response = match route {
         Route::Ec2 => ec2::endpoint(&state, &signed).await,
         Route::SqsJson(op) => sqs::json_request(&state, &op, &signed).await,
         Route::SqsQuery => sqs::query_request(&state, &signed).await,
@@ -121,5 +123,29 @@ async fn aws_endpoint(
         Route::Iam => query::iam(&state, &signed),
         Route::Sts => query::sts(&state, &signed),
         Route::Unknown(u) => json::unknown(&state, &u),
-    }
+    };
+    record(&state, call, response).await
+}
+
+/// Marks an answer an injected fault (admin rule or FIS action) gave, for the request log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Injected;
+
+/// Logs the answer (its status and, for an error, its code) and passes it on.
+async fn record(state: &AppState, call: crate::requests::Call, response: Response) -> Response {
+    let status = response.status().as_u16();
+    let injected = response.extensions().get::<Injected>().is_some();
+    let (response, code) = if status >= 400 {
+        let (parts, body) = response.into_parts();
+        // Error answers are small; one that cannot be read is logged without its code.
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let error_type = parts.headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok());
+        let code = crate::requests::error_code(&bytes, error_type);
+        (Response::from_parts(parts, axum::body::Body::from(bytes)), code)
+    } else {
+        (response, None)
+    };
+    let at = state.cloud().now();
+    state.requests().record(call, at, status, code, injected);
+    response
 }

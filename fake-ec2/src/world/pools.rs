@@ -185,7 +185,8 @@ impl Pools {
     fn change_at(&self, pool: PoolId, j: i64) -> Option<Millis> {
         let k = (j - self.epoch_tick) as u64;
         let forced = j.rem_euclid(FORCED_CHANGE_EVERY) == 0;
-        let changes = forced || unit(&[self.seed, hash_str("change"), self.key(pool), k]) < self.spot.change_probability;
+        let changes =
+            forced || unit(&[self.seed, hash_str("change"), self.key(pool), k]) < self.spot.change_probability;
         changes.then(|| {
             let jitter = unit(&[self.seed, hash_str("jitter"), self.key(pool), k]);
             // Whole seconds, as EC2's history shows them.
