@@ -154,7 +154,6 @@ async fn karpenter_starts_reconciles_the_nodeclass_restarts_like_a_pod_and_leave
 /// Issue 13 item 7: Karpenter provisions, handles a spot interruption through SQS and cleans up
 /// against fake-ec2, meeting no AWS error the scenario did not inject.
 #[tokio::test]
-#[ignore = "needs fake-ec2 EKS/IAM (issue 13)"]
 async fn karpenter_provisions_replaces_an_interrupted_node_and_cleans_up_against_fake_ec2() {
     let env = Env::start(config()).await.unwrap();
     let fail = |what: &str, e: anyhow::Error| -> ! {
