@@ -6,9 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use autoscaler::clock::{ManualClock, SharedClock};
 use autoscaler::cloud::fleet::instance_tags;
 use autoscaler::cloud::nodeclass::newest_per_arch;
 use autoscaler::cloud::*;
+use autoscaler::scheduling::CapacityType;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use fake_ec2::server::{AppState, bind, serve};
