@@ -21,7 +21,7 @@ pub mod termination;
 pub mod writes;
 
 #[cfg(test)]
-pub(crate) mod testing;
+mod tests;
 
 use std::sync::Arc;
 

@@ -41,7 +41,8 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> {
+/// One pass over one EC2NodeClass: resolve its selectors and write its status when it changed.
+pub async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> {
     let resolved = ctx.cloud.resolve(class).await;
     let mut status: EC2NodeClassStatus = class.status.clone().unwrap_or_default();
     let before = status.clone();

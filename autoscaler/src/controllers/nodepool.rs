@@ -73,7 +73,8 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
+/// One pass over one NodePool: metrics, and its status when it changed.
+pub async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
     let name = pool.name_any();
     let usage = usage(ctx, &name);
     for (resource, milli) in usage.iter() {

@@ -23,7 +23,7 @@ const REPLACEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long `execute` waits for the informer cache to show its deletions.
 const CACHE_CATCH_UP: Duration = Duration::from_secs(30);
 
-pub(super) async fn execute(ctx: &Context, d: &Decision) -> Result<(), Error> {
+pub async fn execute(ctx: &Context, d: &Decision) -> Result<(), Error> {
     let names: Vec<String> =
         d.candidates.iter().map(|c| format!("nodeclaim/{} node/{}", c.name(), c.node_name())).collect();
     tracing::info!(

@@ -7,10 +7,7 @@
 pub mod budgets;
 pub mod candidates;
 pub mod decide;
-mod execute;
-
-#[cfg(test)]
-mod tests;
+pub mod execute;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

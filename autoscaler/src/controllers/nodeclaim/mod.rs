@@ -7,9 +7,6 @@ mod launch;
 mod liveness;
 mod registration;
 
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,9 +4,6 @@
 
 mod drain;
 
-#[cfg(test)]
-mod tests;
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -23,11 +23,11 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower_test::mock::{Handle, SendResponse};
 
-use super::context::Context;
-use super::state::{ClusterState, Nominations};
 use crate::apis::{EC2NodeClass, NodeClaim, NodePool};
 use crate::clock::ManualClock;
 use crate::cloud::{AwsClients, ClusterInfo};
+use crate::controllers::context::Context;
+use crate::controllers::state::{ClusterState, Nominations};
 use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::provider::CloudProvider;
@@ -62,7 +62,6 @@ pub struct ApiServer {
 pub struct Call {
     pub method: String,
     pub path: String,
-    pub query: String,
     /// The JSON body (Null when there is none).
     pub body: Value,
     reply: SendResponse<Response<Body>>,
@@ -83,10 +82,9 @@ impl ApiServer {
             .expect("the client went away");
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
-        let query = req.uri().query().unwrap_or_default().to_owned();
         let bytes = req.into_body().collect_bytes().await.unwrap();
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        Call { method, path, query, body, reply }
+        Call { method, path, body, reply }
     }
 
     /// The next request, which must be `method path`.
@@ -183,10 +181,6 @@ impl Cache {
     /// Adds or replaces an object.
     pub fn put<K: Cached>(&mut self, obj: K) {
         K::writer(self).apply_watcher_event(&watcher::Event::Apply(obj));
-    }
-
-    pub fn remove<K: Cached>(&mut self, obj: K) {
-        K::writer(self).apply_watcher_event(&watcher::Event::Delete(obj));
     }
 
     /// What the controllers read: these caches (no watch behind them).

@@ -8,11 +8,9 @@ use std::time::Duration;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::reconcile;
+use super::support::{FakeCloud, Harness, T0, at, launched_claim, node, node_claim, node_class, node_pool, obj};
 use crate::apis::{EC2NodeClass, NodeClaim, NodePool};
-use crate::controllers::testing::{
-    FakeCloud, Harness, T0, at, launched_claim, node, node_claim, node_class, node_pool, obj,
-};
+use crate::controllers::nodeclaim::reconcile;
 
 const CLAIMS: &str = "/apis/karpenter.sh/v1/nodeclaims";
 
