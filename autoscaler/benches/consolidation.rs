@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use autoscaler::apis::{NodeClaim, NodePool};
-use autoscaler::clock::SystemClock;
+use autoscaler::clock::{Clock, SystemClock};
 use autoscaler::controllers::disruption::{self, Budgets, Candidate, Settings};
 use autoscaler::controllers::snapshot::{Snapshot, SnapshotNode, bound_pods};
 use autoscaler::convert;
@@ -126,21 +126,10 @@ fn inputs(n: usize, rng: &mut ChaCha8Rng) -> (Snapshot, Vec<Candidate>, Budgets)
         .collect();
     let sched_pool = convert::node_pool(&pool, types(), &Resources::new()).unwrap();
     let snapshot = Snapshot { pools: vec![sched_pool], nodes, scheduled: bound_pods(&all_pods), daemonsets: vec![] };
+    let now = SystemClock.timestamp();
     let mut candidates: Vec<Candidate> = members
         .iter()
-        .map(|m| Candidate {
-            claim: m.claim.clone(),
-            node: m.node.clone(),
-            pool: pool.clone(),
-            pods: m.pods.clone(),
-            instance_type: "it-4".into(),
-            zone: m.node.metadata.labels.as_ref().unwrap()[labels::ZONE].clone(),
-            capacity_type: "on-demand".into(),
-            price: price(4, 16),
-            drifted: None,
-            expired: false,
-            consolidatable: true,
-        })
+        .map(|m| Candidate::new(m.claim.clone(), m.node.clone(), pool.clone(), &m.pods, price(4, 16), true, now))
         .collect();
     candidates.sort_by_key(Candidate::name);
     let claims: Vec<Arc<NodeClaim>> = members.iter().map(|m| m.claim.clone()).collect();

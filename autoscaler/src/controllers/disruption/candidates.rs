@@ -36,6 +36,33 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A candidate as the controller gathers it: its offering from the Node's labels, the pods to
+    /// move out of `pods_on_node`, drift and expiry read from the objects at `now`.
+    pub fn new(
+        claim: Arc<NodeClaim>,
+        node: Arc<Node>,
+        pool: Arc<NodePool>,
+        pods_on_node: &[Arc<Pod>],
+        price: f64,
+        consolidatable: bool,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Candidate {
+        let (instance_type, zone, capacity_type) = offering_labels(&node);
+        Candidate {
+            drifted: drift(&claim, &node, &pool),
+            expired: expired(&claim, now),
+            pods: reschedulable(pods_on_node),
+            claim,
+            node,
+            pool,
+            instance_type,
+            zone,
+            capacity_type,
+            price,
+            consolidatable,
+        }
+    }
+
     pub fn name(&self) -> String {
         self.claim.name_any()
     }
@@ -52,6 +79,13 @@ impl Candidate {
     pub fn cost_key(&self) -> (usize, i64) {
         (self.pods.len(), -(self.price * 1e6) as i64)
     }
+}
+
+/// The node's instance type, zone and capacity type (its well-known labels; "" when missing).
+pub fn offering_labels(node: &Node) -> (String, String, String) {
+    let labels = node.labels();
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    (get(l::INSTANCE_TYPE), get(l::ZONE), get(l::CAPACITY_TYPE))
 }
 
 /// Whether pending pods were recently meant for this node: nominated within `window`, or

@@ -105,12 +105,7 @@ async fn candidates(ctx: &Context, events: &mut PodEvents) -> Result<Vec<Candida
             tracing::debug!(NodeClaim = %claim.name_any(), reason = %why, "not a disruption candidate");
             continue;
         }
-        let labels = node.labels();
-        let (it, zone, ct) = (
-            labels.get(l::INSTANCE_TYPE).cloned().unwrap_or_default(),
-            labels.get(l::ZONE).cloned().unwrap_or_default(),
-            labels.get(l::CAPACITY_TYPE).cloned().unwrap_or_default(),
-        );
+        let (it, zone, ct) = candidates::offering_labels(&node);
         let class_name = pool.spec.node_class_name().to_owned();
         if !prices.contains_key(&class_name)
             && let Some(class) = ctx.state.node_class(&class_name)
@@ -129,19 +124,7 @@ async fn candidates(ctx: &Context, events: &mut PodEvents) -> Result<Vec<Candida
             Ok(Some(after)) => quiet >= after,
             _ => false,
         };
-        out.push(Candidate {
-            drifted: candidates::drift(&claim, &node, &pool),
-            expired: candidates::expired(&claim, wall),
-            pods: candidates::reschedulable(&pods),
-            claim,
-            node,
-            pool,
-            instance_type: it,
-            zone,
-            capacity_type: ct,
-            price,
-            consolidatable,
-        });
+        out.push(Candidate::new(claim, node, pool, &pods, price, consolidatable, wall));
     }
     out.sort_by_key(Candidate::name);
     Ok(out)

@@ -54,21 +54,10 @@ fn inputs(pool: &Arc<NodePool>, members: &[Member]) -> (Snapshot, Vec<Candidate>
         .collect();
     let sched_pool = convert::node_pool(pool, vec![], &crate::scheduling::Resources::new()).unwrap();
     let snapshot = Snapshot { pools: vec![sched_pool], nodes, scheduled: bound_pods(&all), daemonsets: vec![] };
+    let now = T0.parse().unwrap();
     let candidates = members
         .iter()
-        .map(|m| Candidate {
-            claim: m.claim.clone(),
-            node: m.node.clone(),
-            pool: pool.clone(),
-            pods: m.pods.clone(),
-            instance_type: "m5.large".into(),
-            zone: "us-west-2a".into(),
-            capacity_type: "on-demand".into(),
-            price: 0.096,
-            drifted: None,
-            expired: false,
-            consolidatable: true,
-        })
+        .map(|m| Candidate::new(m.claim.clone(), m.node.clone(), pool.clone(), &m.pods, 0.096, true, now))
         .collect();
     let claims: Vec<Arc<NodeClaim>> = members.iter().map(|m| m.claim.clone()).collect();
     let budgets = Budgets::new(std::slice::from_ref(pool), &claims, &BTreeSet::new());
