@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use autoscaler::cloud::{AwsClients, clock};
+use autoscaler::clock;
+use autoscaler::cloud::{AwsClients, ClusterInfo};
 use autoscaler::controllers::interruption::{Queue, reconcile};
 use autoscaler::controllers::{ClusterState, Context};
 use autoscaler::metrics::{MessageLabels, Metrics};
 use autoscaler::options::Options;
-use autoscaler::provider::{CloudProvider, ClusterInfo};
+use autoscaler::provider::CloudProvider;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -88,14 +89,16 @@ fn context(aws: &AwsClients) -> anyhow::Result<Arc<Context>> {
         cidr: "10.100.0.0/16".into(),
         kubernetes_version: "1.34".into(),
     };
+    let clock = clock::system();
     Ok(Arc::new(Context {
         client: client.clone(),
         state: ClusterState::detached(),
-        cloud: Arc::new(CloudProvider::new(aws, cluster, clock::system())),
+        cloud: Arc::new(CloudProvider::new(aws, cluster, clock.clone())),
         metrics: Metrics::new(),
         recorder: Recorder::new(client, Reporter { controller: "karpenter".into(), instance: None }),
         options,
         sqs: aws.sqs.clone(),
+        clock,
     }))
 }
 

@@ -2,8 +2,10 @@
 //! simulation, the AWS layer (CreateFleet through aws-sdk-ec2) and the controllers.
 
 pub mod apis;
+pub mod clock;
 pub mod cloud;
 pub mod controllers;
+pub mod convert;
 pub mod leader;
 pub mod metrics;
 pub mod operator;

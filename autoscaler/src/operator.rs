@@ -9,12 +9,13 @@ use axum::routing::get;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::cloud::{AwsClients, clock};
+use crate::clock;
+use crate::cloud::{AwsClients, ClusterInfo};
 use crate::controllers::{self, ClusterState, Context};
 use crate::leader::LeaderElector;
 use crate::metrics::Metrics;
 use crate::options::Options;
-use crate::provider::{CloudProvider, ClusterInfo};
+use crate::provider::CloudProvider;
 
 /// Builds the shared context: discovers the Kubernetes version, probes EC2 (a dry run, as
 /// Karpenter does at start), and fills the caches.
@@ -34,12 +35,13 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
         cidr: options.cluster_cidr.clone(),
         kubernetes_version,
     };
-    let cloud = Arc::new(CloudProvider::new(aws, cluster, clock::system()));
+    let clock = clock::system();
+    let cloud = Arc::new(CloudProvider::new(aws, cluster, clock.clone()));
     let state = ClusterState::start(client.clone()).await;
     let identity = identity();
     let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
     let sqs = aws.sqs.clone();
-    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options, sqs }))
+    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options, sqs, clock }))
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

@@ -11,30 +11,20 @@ use kube::ResourceExt;
 use crate::apis::ec2nodeclass::{AmiStatus, KubeletConfiguration, SecurityGroupStatus, SubnetStatus};
 use crate::apis::labels as l;
 use crate::apis::{EC2NodeClass, NodeClaim, NodeSelectorRequirementWithMinValues};
+use crate::clock::SharedClock;
 use crate::cloud::{
-    self, AwsClients, CloudError, FleetProvider, Instance, InstanceProvider, InstanceTypeProvider, LaunchOverride,
-    LaunchRequest, LaunchTemplateProvider, LaunchTemplateSpec, LaunchedInstance, NodeClassResolver, Offerings, Pricing,
-    SharedClock, UnavailableOfferings,
+    self, AwsClients, CloudError, ClusterInfo, FleetProvider, Instance, InstanceProvider, InstanceTypeProvider,
+    LaunchOverride, LaunchRequest, LaunchTemplateProvider, LaunchTemplateSpec, LaunchedInstance, NodeClassResolver,
+    Offerings, Pricing, UnavailableOfferings, launch_template_spec,
 };
-use crate::controllers::convert;
-use crate::scheduling::{self, CapacityType, InstanceType, Requirement, Requirements, Resources};
+use crate::convert;
+use crate::scheduling::{CapacityType, InstanceType, Requirement, Requirements, Resources};
 
 /// Karpenter caches resolved subnets, security groups and AMIs for a minute.
 const RESOLVE_TTL: Duration = Duration::from_secs(60);
 /// Karpenter refreshes prices every 12 h; spot prices move, so a bench that wants fresh prices
 /// restarts or waits.
 const PRICING_TTL: Duration = Duration::from_secs(12 * 3600);
-
-/// What the nodes' user data needs to join the cluster.
-#[derive(Clone, Debug, Default)]
-pub struct ClusterInfo {
-    pub name: String,
-    pub endpoint: String,
-    pub ca_bundle: String,
-    pub cidr: String,
-    /// `1.34`: picks the AMI alias's SSM parameter.
-    pub kubernetes_version: String,
-}
 
 /// An EC2NodeClass's selectors resolved; errors say which selector matched nothing.
 #[derive(Clone, Debug, Default)]
@@ -248,19 +238,7 @@ impl CloudProvider {
         let infos = self.instance_types.list().await?;
         let mut out = Vec::new();
         for info in infos.iter().filter(|i| archs.contains(i.arch.as_str())) {
-            let offerings: Vec<scheduling::Offering> = self
-                .offerings
-                .offerings_in(info, &zones)
-                .into_iter()
-                .filter_map(|o| {
-                    Some(scheduling::Offering {
-                        zone: o.zone,
-                        capacity_type: CapacityType::parse(o.capacity_type.as_str())?,
-                        price: o.price,
-                        available: o.available,
-                    })
-                })
-                .collect();
+            let offerings = self.offerings.offerings_in(info, &zones);
             if offerings.is_empty() {
                 continue;
             }
@@ -356,16 +334,18 @@ impl CloudProvider {
             }
         }
         let used_images: BTreeSet<&str> = overrides.iter().map(|o| o.image_id.as_str()).collect();
+        let security_groups: Vec<String> = resolved.security_groups.iter().map(|g| g.id.clone()).collect();
         let launch_templates: Vec<LaunchTemplateSpec> = images
             .values()
             .filter(|a| used_images.contains(a.id.as_str()))
-            .map(|ami| self.launch_template_spec(claim, class, pool_kubelet, &ami.id, &resolved))
+            .map(|ami| {
+                launch_template_spec(&self.cluster, claim, class, pool_kubelet, &ami.id, security_groups.clone())
+            })
             .collect();
         let pool = claim.labels().get(l::NODEPOOL).cloned().unwrap_or_default();
         let req = LaunchRequest {
             nodeclaim_name: claim.name_any(),
-            capacity_type: cloud::CapacityType::parse(capacity_type.as_str())
-                .ok_or_else(|| CloudError::Invalid(format!("capacity type {}", capacity_type.as_str())))?,
+            capacity_type,
             launch_templates,
             overrides,
             subnets: resolved.raw_subnets.clone(),
@@ -389,100 +369,6 @@ impl CloudProvider {
             None => (Resources::new(), Resources::new(), BTreeMap::new()),
         };
         Ok(Launched { instance, capacity, allocatable, labels })
-    }
-
-    fn launch_template_spec(
-        &self,
-        claim: &NodeClaim,
-        class: &EC2NodeClass,
-        pool_kubelet: Option<&KubeletConfiguration>,
-        image_id: &str,
-        resolved: &Resolved,
-    ) -> LaunchTemplateSpec {
-        let spec = &class.spec;
-        let kubelet = spec.kubelet.clone().or_else(|| pool_kubelet.cloned()).unwrap_or_default();
-        let mut taints: Vec<userdata::Taint> = claim
-            .spec
-            .taints
-            .iter()
-            .chain(claim.spec.startup_taints.iter())
-            .map(|t| userdata::Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone() })
-            .collect();
-        // Karpenter registers nodes with this taint and removes it once it has synced the Node.
-        taints.push(userdata::Taint {
-            key: l::UNREGISTERED_TAINT.to_owned(),
-            value: None,
-            effect: "NoExecute".to_owned(),
-        });
-        let registration = userdata::NodeRegistration {
-            cluster: userdata::Cluster {
-                name: self.cluster.name.clone(),
-                api_server_endpoint: self.cluster.endpoint.clone(),
-                certificate_authority: self.cluster.ca_bundle.clone(),
-                cidr: self.cluster.cidr.clone(),
-            },
-            labels: claim.labels().clone(),
-            taints,
-            max_pods: kubelet.max_pods.and_then(|m| u32::try_from(m).ok()),
-            kube_reserved: kubelet.kube_reserved.unwrap_or_default(),
-            system_reserved: kubelet.system_reserved.unwrap_or_default(),
-            eviction_hard: kubelet.eviction_hard.unwrap_or_default(),
-            ..Default::default()
-        };
-        let metadata_options = spec
-            .metadata_options
-            .as_ref()
-            .map(|m| {
-                let d = cloud::MetadataOptions::default();
-                cloud::MetadataOptions {
-                    http_endpoint: m.http_endpoint.clone().unwrap_or(d.http_endpoint),
-                    http_protocol_ipv6: m.http_protocol_ipv6.clone().unwrap_or(d.http_protocol_ipv6),
-                    http_put_response_hop_limit: m
-                        .http_put_response_hop_limit
-                        .and_then(|h| i32::try_from(h).ok())
-                        .unwrap_or(d.http_put_response_hop_limit),
-                    http_tokens: m.http_tokens.clone().unwrap_or(d.http_tokens),
-                }
-            })
-            .unwrap_or_default();
-        let block_device_mappings = if spec.block_device_mappings.is_empty() {
-            vec![cloud::BlockDeviceMapping::al2023_root()]
-        } else {
-            spec.block_device_mappings
-                .iter()
-                .map(|b| {
-                    let ebs = b.ebs.clone().unwrap_or_default();
-                    cloud::BlockDeviceMapping {
-                        device_name: b.device_name.clone().unwrap_or_else(|| "/dev/xvda".to_owned()),
-                        volume_size_gib: ebs
-                            .volume_size
-                            .as_deref()
-                            .and_then(|q| scheduling::parse_quantity(q).ok())
-                            .map(|milli| i32::try_from(milli / 1000 / (1 << 30)).unwrap_or(20).max(1)),
-                        volume_type: ebs.volume_type.clone(),
-                        iops: ebs.iops.and_then(|v| i32::try_from(v).ok()),
-                        throughput: ebs.throughput.and_then(|v| i32::try_from(v).ok()),
-                        encrypted: ebs.encrypted,
-                        delete_on_termination: ebs.delete_on_termination,
-                    }
-                })
-                .collect()
-        };
-        LaunchTemplateSpec {
-            cluster_name: self.cluster.name.clone(),
-            nodeclass_name: class.name_any(),
-            image_id: image_id.to_owned(),
-            registration,
-            security_group_ids: resolved.security_groups.iter().map(|g| g.id.clone()).collect(),
-            instance_profile: spec
-                .instance_profile
-                .clone()
-                .unwrap_or_else(|| format!("{}_{}", self.cluster.name, class.name_any())),
-            metadata_options,
-            block_device_mappings,
-            detailed_monitoring: spec.detailed_monitoring.unwrap_or(false),
-            tags: spec.tags.clone(),
-        }
     }
 
     pub async fn get_instance(&self, id: &str) -> Result<Instance, CloudError> {

@@ -82,3 +82,10 @@ pub mod conditions {
     pub const DISRUPTION_REASON: &str = "DisruptionReason";
     pub const INSTANCE_TERMINATING: &str = "InstanceTerminating";
 }
+
+impl NodeClaim {
+    /// The NodePool it was made for (its `karpenter.sh/nodepool` label), or "".
+    pub fn node_pool(&self) -> String {
+        self.metadata.labels.as_ref().and_then(|l| l.get(super::labels::NODEPOOL)).cloned().unwrap_or_default()
+    }
+}

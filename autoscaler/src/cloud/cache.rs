@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::clock::SharedClock;
+use crate::clock::SharedClock;
 
 #[derive(Debug)]
 pub struct TtlCache<K, V> {

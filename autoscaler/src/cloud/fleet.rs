@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::clock::SharedClock;
 use super::errors::{
     CloudError, FleetError, INSUFFICIENT_FREE_ADDRESSES, LAUNCH_TEMPLATE_NAME_NOT_FOUND,
     SPOT_SLR_CREATION_NOT_PERMITTED, is_insufficient_capacity_code, reason_message,
@@ -24,7 +23,9 @@ use super::errors::{
 use super::launch_template::{LaunchTemplateProvider, LaunchTemplateSpec};
 pub use super::launch_template::{TAG_EKS_CLUSTER, TAG_NODECLASS};
 use super::nodeclass::Subnet;
-use super::offerings::{CapacityType, UnavailableOfferings};
+use super::offerings::UnavailableOfferings;
+use crate::clock::SharedClock;
+use crate::scheduling::CapacityType;
 
 /// Karpenter never asks CreateFleet for more instance types than this.
 pub const MAX_INSTANCE_TYPES: usize = 60;
@@ -188,7 +189,7 @@ impl FleetProvider {
             .r#type(FleetType::Instant)
             .target_capacity_specification(
                 TargetCapacitySpecificationRequest::builder()
-                    .default_target_capacity_type(DefaultTargetCapacityType::from(ct.as_str()))
+                    .default_target_capacity_type(target_capacity_type(ct))
                     .total_target_capacity(1)
                     .build(),
             )
@@ -201,7 +202,7 @@ impl FleetProvider {
                     .allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized)
                     .build(),
             ),
-            CapacityType::OnDemand => call.on_demand_options(
+            CapacityType::OnDemand | CapacityType::Reserved => call.on_demand_options(
                 OnDemandOptionsRequest::builder()
                     .allocation_strategy(FleetOnDemandAllocationStrategy::LowestPrice)
                     .build(),
@@ -330,6 +331,15 @@ fn allowed_types(overrides: &[LaunchOverride]) -> BTreeSet<String> {
     seen.into_iter().collect()
 }
 
+/// The fleet's `DefaultTargetCapacityType`: ordinary capacity reservations launch as on-demand,
+/// as Karpenter launches them.
+fn target_capacity_type(ct: CapacityType) -> DefaultTargetCapacityType {
+    match ct {
+        CapacityType::Spot => DefaultTargetCapacityType::Spot,
+        CapacityType::OnDemand | CapacityType::Reserved => DefaultTargetCapacityType::OnDemand,
+    }
+}
+
 /// Same NodeClaim and same request → same token, so a retried call cannot launch twice; a
 /// changed request (other offerings after a failure) gets a new one, as EC2 would otherwise
 /// replay the old answer. At most 64 characters, as EC2 allows.
@@ -364,7 +374,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::cloud::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     fn provider() -> (FleetProvider, Arc<UnavailableOfferings>) {
         let clock: SharedClock = Arc::new(ManualClock::new(Instant::now(), DateTime::UNIX_EPOCH));

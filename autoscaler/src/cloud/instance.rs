@@ -10,7 +10,7 @@ use tracing::{debug, info};
 
 use super::errors::{CloudError, is_not_found_code};
 use super::fleet::{TAG_EKS_CLUSTER, TAG_NODECLASS, TAG_NODEPOOL, provider_id};
-use super::offerings::CapacityType;
+use crate::scheduling::CapacityType;
 
 /// Every state but `terminated`: what "the instance still exists" means.
 pub const LIVE_STATES: [&str; 5] = ["pending", "running", "stopping", "stopped", "shutting-down"];

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::{Filter, LocationType};
 use tracing::debug;
 
-use super::clock::SharedClock;
 use super::errors::CloudError;
 use super::quantity::{format_bytes, format_millicores};
+use crate::clock::SharedClock;
 
 pub const INSTANCE_TYPES_TTL: Duration = Duration::from_secs(5 * 60);
 /// Karpenter's `VM_MEMORY_OVERHEAD_PERCENT` default: memory the hypervisor and OS keep.

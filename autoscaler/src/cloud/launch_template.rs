@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 use super::cache::TtlCache;
-use super::clock::SharedClock;
 use super::errors::{CloudError, LAUNCH_TEMPLATE_NAME_NOT_FOUND};
+use crate::clock::SharedClock;
 
 pub const LAUNCH_TEMPLATE_TTL: Duration = Duration::from_secs(60);
 pub const NAME_PREFIX: &str = "karpenter.k8s.aws/";

@@ -2,51 +2,22 @@
 //! recently could not fill (aws/karpenter-provider-aws `pkg/cache/unavailableofferings.go`).
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::debug;
 
 use super::cache::TtlCache;
-use super::clock::SharedClock;
 use super::instance_types::InstanceTypeInfo;
 use super::pricing::Pricing;
+use crate::clock::SharedClock;
+use crate::scheduling::{CapacityType, Offering};
 
 /// How long a capacity failure keeps an offering, subnet or capacity type out of consideration.
 pub const UNAVAILABLE_OFFERINGS_TTL: Duration = Duration::from_secs(3 * 60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CapacityType {
-    Spot,
-    OnDemand,
-}
-
-impl CapacityType {
-    pub const ALL: [Self; 2] = [Self::Spot, Self::OnDemand];
-
-    /// The `karpenter.sh/capacity-type` value, which is also EC2's `DefaultTargetCapacityType`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spot => "spot",
-            Self::OnDemand => "on-demand",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "spot" => Some(Self::Spot),
-            "on-demand" => Some(Self::OnDemand),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for CapacityType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The capacity types offered here; reserved capacity is not modelled.
+const SOLD: [CapacityType; 2] = [CapacityType::Spot, CapacityType::OnDemand];
 
 #[derive(Debug)]
 pub struct UnavailableOfferings {
@@ -118,14 +89,6 @@ impl UnavailableOfferings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Offering {
-    pub zone: String,
-    pub capacity_type: CapacityType,
-    pub price: f64,
-    pub available: bool,
-}
-
 /// Builds offerings from the catalog, the prices and the unavailable cache.
 #[derive(Debug, Clone)]
 pub struct Offerings {
@@ -152,10 +115,11 @@ impl Offerings {
     fn build(&self, it: &InstanceTypeInfo, only: Option<&BTreeSet<String>>) -> Vec<Offering> {
         let mut out = Vec::new();
         for zone in it.zones.iter().filter(|z| only.is_none_or(|o| o.contains(*z))) {
-            for ct in CapacityType::ALL {
+            for ct in SOLD {
                 let price = match ct {
                     CapacityType::Spot => self.pricing.spot(&it.name, zone),
                     CapacityType::OnDemand => self.pricing.on_demand(&it.name),
+                    CapacityType::Reserved => None,
                 };
                 let Some(price) = price else { continue };
                 let available = !self.unavailable.is_unavailable(&it.name, zone, ct);
@@ -171,7 +135,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::cloud::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     #[test]
     fn marks_expire_after_three_minutes_and_a_new_mark_restarts_the_ttl() {

@@ -7,8 +7,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use aws_sdk_pricing::types::{Filter, FilterType};
 use tracing::{debug, warn};
 
-use super::clock::SharedClock;
 use super::errors::CloudError;
+use crate::clock::SharedClock;
 
 #[derive(Debug, Default, Clone)]
 struct Tables {

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use kube::ResourceExt;
 
-use super::Context;
+use super::context::Context;
+use super::error::Error;
+use super::writes::delete_claim;
 use crate::apis::common::is_true;
 use crate::apis::nodeclaim::conditions as c;
 
@@ -27,7 +28,7 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-pub async fn collect(ctx: &Context) -> anyhow::Result<()> {
+pub async fn collect(ctx: &Context) -> Result<(), Error> {
     let instances = ctx.cloud.list().await?;
     let claims = ctx.state.node_claims.state();
     let claimed: BTreeSet<String> = claims
@@ -44,7 +45,7 @@ pub async fn collect(ctx: &Context) -> anyhow::Result<()> {
         .filter(|c| c.status.as_ref().and_then(|s| s.provider_id.as_ref()).is_none())
         .map(|c| c.name_any())
         .collect();
-    let now = Utc::now();
+    let now = ctx.clock.utc_now();
     let mut leaked = Vec::new();
     for inst in &instances {
         if claimed.contains(&inst.id) || inst.state == "shutting-down" {
@@ -78,7 +79,7 @@ pub async fn collect(ctx: &Context) -> anyhow::Result<()> {
             // Double-check one by one: the list may be filtered by tags someone removed.
             if ctx.cloud.get_instance(id).await.is_err_and(|e| e.is_not_found()) {
                 tracing::info!(NodeClaim = %claim.name_any(), instance = %id, "garbage collecting nodeclaim whose instance is gone");
-                super::lifecycle::delete_claim(ctx, &claim, "garbage_collected").await?;
+                delete_claim(ctx, &claim, "garbage_collected").await?;
             }
         }
     }

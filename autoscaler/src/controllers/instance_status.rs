@@ -14,8 +14,9 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::Context;
-use super::lifecycle::Error;
+use super::context::Context;
+use super::error::Error;
+use super::writes::{claim_event, delete_claim};
 use crate::apis::NodeClaim;
 use crate::apis::labels as l;
 use crate::cloud::UnhealthyInstance;
@@ -57,8 +58,8 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 pub async fn reconcile(ctx: &Context, first_seen: &mut BTreeMap<String, DateTime<Utc>>) -> Result<(), Error> {
-    let unhealthy = ctx.cloud.describe_unhealthy().await.map_err(|e| Error::Other(e.to_string()))?;
-    let now = Utc::now();
+    let unhealthy = ctx.cloud.describe_unhealthy().await?;
+    let now = ctx.clock.utc_now();
     first_seen.retain(|id, _| unhealthy.iter().any(|u| &u.id == id));
     for u in &unhealthy {
         let seen = *first_seen.entry(u.id.clone()).or_insert(now);
@@ -74,9 +75,9 @@ pub async fn reconcile(ctx: &Context, first_seen: &mut BTreeMap<String, DateTime
             }
             Verdict::Graceful => "event_status",
         };
-        super::lifecycle::delete_claim(ctx, &claim, kind).await?;
+        delete_claim(ctx, &claim, kind).await?;
         info!(messageKind = kind, NodeClaim = %claim.name_any(), instance_id = %u.id, action = if kind == "event_status" { "CordonAndDrain" } else { "ForcefulTermination" }, "initiating delete from instance status");
-        super::lifecycle::event(
+        claim_event(
             ctx,
             &claim,
             EventType::Warning,
@@ -89,7 +90,7 @@ pub async fn reconcile(ctx: &Context, first_seen: &mut BTreeMap<String, DateTime
 }
 
 /// `karpenter.sh/nodeclaim-termination-timestamp=now`: the termination controller skips the drain.
-async fn annotate_deadline(ctx: &Context, claim: &NodeClaim, now: DateTime<Utc>) -> Result<(), Error> {
+async fn annotate_deadline(ctx: &Context, claim: &NodeClaim, now: DateTime<Utc>) -> Result<(), kube::Error> {
     let api: Api<NodeClaim> = Api::all(ctx.client.clone());
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let patch = json!({"metadata": {"annotations": {l::TERMINATION_TIMESTAMP: stamp}}});

@@ -4,13 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::Context;
+use super::context::Context;
 use crate::apis::common::set_condition;
 use crate::apis::ec2nodeclass::conditions as c;
 use crate::apis::{EC2NodeClass, EC2NodeClassStatus};
@@ -22,17 +20,19 @@ pub async fn run(ctx: Arc<Context>) {
     let mut changed = ctx.state.capacity_changed.clone();
     let mut last: std::collections::BTreeMap<String, (i64, std::time::Instant)> = Default::default();
     loop {
+        let now = ctx.clock.now();
         for class in ctx.state.node_classes.state() {
             let name = class.name_any();
             let generation = class.metadata.generation.unwrap_or(0);
-            let fresh = last.get(&name).is_some_and(|(g, at)| *g == generation && at.elapsed() < REFRESH);
+            let fresh =
+                last.get(&name).is_some_and(|(g, at)| *g == generation && now.saturating_duration_since(*at) < REFRESH);
             let ready = class.status.as_ref().is_some_and(|s| crate::apis::common::is_true(&s.conditions, c::READY));
             if fresh && ready {
                 continue;
             }
             match update(&ctx, &class).await {
                 Ok(()) => {
-                    last.insert(name, (generation, std::time::Instant::now()));
+                    last.insert(name, (generation, ctx.clock.now()));
                 }
                 Err(err) => tracing::warn!(EC2NodeClass = %name, error = %err, "updating ec2nodeclass status"),
             }
@@ -41,11 +41,12 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> {
+/// One pass over one EC2NodeClass: resolve its selectors and write its status when it changed.
+pub async fn update(ctx: &Context, class: &EC2NodeClass) -> Result<(), kube::Error> {
     let resolved = ctx.cloud.resolve(class).await;
     let mut status: EC2NodeClassStatus = class.status.clone().unwrap_or_default();
     let before = status.clone();
-    let now = Time(Timestamp::now());
+    let now = ctx.now();
     let generation = class.metadata.generation;
     status.subnets = resolved.subnets.clone();
     status.security_groups = resolved.security_groups.clone();

@@ -4,18 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Context;
-use super::convert;
+use super::context::Context;
 use crate::apis::common::{is_true, set_condition};
 use crate::apis::labels as l;
 use crate::apis::{NodePool, NodePoolStatus};
+use crate::convert;
 use crate::metrics::ResourceLabels;
 use crate::scheduling::Resources;
 
@@ -75,7 +73,8 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
+/// One pass over one NodePool: metrics, and its status when it changed.
+pub async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
     let name = pool.name_any();
     let usage = usage(ctx, &name);
     for (resource, milli) in usage.iter() {
@@ -99,7 +98,7 @@ async fn update(ctx: &Context, pool: &NodePool) -> Result<(), kube::Error> {
     let class_ready = class
         .as_ref()
         .is_some_and(|c| is_true(c.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]), "Ready"));
-    let now = Time(Timestamp::now());
+    let now = ctx.now();
     set_condition(
         &mut status.conditions,
         "NodeClassReady",

@@ -1,8 +1,9 @@
 //! The cluster as the controllers see it: reflector caches of the kinds they read, fed by watches,
 //! and notifications when pods or capacity change.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -10,10 +11,11 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use crate::apis::labels as l;
 use crate::apis::{EC2NodeClass, NodeClaim, NodePool};
 
 /// Caches of every kind the controllers read, kept current by watches.
@@ -36,25 +38,26 @@ pub struct ClusterState {
 /// nomination). Disruption leaves them alone for a while, so a node that just came up for pods
 /// the scheduler has not bound yet is not taken for empty.
 #[derive(Clone, Default)]
-pub struct Nominations(Arc<std::sync::Mutex<std::collections::BTreeMap<String, std::time::Instant>>>);
+pub struct Nominations(Arc<std::sync::Mutex<BTreeMap<String, Instant>>>);
 
 impl Nominations {
-    /// Records that pending pods are meant for `name` (a NodeClaim or Node name), now.
-    pub fn nominate(&self, name: &str) {
-        self.lock().insert(name.to_owned(), std::time::Instant::now());
+    /// Records that pending pods are meant for `name` (a NodeClaim or Node name), at `now`.
+    pub fn nominate(&self, name: &str, now: Instant) {
+        self.lock().insert(name.to_owned(), now);
     }
 
     /// When `name` was last nominated, if ever.
-    pub fn last(&self, name: &str) -> Option<std::time::Instant> {
+    pub fn last(&self, name: &str) -> Option<Instant> {
         self.lock().get(name).copied()
     }
 
-    /// Forgets nominations older than `age` (called by whoever reads them, so the map stays small).
-    pub fn prune(&self, age: Duration) {
-        self.lock().retain(|_, at| at.elapsed() < age);
+    /// Forgets nominations older than `age` at `now` (called by whoever reads them, so the map
+    /// stays small).
+    pub fn prune(&self, age: Duration, now: Instant) {
+        self.lock().retain(|_, at| now.saturating_duration_since(*at) < age);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, std::time::Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Instant>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -147,6 +150,31 @@ impl ClusterState {
 
     pub fn node_class(&self, name: &str) -> Option<Arc<EC2NodeClass>> {
         self.node_classes.state().into_iter().find(|c| c.metadata.name.as_deref() == Some(name))
+    }
+
+    /// Names of Nodes and NodeClaims that are going away: deleting, or tainted as disrupted.
+    /// Their pods count as pending so replacements start before the drain.
+    pub fn marked_for_deletion(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for claim in self.node_claims.state() {
+            if claim.metadata.deletion_timestamp.is_some() {
+                out.insert(claim.name_any());
+                if let Some(node) = claim.status.as_ref().and_then(|s| s.node_name.clone()) {
+                    out.insert(node);
+                }
+            }
+        }
+        for node in self.nodes.state() {
+            let disrupted = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .is_some_and(|ts| ts.iter().any(|t| t.key == l::DISRUPTED_TAINT));
+            if node.metadata.deletion_timestamp.is_some() || disrupted {
+                out.insert(node.name_any());
+            }
+        }
+        out
     }
 
     /// Pods bound to a node, by node name.

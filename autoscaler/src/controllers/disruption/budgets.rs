@@ -1,10 +1,15 @@
 //! Disruption budgets: how many of a NodePool's nodes may be disrupted at once for a reason,
 //! including `schedule` + `duration` windows (cron, as Karpenter's budgets take them). Pure.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, Timelike, Utc};
+use kube::ResourceExt;
 
 use crate::apis::common::parse_duration;
 use crate::apis::nodepool::Budget;
+use crate::apis::{NodeClaim, NodePool};
 
 /// Disruption reasons, as budgets name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,6 +27,75 @@ impl Reason {
             Reason::Drifted => "Drifted",
             Reason::Expired => "Expired",
             Reason::Underutilized => "Underutilized",
+        }
+    }
+}
+
+/// Every pool's budgets with its node count and how many of its nodes are being disrupted: what
+/// the disruptions allowed at a given time are worked out from.
+#[derive(Clone, Debug, Default)]
+pub struct Budgets {
+    pools: BTreeMap<String, PoolBudgets>,
+}
+
+#[derive(Clone, Debug)]
+struct PoolBudgets {
+    budgets: Vec<Budget>,
+    nodes: usize,
+    disrupting: usize,
+}
+
+impl Budgets {
+    /// From the pools and their claims; a claim is disrupting once `leaving` names it or its node
+    /// (deleting, or its node tainted: node names are not claim names, and the taint comes first).
+    pub fn new(pools: &[Arc<NodePool>], claims: &[Arc<NodeClaim>], leaving: &BTreeSet<String>) -> Budgets {
+        let mut out = BTreeMap::new();
+        for pool in pools {
+            let name = pool.name_any();
+            let mine: Vec<_> = claims.iter().filter(|c| c.node_pool() == name).collect();
+            let disrupting = mine
+                .iter()
+                .filter(|c| {
+                    leaving.contains(&c.name_any())
+                        || c.status.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| leaving.contains(n))
+                })
+                .count();
+            out.insert(name, PoolBudgets { budgets: pool.spec.budgets(), nodes: mine.len(), disrupting });
+        }
+        Budgets { pools: out }
+    }
+
+    /// The disruptions each pool still allows at `now`, by reason.
+    pub fn at(&self, now: DateTime<Utc>) -> Allowance {
+        let mut left = BTreeMap::new();
+        for (name, pool) in &self.pools {
+            for reason in [Reason::Empty, Reason::Drifted, Reason::Expired, Reason::Underutilized] {
+                let allowed = allowed(&pool.budgets, reason, pool.nodes, now).unwrap_or_else(|e| {
+                    tracing::warn!(NodePool = %name, error = %e, "invalid disruption budget; allowing none");
+                    0
+                });
+                left.insert((name.clone(), reason), allowed.saturating_sub(pool.disrupting));
+            }
+        }
+        Allowance { left }
+    }
+}
+
+/// Per-pool disruptions still allowed, by reason; a decision takes from it as it picks nodes.
+#[derive(Clone, Debug)]
+pub struct Allowance {
+    left: BTreeMap<(String, Reason), usize>,
+}
+
+impl Allowance {
+    /// Takes one disruption for `pool`; false when none is left.
+    pub fn take(&mut self, pool: &str, reason: Reason) -> bool {
+        match self.left.get_mut(&(pool.to_owned(), reason)) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -13,7 +13,9 @@ use crate::apis::common::{is_true, parse_duration};
 use crate::apis::labels as l;
 use crate::apis::nodeclaim::conditions as c;
 use crate::apis::{NodeClaim, NodePool};
-use crate::controllers::convert;
+use crate::controllers::nodepool;
+use crate::controllers::state::Nominations;
+use crate::convert;
 use crate::scheduling::{LabelSelector, Requirements};
 
 #[derive(Clone, Debug)]
@@ -34,6 +36,33 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A candidate as the controller gathers it: its offering from the Node's labels, the pods to
+    /// move out of `pods_on_node`, drift and expiry read from the objects at `now`.
+    pub fn new(
+        claim: Arc<NodeClaim>,
+        node: Arc<Node>,
+        pool: Arc<NodePool>,
+        pods_on_node: &[Arc<Pod>],
+        price: f64,
+        consolidatable: bool,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Candidate {
+        let (instance_type, zone, capacity_type) = offering_labels(&node);
+        Candidate {
+            drifted: drift(&claim, &node, &pool),
+            expired: expired(&claim, now),
+            pods: reschedulable(pods_on_node),
+            claim,
+            node,
+            pool,
+            instance_type,
+            zone,
+            capacity_type,
+            price,
+            consolidatable,
+        }
+    }
+
     pub fn name(&self) -> String {
         self.claim.name_any()
     }
@@ -52,19 +81,27 @@ impl Candidate {
     }
 }
 
+/// The node's instance type, zone and capacity type (its well-known labels; "" when missing).
+pub fn offering_labels(node: &Node) -> (String, String, String) {
+    let labels = node.labels();
+    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    (get(l::INSTANCE_TYPE), get(l::ZONE), get(l::CAPACITY_TYPE))
+}
+
 /// Whether pending pods were recently meant for this node: nominated within `window`, or
 /// nominated while it was coming up and initialized less than `window` ago (the scheduler may
 /// not have bound them yet).
 pub fn nominated(
     claim: &NodeClaim,
     node: &Node,
-    nominations: &crate::controllers::state::Nominations,
-    window: std::time::Duration,
-    now: k8s_openapi::jiff::Timestamp,
+    nominations: &Nominations,
+    window: Duration,
+    now: Instant,
+    wall: k8s_openapi::jiff::Timestamp,
 ) -> bool {
     let last = [claim.name_any(), node.name_any()].iter().filter_map(|n| nominations.last(n)).max();
     let Some(last) = last else { return false };
-    if last.elapsed() < window {
+    if now.saturating_duration_since(last) < window {
         return true;
     }
     let conditions = claim.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or(&[]);
@@ -72,7 +109,7 @@ pub fn nominated(
         .iter()
         .find(|cond| cond.type_ == c::INITIALIZED && cond.status == "True")
         .map(|cond| cond.last_transition_time.0);
-    initialized_at.is_some_and(|at| now.duration_since(at).as_secs_f64() < window.as_secs_f64())
+    initialized_at.is_some_and(|at| wall.duration_since(at).as_secs_f64() < window.as_secs_f64())
 }
 
 /// Why a node cannot be a candidate at all (or None when it can).
@@ -136,9 +173,9 @@ pub fn reschedulable(pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
 pub fn drift(claim: &NodeClaim, node: &Node, pool: &NodePool) -> Option<String> {
     let stamped = claim.annotations().get(l::NODEPOOL_HASH);
     let version = claim.annotations().get(l::NODEPOOL_HASH_VERSION);
-    if version.map(String::as_str) == Some(super::super::nodepool::HASH_VERSION)
+    if version.map(String::as_str) == Some(nodepool::HASH_VERSION)
         && let Some(h) = stamped
-        && *h != super::super::nodepool::hash(pool)
+        && *h != nodepool::hash(pool)
     {
         return Some("NodePoolDrifted".to_owned());
     }
@@ -170,16 +207,16 @@ pub struct PodEvents {
 }
 
 impl PodEvents {
-    /// Records the node's current pods; returns how long they have been unchanged.
-    pub fn quiet_for(&mut self, node: &str, pods: &[Arc<Pod>]) -> Duration {
+    /// Records the node's current pods at `now`; returns how long they have been unchanged.
+    pub fn quiet_for(&mut self, node: &str, pods: &[Arc<Pod>], now: Instant) -> Duration {
         let mut keys: Vec<String> =
             pods.iter().map(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())).collect();
         keys.sort();
-        let entry = self.seen.entry(node.to_owned()).or_insert_with(|| (keys.clone(), Instant::now()));
+        let entry = self.seen.entry(node.to_owned()).or_insert_with(|| (keys.clone(), now));
         if entry.0 != keys {
-            *entry = (keys, Instant::now());
+            *entry = (keys, now);
         }
-        entry.1.elapsed()
+        now.saturating_duration_since(entry.1)
     }
 }
 

@@ -13,17 +13,18 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use tracing::{error, info, warn};
 
 pub use messages::{Action, Kind, Message, ParseError, parse};
 
-use super::Context;
+use super::context::Context;
+use super::writes::delete_claim;
 use crate::apis::NodeClaim;
 use crate::apis::labels as l;
-use crate::cloud::CapacityType;
 use crate::metrics::{ActionLabels, DisruptionLabels, MessageLabels};
+use crate::scheduling::CapacityType;
 
 /// Karpenter's `ReceiveMessageInput` (karpenter.md §3, §8).
 const MAX_MESSAGES: i32 = 10;
@@ -36,14 +37,17 @@ pub const UNPARSEABLE: &str = "unparseable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{operation}: {message}")]
-    Sqs { operation: &'static str, message: String },
+    /// An SQS call failed; the SDK error, with its whole chain in the message.
+    #[error("{operation}: {}", DisplayErrorContext(source.as_ref()))]
+    Sqs { operation: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("GetQueueUrl: no QueueUrl for queue {0}")]
+    NoQueueUrl(String),
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
 }
 
-fn sqs_err<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> Error {
-    move |e| Error::Sqs { operation, message: DisplayErrorContext(e).to_string() }
+fn sqs_err<E: std::error::Error + Send + Sync + 'static>(operation: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::Sqs { operation, source: Box::new(e) }
 }
 
 /// The interruption queue, resolved once (Karpenter's `sqs.Provider`).
@@ -56,7 +60,7 @@ pub struct Queue {
 impl Queue {
     pub async fn resolve(sqs: aws_sdk_sqs::Client, name: &str) -> Result<Queue, Error> {
         let out = sqs.get_queue_url().queue_name(name).send().await.map_err(sqs_err("GetQueueUrl"))?;
-        let url = out.queue_url.ok_or(Error::Sqs { operation: "GetQueueUrl", message: "no QueueUrl".into() })?;
+        let url = out.queue_url.ok_or_else(|| Error::NoQueueUrl(name.to_owned()))?;
         Ok(Queue { sqs, url })
     }
 
@@ -141,7 +145,7 @@ async fn process(ctx: &Context, queue: &Queue, sqs_message: aws_sdk_sqs::types::
                 error!(messageKind = msg.kind.as_str(), error = %err, "handling interruption message");
                 return;
             }
-            let latency = (chrono::Utc::now() - msg.time).to_std().unwrap_or_default();
+            let latency = (ctx.clock.utc_now() - msg.time).to_std().unwrap_or_default();
             ctx.metrics.interruption_latency.observe(latency.as_secs_f64());
             msg.kind.as_str()
         }
@@ -192,10 +196,7 @@ async fn handle_node_claim(ctx: &Context, msg: &Message, claim: &NodeClaim, node
     if action == Action::NoAction || claim.metadata.deletion_timestamp.is_some() {
         return Ok(());
     }
-    super::lifecycle::delete_claim(ctx, claim, msg.kind.as_str()).await.map_err(|e| match e {
-        super::lifecycle::Error::Kube(k) => Error::Kube(k),
-        super::lifecycle::Error::Other(m) => Error::Sqs { operation: "DeleteNodeClaim", message: m },
-    })?;
+    delete_claim(ctx, claim, msg.kind.as_str()).await?;
     info!(
         messageKind = msg.kind.as_str(),
         NodeClaim = %claim.name_any(),
@@ -246,16 +247,7 @@ pub async fn publish(
 ) {
     let refs: Vec<ObjectReference> =
         std::iter::once(claim.object_ref(&())).chain(node.map(|n| n.object_ref(&()))).collect();
-    for r in refs {
-        let ev = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.to_owned()),
-            action: reason.to_owned(),
-            secondary: None,
-        };
-        if let Err(err) = ctx.recorder.publish(&ev, &r).await {
-            tracing::debug!(error = %err, reason, "publishing interruption event");
-        }
+    for r in &refs {
+        super::writes::publish(ctx, r, type_, reason, reason, note).await;
     }
 }

@@ -1,16 +1,23 @@
-//! The one clock every TTL cache reads, so tests can move time instead of sleeping.
+//! The one clock every controller and TTL cache reads, so tests can move time instead of sleeping.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::jiff::Timestamp;
 
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Monotonic time, for expiries.
     fn now(&self) -> Instant;
     /// Wall time, for what goes on the wire (`StartTime`) and into records (`launch_time`).
     fn utc_now(&self) -> DateTime<Utc>;
+    /// Wall time as the Kubernetes types carry it (condition times, deletion timestamps).
+    fn timestamp(&self) -> Timestamp {
+        let t = self.utc_now();
+        let nanos = i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0);
+        Timestamp::new(t.timestamp(), nanos).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;

@@ -1,4 +1,5 @@
-//! Pure conversions between the Kubernetes objects and the scheduling simulation's model.
+//! Pure conversions between the Kubernetes objects and the scheduling simulation's model (the
+//! layer between `apis` and `scheduling` that the cloud provider and the controllers both use).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,0 +1,67 @@
+//! The provisioner: a pending pod becomes a NodeClaim written the way Karpenter writes it; a pod
+//! nothing can hold gets a FailedScheduling event and no NodeClaim.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+
+use super::support::{FakeCloud, Harness, node_class, node_pool, obj, pod};
+use crate::apis::{EC2NodeClass, NodePool};
+use crate::controllers::provisioner::provision;
+
+fn requirement<'a>(spec: &'a Value, key: &str) -> &'a Value {
+    spec["requirements"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap()
+}
+
+#[tokio::test]
+async fn a_pending_pod_gets_a_node_claim_and_is_nominated_to_it() {
+    let cloud = FakeCloud::start().await;
+    let mut h = Harness::new(&cloud);
+    h.cache.put(obj::<EC2NodeClass>(node_class()));
+    h.cache.put(obj::<NodePool>(node_pool()));
+    h.cache.put(obj::<Pod>(pod("web-1", "1500m", None)));
+    let ctx = h.ctx.clone();
+    let (results, ()) = tokio::join!(provision(&ctx), async {
+        let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
+        let (m, spec) = (&create.body["metadata"], &create.body["spec"]);
+        assert_eq!(m["generateName"], "default-");
+        assert_eq!(m["labels"]["karpenter.sh/nodepool"], "default");
+        assert_eq!(m["labels"]["karpenter.sh/capacity-type"], "on-demand", "single-valued requirements are labels");
+        assert_eq!(m["finalizers"], json!(["karpenter.sh/termination"]));
+        assert_eq!(m["ownerReferences"][0]["kind"], "NodePool");
+        assert_eq!(m["ownerReferences"][0]["uid"], "pool-uid");
+        assert_eq!(m["annotations"]["karpenter.sh/nodepool-hash-version"], "v3");
+        assert_eq!(spec["nodeClassRef"]["name"], "default");
+        assert_eq!(requirement(spec, "karpenter.sh/capacity-type")["values"], json!(["on-demand"]));
+        let types = requirement(spec, "node.kubernetes.io/instance-type")["values"].as_array().unwrap();
+        assert!(types.contains(&json!("m5.large")) && !types.contains(&json!("t3.micro")), "{types:?}");
+        assert_eq!(spec["resources"]["requests"]["cpu"], "1500m");
+        assert!(spec["requirements"].as_array().unwrap().iter().all(|r| r["key"] != "kubernetes.io/hostname"));
+        let mut created = create.body.clone();
+        created["metadata"]["name"] = json!("default-x7k2p");
+        create.reply(201, created);
+        let ev = h.api.expect_event("Nominated", "web-1").await;
+        assert_eq!(ev["note"], "Pod should schedule on: nodeclaim/default-x7k2p");
+    });
+    assert!(results.pod_errors.is_empty(), "{:?}", results.pod_errors);
+    assert_eq!(results.new_node_claims.len(), 1);
+    h.api.assert_idle();
+    assert!(ctx.state.nominations.last("default-x7k2p").is_some(), "disruption must leave it alone a while");
+}
+
+#[tokio::test]
+async fn a_pod_no_instance_type_can_hold_gets_an_event_and_no_claim() {
+    let cloud = FakeCloud::start().await;
+    let mut h = Harness::new(&cloud);
+    h.cache.put(obj::<EC2NodeClass>(node_class()));
+    h.cache.put(obj::<NodePool>(node_pool()));
+    h.cache.put(obj::<Pod>(pod("huge", "5000", None)));
+    let ctx = h.ctx.clone();
+    let (results, ()) = tokio::join!(provision(&ctx), async {
+        let ev = h.api.expect_event("FailedScheduling", "huge").await;
+        assert!(!ev["note"].as_str().unwrap().is_empty(), "says why: {ev}");
+    });
+    assert_eq!(results.pod_errors.len(), 1);
+    assert!(results.new_node_claims.is_empty());
+    h.api.assert_idle();
+}
