@@ -89,3 +89,56 @@ fn same_seed_same_timeline() {
     assert_eq!(first.status, Status::Passed);
     assert_eq!(first.timeline, second.timeline, "two runs with seed {} differ", scenario.seed);
 }
+
+/// Every fault a scenario injects is one an expectation needs: an API fault's code is an
+/// expected error answer, an interruption expects terminations, a capacity or quota fault
+/// expects where nodes land by capacity type. Without that, a scenario would pass with its fault
+/// removed. (The one exemption: a latency-only fault, which only makes a kill land mid-call.)
+#[test]
+fn every_fault_is_needed_by_an_expectation() {
+    use e2e::scenario::model::{Count, Step};
+    let at_least_one = |c: &Count| !c.holds(0);
+    for file in SCENARIO_FILES {
+        let s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
+        let expects: Vec<_> =
+            s.steps.iter().filter_map(|st| if let Step::Expect(e) = st { Some(e) } else { None }).collect();
+        let waits: Vec<_> =
+            s.steps.iter().filter_map(|st| if let Step::Wait(w) = st { Some(w) } else { None }).collect();
+        for step in &s.steps {
+            let Step::Fault(f) = step else { continue };
+            if let Some(code) = f.api.as_ref().and_then(|a| a.code.as_ref()) {
+                assert!(
+                    expects.iter().any(|e| e.api_errors.get(code).is_some_and(at_least_one)),
+                    "{file}: injects {code} but no expectation asks for {code} answers (api_errors)"
+                );
+            }
+            if f.interrupt_spot.is_some() || f.fis.is_some() {
+                let terminated = expects.iter().any(|e| e.instances_terminated.as_ref().is_some_and(at_least_one))
+                    || waits.iter().any(|w| w.instances_terminated.as_ref().is_some_and(at_least_one));
+                assert!(terminated, "{file}: interrupts instances but expects no termination");
+            }
+            if !f.pools.is_empty() || f.quotas.is_some() {
+                let by_capacity =
+                    expects.iter().flat_map(|e| &e.nodes).any(|n| n.labels.contains_key("karpenter.sh/capacity-type"));
+                assert!(by_capacity, "{file}: limits capacity but expects nothing about capacity types");
+            }
+        }
+    }
+}
+
+/// The API-fault scenarios fail once their fault is taken out: what they expect needs the fault.
+#[test]
+fn api_fault_scenarios_fail_without_their_fault() {
+    use e2e::scenario::model::Step;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let rt = runtime();
+    for file in ["throttling-storm.yaml", "api-failing-30s.yaml"] {
+        let mut s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
+        s.steps.retain(|st| !matches!(st, Step::Fault(f) if f.api.is_some()));
+        let outcome = rt.block_on(runner::run(&s)).unwrap();
+        match outcome.status {
+            Status::Failed(why) => assert!(why.contains("AWS error answers"), "{file} failed otherwise: {why}"),
+            other => panic!("{file} without its fault: {other:?}, want a failed expectation"),
+        }
+    }
+}

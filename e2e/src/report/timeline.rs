@@ -41,6 +41,10 @@ pub struct StepRecord {
     /// it changed since the previous observation.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub pods_running: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Error codes of the injected faults fake-ec2 answered during the step (the client's retries
+    /// meeting the fault), sorted; how many times depends on timing, so only which.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub injected_errors: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub expectations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -222,6 +222,12 @@ pub async fn check(env: &Env, observer: &Observer, e: &Expect, clock_factor: f64
         let n = env.events_with_reason(reason).await?;
         out.push(count_check(format!("events {reason}"), c, n as u64));
     }
+    if !e.api_errors.is_empty() {
+        let answered = env.fake.requests().errors_by_code();
+        for (code, c) in &e.api_errors {
+            out.push(count_check(format!("AWS error answers {code}"), c, answered.get(code).copied().unwrap_or(0)));
+        }
+    }
     if let Some(max) = e.max_fleet_cost_per_hour {
         let cost = fleet_cost_per_hour(&env.fake);
         out.push((

@@ -303,6 +303,10 @@ pub struct Expect {
     /// The fleet's cost per hour at fake-ec2's current prices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_fleet_cost_per_hour: Option<f64>,
+    /// Error answers fake-ec2 gave since the scenario began, by AWS error code (every service):
+    /// a fault scenario proves its fault was met (`RequestLimitExceeded: {min: 1}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_errors: BTreeMap<String, Count>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -116,6 +116,8 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
         tokio::spawn(observer.clone().sample(env.kube.clone())),
     ];
     let mut normalizer = Normalizer::default();
+    // The request log's position at the last observation: injected answers since then are the step's.
+    let mut requests_seen = 0;
     let mut status = Status::Passed;
     let total = scenario.steps.len();
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -133,6 +135,11 @@ pub async fn run_on(scenario: &Scenario, backend: crate::cluster::Backend) -> an
                 _ => true,
             };
             normalizer.observe(&mut rec, &claims, &instances, settled.then_some(pods.as_slice()));
+            let log = env.fake.requests();
+            let codes: std::collections::BTreeSet<String> =
+                log.since(requests_seen).filter(|e| e.injected).filter_map(|e| e.error_code.clone()).collect();
+            rec.injected_errors = codes.into_iter().collect();
+            requests_seen = log.last_seq();
         }
         let elapsed = t0.elapsed().as_secs_f64();
         match result {
