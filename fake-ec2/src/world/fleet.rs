@@ -157,7 +157,8 @@ impl World {
         };
         match ct {
             CapacityType::Spot => self.pools.spot_price_at(pool, now).1,
-            CapacityType::OnDemand => self.pools.on_demand_price(pool),
+            // Capacity reservations are billed at the on-demand rate.
+            CapacityType::OnDemand | CapacityType::Reserved => self.pools.on_demand_price(pool),
         }
     }
 

@@ -122,7 +122,7 @@ impl World {
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing a different Availability Zone.",
                         spec.instance_type, spec.instance_type
                     ),
-                    CapacityType::OnDemand => format!(
+                    CapacityType::OnDemand | CapacityType::Reserved => format!(
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
                         spec.instance_type,
                         spec.instance_type,

@@ -9,36 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::config::{PoolsConfig, SpotPoolsConfig};
 use crate::clock::Millis;
 use crate::rng::{hash_str, mix, unit};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum CapacityType {
-    #[serde(rename = "spot")]
-    Spot,
-    #[serde(rename = "on-demand")]
-    OnDemand,
-}
-
-impl CapacityType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spot => "spot",
-            Self::OnDemand => "on-demand",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "spot" => Some(Self::Spot),
-            "on-demand" => Some(Self::OnDemand),
-            _ => None,
-        }
-    }
-}
+/// Shared with the autoscaler and the harness; fake-ec2 has capacity only for spot and on-demand.
+pub use wellknown::CapacityType;
 
 /// Index of a (type, zone) pool: `type_index * zones + zone_index`.
 pub type PoolId = usize;
