@@ -168,7 +168,7 @@ mod tests {
         let _ = a.request_id();
         let _ = a.iam_id("AIPA");
         let mut b = Streams::new(3);
-        b.set_positions(&a.positions()).unwrap();
+        b.set_positions(&a.positions()).expect("positions of the same seed");
         assert_eq!(a.hex_id("i", 17), b.hex_id("i", 17));
         assert_eq!(a.request_id(), b.request_id());
         assert_eq!(a.iam_id("AROA"), b.iam_id("AROA"));
