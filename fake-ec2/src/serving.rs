@@ -125,11 +125,11 @@ pub async fn replay(file: &Path, world: Option<&Path>, seed: Option<u64>) -> any
     }
     match replay::run(&header, &exchanges, world, seed).await? {
         replay::Outcome::Identical { replayed, skipped } => {
-            println!("{replayed} exchanges replayed, every answer identical ({skipped} clock-mode changes skipped)");
+            println!("identical: {replayed} requests ({skipped} clock-mode changes skipped)");
             Ok(0)
         }
         replay::Outcome::Differs { seq, service, action, diff } => {
-            println!("exchange {seq} ({service} {action}) answered differently:\n{diff}");
+            println!("differs: request {seq} ({service} {action}) answered differently:\n{diff}");
             Ok(1)
         }
     }

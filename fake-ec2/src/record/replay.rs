@@ -1,9 +1,11 @@
 //! `fake-ec2 replay F`: sends a recording's requests, in order, to a fresh in-process fake-ec2
 //! built from the same world file and seed on a manual clock moved to each request's recorded
-//! world time, and compares every answer with the recorded one: status, headers (`date` aside)
-//! and body, byte for byte. Signatures are not checked again (the default `signed` auth mode
-//! only looks for one). An admin call that changed the clock's mode is skipped: the replay's
-//! clock is the recording's times.
+//! world time, and compares every answer with the recorded one: status, headers (`date` and
+//! `content-length` aside) and body, byte for byte. Nothing else needs normalising: request ids
+//! come from the seeded RNG's own stream and every timestamp from the world clock, which the
+//! replay sets to each request's recorded time. Signatures are not checked again (the default
+//! `signed` auth mode only looks for one). An admin call that changed the clock's mode is
+//! skipped: the replay's clock is the recording's times.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,8 +19,10 @@ use crate::clock::{ClockMode, iso};
 use crate::cloud::{Cloud, Shared};
 use crate::world::config::WorldConfig;
 
-/// Response headers that legitimately differ between two runs.
-const IGNORED_HEADERS: &[&str] = &["date"];
+/// Response headers that legitimately differ between two runs (`date` is wall-clock time) or
+/// that the transport sets after the recording saw the answer (`content-length`: the bodies are
+/// compared byte for byte anyway).
+const IGNORED_HEADERS: &[&str] = &["date", "content-length"];
 
 /// How a replay went.
 #[derive(Debug, Clone, PartialEq, Eq)]

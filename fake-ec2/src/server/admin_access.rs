@@ -93,8 +93,17 @@ pub(super) async fn after_admin_call(
         }
     };
     let response = next.run(Request::from_parts(parts.clone(), axum::body::Body::from(body.clone()))).await;
-    let action = format!("{} {}", parts.method, parts.uri.path());
-    let asked = Asked { at_ms, service: "admin", action: &action, parts: &parts, body: &body };
+    // Nested under /_fake (server::admin_router), this layer sees paths stripped: record the
+    // path sent, so the replay sends it to the same place.
+    let mut sent = parts.clone();
+    let full = format!("/_fake{}", parts.uri.path_and_query().map_or("", |p| p.as_str()));
+    if let Ok(uri) = full.parse() {
+        sent.uri = uri;
+    }
+    // The admin token stays out of the recording (the replay's admin API needs none).
+    sent.headers.remove(header::AUTHORIZATION);
+    let action = format!("{} {}", sent.method, sent.uri.path());
+    let asked = Asked { at_ms, service: "admin", action: &action, parts: &sent, body: &body };
     super::hooks::after(&hooks, &state, asked, response, false).await
 }
 

@@ -83,6 +83,18 @@ pub fn run(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Runs `fake-ec2 <args>` to completion: (exit code, stdout, stderr).
+pub fn run_out(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fake-ec2"))
+        .args(args)
+        .env("FAKE_EC2_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running fake-ec2");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 /// A fresh directory under the system temp dir for one test.
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("fake-ec2-{name}-{}", std::process::id()));
