@@ -80,7 +80,13 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", client::text(&endpoint, &format!("/_fake/events/log?since={since}")).await?);
             Ok(())
         }
-        Command::Serve(a) => fake_ec2::serving::serve(a).await,
+        Command::Serve(a) => match fake_ec2::serving::serve(a).await {
+            Err(e) if e.is::<fake_ec2::serving::Refused>() => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+            served => served,
+        },
         Command::Replay { file, world, seed } => {
             let code = fake_ec2::serving::replay(&file, world.as_deref(), seed).await?;
             std::process::exit(code)

@@ -20,10 +20,16 @@ fn append(path: &Path, what: &str) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("opening {what} {}", path.display()))
 }
 
+/// `serve` will not start as asked (an admin API open off loopback): the binary prints this one
+/// line, with no backtrace whatever RUST_BACKTRACE says, and exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// Serves until SIGINT or SIGTERM; the state file (if any) is written last.
 pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let exposure = AdminExposure { listen: a.listen, admin_listen: a.admin_listen, token: a.admin_token.as_deref() };
-    check_exposure(exposure).map_err(anyhow::Error::msg)?;
+    check_exposure(exposure).map_err(Refused)?;
     let loading = || format!("loading world {}", a.world.display());
     let mut cfg = WorldConfig::load(&a.world).with_context(loading)?;
     // Before the cloud is built, so the clock's start follows the mode asked for

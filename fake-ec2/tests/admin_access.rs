@@ -14,7 +14,9 @@ fn loopback(endpoint: &str) -> String {
 #[test]
 fn serve_on_a_public_address_without_a_token_refuses_to_start_and_says_how_to_fix_it() {
     let (code, stderr) = run(&["serve", "--world", WORLD, "--listen", "0.0.0.0:0"]);
-    assert_ne!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line, no backtrace: {stderr}");
+    assert!(stderr.starts_with("error: refusing"), "{stderr}");
     for needed in
         ["refusing to serve the admin API", "not a loopback address", "--admin-listen 127.0.0.1", "--admin-token"]
     {

@@ -130,13 +130,18 @@ const SERVER_SIDE_CODES: &[&str] = &["InsufficientInstanceCapacity"];
 
 /// Sends `req` and checks the invariant for `wire`.
 pub fn exchange(state: &Shared, wire: Wire, req: &Req) -> Result<(), TestCaseError> {
+    exchange_status(state, wire, req).map(|_| ())
+}
+
+/// [`exchange`], returning the status answered.
+pub fn exchange_status(state: &Shared, wire: Wire, req: &Req) -> Result<u16, TestCaseError> {
     let answer = send(state, req).map_err(TestCaseError::fail)?;
     let Some(a) = answer else {
         return Err(TestCaseError::fail("no answer within 3 s"));
     };
     // A HEAD answer has no body (HTTP drops it): only its status can be judged.
     let wire = if req.method == "HEAD" && a.body.is_empty() { None } else { Some(wire) };
-    judge(wire, &a).map_err(|why| {
+    judge(wire, &a).map(|()| a.status).map_err(|why| {
         let body = String::from_utf8_lossy(&a.body);
         TestCaseError::fail(format!("{why}: HTTP {} {:?}\n{body}", a.status, a.headers))
     })
