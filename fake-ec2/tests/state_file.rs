@@ -118,6 +118,71 @@ async fn sigkill_during_create_fleet_loses_nothing_acknowledged_and_half_does_no
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// CreateFleet by `token`: its instance ids if answered 200, `None` if the connection was cut.
+async fn try_fleet(endpoint: &str, token: &str) -> Option<Vec<String>> {
+    let (status, xml) = ec2(endpoint, &fleet(token)).await.ok()?;
+    assert_eq!(status, 200, "{xml}");
+    Some(all(&xml, "item").into_iter().filter(|i| i.starts_with("i-")).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_of_create_fleet_loses_and_duplicates_nothing() {
+    let dir = temp_dir("state-burst");
+    let state = dir.join("state.json");
+    let args = ["--seed", "9", "--state-file", state.to_str().unwrap()];
+    let f = FakeEc2::serve(&args);
+    // The burst is about persistence, not EC2's request rates.
+    admin(&f.admin, reqwest::Method::POST, "/_fake/throttling", json!({"mode": "off"})).await;
+    let lt = "Action=CreateLaunchTemplate&LaunchTemplateName=lt-1&LaunchTemplateData.ImageId=ami-0a0b0c0d0e0f10111";
+    assert_eq!(ec2(&f.endpoint, lt).await.unwrap().0, 200);
+    // Four clients launching as fast as they can, each remembering what was acknowledged and the
+    // token of the call the kill cut off.
+    let acked = Arc::new(Mutex::new(BTreeMap::<String, Vec<String>>::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (endpoint, acked) = (f.endpoint.clone(), acked.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let token = format!("burst-{c}-{i}");
+                    match try_fleet(&endpoint, &token).await {
+                        Some(ids) => acked.lock().unwrap().insert(token, ids),
+                        None => return token,
+                    };
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    let counter = acked.clone();
+    eventually("forty acknowledged fleets", async || counter.lock().unwrap().len() >= 40).await;
+    f.kill9();
+    let mut cut = Vec::new();
+    for c in clients {
+        cut.push(c.await.unwrap());
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let f = FakeEc2::serve(&args);
+    admin(&f.admin, reqwest::Method::POST, "/_fake/throttling", json!({"mode": "off"})).await;
+    let after = described(&f.endpoint).await;
+    assert!(after.values().all(|n| *n == 1), "no instance twice: {after:?}");
+    for (token, ids) in &acked {
+        assert!(ids.iter().all(|id| after.contains_key(id)), "{token}: acknowledged {ids:?}, lost after restart");
+        // A client retrying an acknowledged call gets the same instances back.
+        assert_eq!(try_fleet(&f.endpoint, token).await.as_ref(), Some(ids), "{token}");
+    }
+    // The cut-off calls, retried with their tokens, get whatever the killed process had launched
+    // for them (or a fresh launch): nothing is left running that no client knows about.
+    let mut known: BTreeSet<String> = acked.values().flatten().cloned().collect();
+    for token in &cut {
+        known.extend(try_fleet(&f.endpoint, token).await.unwrap());
+    }
+    let now: BTreeMap<String, usize> = described(&f.endpoint).await;
+    assert_eq!(now.keys().cloned().collect::<BTreeSet<_>>(), known, "every instance is one a client got back");
+    drop(f);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 async fn receive(endpoint: &str, url: &str) -> Vec<(String, String)> {
     let input = json!({"QueueUrl": url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 600});
     let (status, v) = sqs(endpoint, "ReceiveMessage", input).await.unwrap();
