@@ -123,3 +123,31 @@ async fn ec2_user_data_is_limited_to_16_kib() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[tokio::test]
+async fn a_queue_kept_to_the_former_256_kib_limit_refuses_more_and_batches_stop_at_ten() {
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let server = Server::start(world(4)).await;
+    let sqs = server.sqs();
+    let url = sqs
+        .create_queue()
+        .queue_name("small")
+        .attributes(QueueAttributeName::MaximumMessageSize, "262144")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    assert!(sqs.send_message().queue_url(&url).message_body("x".repeat(262_144)).send().await.is_ok());
+    let e = sqs.send_message().queue_url(&url).message_body("x".repeat(262_145)).send().await.unwrap_err();
+    assert_eq!(e.as_service_error().and_then(|e| e.code()), Some("InvalidParameterValue"));
+    let entries: Vec<_> = (0..11)
+        .map(|i| SendMessageBatchRequestEntry::builder().id(format!("e{i}")).message_body("y").build().unwrap())
+        .collect();
+    let e = sqs.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap_err();
+    assert_eq!(
+        e.as_service_error().and_then(|e| e.code()),
+        Some("AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+    );
+}
