@@ -19,6 +19,15 @@ pub use wellknown::CapacityType;
 /// Index of a (type, zone) pool: `type_index * zones + zone_index`.
 pub type PoolId = usize;
 
+/// What a state file keeps of [`Pools`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolsState {
+    capacity: BTreeMap<CapacityType, Vec<u32>>,
+    used: BTreeMap<CapacityType, Vec<u32>>,
+    manual_prices: Vec<BTreeMap<Millis, f64>>,
+    epoch_tick: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pools {
     seed: u64,
@@ -90,6 +99,31 @@ impl Pools {
             manual_prices: vec![BTreeMap::new(); n],
             epoch_tick: 0,
         }
+    }
+
+    /// What changes in the pools as the world runs (capacity, usage, admin-set prices, epoch),
+    /// for a state file.
+    pub fn snapshot(&self) -> PoolsState {
+        PoolsState {
+            capacity: self.capacity.clone(),
+            used: self.used.clone(),
+            manual_prices: self.manual_prices.clone(),
+            epoch_tick: self.epoch_tick,
+        }
+    }
+
+    /// Puts back what [`Pools::snapshot`] kept, when it fits this world's pools.
+    pub fn restore(&mut self, s: PoolsState) -> Result<(), String> {
+        let n = self.len();
+        let fits = |m: &BTreeMap<CapacityType, Vec<u32>>| m.values().all(|v| v.len() == n) && m.len() == 2;
+        if !fits(&s.capacity) || !fits(&s.used) || s.manual_prices.len() != n {
+            return Err(format!("the state's pools do not match the world's {n} pools"));
+        }
+        self.capacity = s.capacity;
+        self.used = s.used;
+        self.manual_prices = s.manual_prices;
+        self.epoch_tick = s.epoch_tick;
+        Ok(())
     }
 
     /// Keys the price process to a world that starts at `start`.

@@ -5,7 +5,7 @@ use super::launch::LaunchFailure;
 use super::pools::CapacityType;
 
 /// What counts against the quotas right now.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct QuotaUsage {
     spot_vcpus: u32,
     spot_instances: u32,
