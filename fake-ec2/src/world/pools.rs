@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::config::{PoolsConfig, SpotPoolsConfig};
 use crate::clock::Millis;
 use crate::rng::{hash_str, mix, unit};
