@@ -62,7 +62,7 @@ enum Cmd {
         /// Where the HTML reports go (default ~/.cache/spotbench/reports).
         #[arg(long)]
         report_dir: Option<std::path::PathBuf>,
-        /// Also write each normalized timeline as YAML next to its report.
+        /// Also write each normalized timeline as YAML, and what the report draws as JSON, next to its report.
         #[arg(long)]
         timeline: bool,
         /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
@@ -167,14 +167,8 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             let backend = backend.unwrap_or_else(e2e::env::default_backend);
             let opts = e2e::scenario::runner::RunOptions { backend, autoscaler };
-            let ok = rt.block_on(e2e::scenario::cli::run(
-                &root,
-                &scenarios,
-                junit.as_deref(),
-                report_dir,
-                timeline,
-                opts,
-            ))?;
+            let ok =
+                rt.block_on(e2e::scenario::cli::run(&root, &scenarios, junit.as_deref(), report_dir, timeline, opts))?;
             if !ok {
                 std::process::exit(1);
             }
@@ -184,8 +178,7 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             let cfg = e2e::scenario::compare::CompareConfig {
                 scenarios,
-                report_dir: report_dir
-                    .unwrap_or_else(|| e2e::scenario::cli::default_report_dir().join("compare")),
+                report_dir: report_dir.unwrap_or_else(|| e2e::scenario::cli::default_report_dir().join("compare")),
                 out: out.unwrap_or_else(|| root.join("bench/compare.md")),
                 backend: backend.unwrap_or_else(e2e::env::default_backend),
             };
@@ -196,8 +189,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Perf { sizes, no_interruption, no_suite, clock_factor, autoscaler } => {
-            let cfg =
-                e2e::perf::PerfConfig { sizes, interruption: !no_interruption, suite: !no_suite, clock_factor, autoscaler };
+            let cfg = e2e::perf::PerfConfig {
+                sizes,
+                interruption: !no_interruption,
+                suite: !no_suite,
+                clock_factor,
+                autoscaler,
+            };
             let rt = tokio::runtime::Runtime::new()?;
             let json = root.join("bench").join(e2e::perf::json_name(autoscaler));
             rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &json))?;

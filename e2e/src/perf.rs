@@ -280,7 +280,9 @@ fn markers(kind: AutoscalerKind) -> (String, String) {
     match kind {
         AutoscalerKind::Spotbench => (START.to_owned(), END.to_owned()),
         other => (
-            format!("<!-- e2e-performance-{other}: written by `make perf AUTOSCALER={other}` (e2e perf --autoscaler {other}) -->"),
+            format!(
+                "<!-- e2e-performance-{other}: written by `make perf AUTOSCALER={other}` (e2e perf --autoscaler {other}) -->"
+            ),
             format!("<!-- /e2e-performance-{other} -->"),
         ),
     }

@@ -251,17 +251,30 @@ mod tests {
 
     #[test]
     fn our_flags_map_to_karpenter_settings_or_say_why_not() {
-        let args: Vec<String> = ["--interruption-queue", "q", "--disruption-poll=2s", "--feature-gates", "SpotToSpotConsolidation=true"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let args: Vec<String> =
+            ["--interruption-queue", "q", "--disruption-poll=2s", "--feature-gates", "SpotToSpotConsolidation=true"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
         let m = map_autoscaler_args(&args).unwrap();
-        assert_eq!(m[0], ArgMapping::Env { flag: "--interruption-queue".into(), key: "INTERRUPTION_QUEUE".into(), value: "q".into() });
-        assert!(matches!(&m[1], ArgMapping::NotApplicable { flag, value, .. } if flag == "--disruption-poll" && value == "2s"));
+        assert_eq!(
+            m[0],
+            ArgMapping::Env {
+                flag: "--interruption-queue".into(),
+                key: "INTERRUPTION_QUEUE".into(),
+                value: "q".into()
+            }
+        );
+        assert!(
+            matches!(&m[1], ArgMapping::NotApplicable { flag, value, .. } if flag == "--disruption-poll" && value == "2s")
+        );
         assert!(m[1].describe().contains("polls every 10 s"), "{}", m[1].describe());
         let ArgMapping::Env { key, value, .. } = &m[2] else { panic!("{:?}", m[2]) };
         assert_eq!(key, "FEATURE_GATES");
-        assert!(value.contains("SpotToSpotConsolidation=true") && value.starts_with("ReservedCapacity=true,"), "{value}");
+        assert!(
+            value.contains("SpotToSpotConsolidation=true") && value.starts_with("ReservedCapacity=true,"),
+            "{value}"
+        );
         assert_eq!(value.matches("SpotToSpotConsolidation").count(), 1);
         assert!(map_autoscaler_args(&["--interruption-queue".to_owned()]).is_err());
         assert!(map_autoscaler_args(&["interruption-queue".to_owned()]).is_err());

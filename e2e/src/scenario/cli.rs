@@ -93,6 +93,9 @@ pub async fn run(
                 let path = dir.join(format!("{}.timeline.yaml", report_stem(&outcome)));
                 std::fs::write(&path, serde_saphyr::to_string(&outcome.timeline)?)?;
                 println!("[{}] timeline: {}", outcome.name, path.display());
+                let path = dir.join(format!("{}.run.json", report_stem(&outcome)));
+                std::fs::write(&path, serde_json::to_string_pretty(&outcome.view())?)?;
+                println!("[{}] what the report draws: {}", outcome.name, path.display());
             }
         }
         outcomes.push(outcome);

@@ -87,4 +87,3 @@ fn manifest_names(m: &str) -> String {
 pub fn docs(yaml: &str) -> impl Iterator<Item = &str> {
     yaml.split("\n---").map(str::trim).filter(|d| !d.is_empty() && d.lines().any(|l| !l.trim_start().starts_with('#')))
 }
-

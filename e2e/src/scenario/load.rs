@@ -179,7 +179,9 @@ fn expect_problem(e: &Expect) -> Option<String> {
             return Some(format!("the `{kind}` override block holds another override block"));
         }
         if o.because.as_deref().is_none_or(|b| b.trim().is_empty()) {
-            return Some(format!("the `{kind}` override block needs `because:`, the behavioural difference it documents"));
+            return Some(format!(
+                "the `{kind}` override block needs `because:`, the behavioural difference it documents"
+            ));
         }
         if o.is_empty() {
             return Some(format!("the `{kind}` override block changes no expectation"));
@@ -297,10 +299,14 @@ mod tests {
         assert!(matches!(s.steps[0].step, Step::KillAutoscaler));
         assert!(matches!(s.steps[2].step, Step::StartAutoscaler));
         assert_eq!(s.steps[1].skipped_for(AutoscalerKind::Karpenter), None);
-        assert_eq!(s.steps[1].skipped_for(AutoscalerKind::Spotbench).as_deref(), Some("only with karpenter: theirs waits"));
+        assert_eq!(
+            s.steps[1].skipped_for(AutoscalerKind::Spotbench).as_deref(),
+            Some("only with karpenter: theirs waits")
+        );
         let e = err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    autoscalers: [karpenter]\n"));
         assert!(e.contains("line 4: step 1 (wait)") && e.contains("without a `reason:`"), "{e}");
-        let e = err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    autoscalers: [cluster-autoscaler]\n    reason: r\n"));
+        let e =
+            err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    autoscalers: [cluster-autoscaler]\n    reason: r\n"));
         assert!(e.contains("cluster-autoscaler") && e.contains("line 5"), "{e}");
         let e = err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    kill_autoscaler:\n"));
         assert!(e.contains("one step per list item"), "{e}");
@@ -325,7 +331,9 @@ mod tests {
         assert_eq!(theirs.events.keys().collect::<Vec<_>>(), ["A", "B"]);
         assert!(theirs.karpenter.is_none() && theirs.because.is_none());
         assert_eq!(why.as_deref(), Some("it drains at once"));
-        let e = err(&format!("{HEAD}  - expect:\n      karpenter: {{max_pending_seconds: {{selector: app=a, seconds: 60}}}}\n"));
+        let e = err(&format!(
+            "{HEAD}  - expect:\n      karpenter: {{max_pending_seconds: {{selector: app=a, seconds: 60}}}}\n"
+        ));
         assert!(e.contains("needs `because:`"), "{e}");
         let e = err(&format!("{HEAD}  - expect:\n      karpenter: {{because: x}}\n"));
         assert!(e.contains("changes no expectation"), "{e}");

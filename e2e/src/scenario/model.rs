@@ -509,7 +509,6 @@ fn replace<T: Clone>(base: &mut Option<T>, over: &Option<T>) {
 }
 
 impl Expect {
-
     /// Whether any expectation field is set (the override blocks and `because` aside).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()

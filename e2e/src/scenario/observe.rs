@@ -17,9 +17,9 @@ use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 
 use super::messages::{MessageCounts, MessageTracker, QueueNow};
 use super::world_events::{self, What, WorldEvent};
-use crate::under_test::Restarts;
 use crate::report::timeline::{ClaimSeen, InstanceSeen};
 use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Samples};
+use crate::under_test::Restarts;
 
 /// What the side tasks saw, shared with the runner.
 #[derive(Debug, Default)]

@@ -262,7 +262,10 @@ pub async fn run_with(scenario: &Scenario, opts: RunOptions) -> anyhow::Result<O
 
 /// Karpenter's extra environment for the scenario's `autoscaler_args`, and a note per flag
 /// saying how it was taken (nothing for the project's autoscaler, which takes them as they are).
-fn settings_for(scenario: &Scenario, kind: AutoscalerKind) -> anyhow::Result<(Vec<(String, String)>, Vec<String>)> {
+/// Environment variables and notes.
+type Settings = (Vec<(String, String)>, Vec<String>);
+
+fn settings_for(scenario: &Scenario, kind: AutoscalerKind) -> anyhow::Result<Settings> {
     if kind != AutoscalerKind::Karpenter {
         return Ok((Vec::new(), Vec::new()));
     }

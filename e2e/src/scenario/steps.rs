@@ -219,4 +219,3 @@ pub async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, Strin
         })
         .collect())
 }
-
