@@ -132,6 +132,51 @@ fn by_shape(req: &SignedRequest<'_>) -> Route {
     Route::Ec2
 }
 
+/// What the request log calls a request: its service and operation, from where it was routed.
+pub fn call_of(route: &Route, req: &SignedRequest<'_>) -> crate::requests::Call {
+    let form_action = || form_param(req, "Action").unwrap_or_default();
+    let (service, action) = match route {
+        Route::Ec2 => ("ec2", form_action()),
+        Route::SqsJson(op) => ("sqs", op.clone()),
+        Route::SqsQuery => ("sqs", form_action()),
+        Route::Ssm(op) => ("ssm", op.clone()),
+        Route::Pricing(op) => ("pricing", op.clone()),
+        Route::Fis => ("fis", fis_operation(req.method, req.path).to_owned()),
+        Route::Eks => ("eks", eks_operation(req.path).to_owned()),
+        Route::Iam => ("iam", form_action()),
+        Route::Sts => ("sts", form_action()),
+        Route::Unknown(u) => (u.service.as_deref().unwrap_or("unknown"), u.operation.clone()),
+    };
+    let user_agent = header(req, "user-agent").unwrap_or_default().to_owned();
+    crate::requests::Call { service: service.to_owned(), action, user_agent }
+}
+
+/// The FIS operation a REST request is, by method and path.
+fn fis_operation(method: &str, path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        ("POST", ["experimentTemplates"]) => "CreateExperimentTemplate",
+        ("GET", ["experimentTemplates"]) => "ListExperimentTemplates",
+        ("GET", ["experimentTemplates", _]) => "GetExperimentTemplate",
+        ("DELETE", ["experimentTemplates", _]) => "DeleteExperimentTemplate",
+        ("POST", ["experiments"]) => "StartExperiment",
+        ("GET", ["experiments"]) => "ListExperiments",
+        ("GET", ["experiments", _]) => "GetExperiment",
+        ("DELETE", ["experiments", _]) => "StopExperiment",
+        ("GET", ["experiments", _, "resolvedTargets"]) => "ListExperimentResolvedTargets",
+        _ => "Unknown",
+    }
+}
+
+/// The EKS operation a REST request is, by path.
+fn eks_operation(path: &str) -> &'static str {
+    match path.trim_end_matches('/') {
+        "/clusters" => "ListClusters",
+        p if p.starts_with("/clusters/") && !p["/clusters/".len()..].contains('/') => "DescribeCluster",
+        _ => "Unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -182,50 +227,5 @@ mod tests {
         assert_eq!(route(&none, "POST", "/", "Action=GetCallerIdentity&Version=2011-06-15"), Route::Sts);
         let target = BTreeMap::from([("x-amz-target".to_owned(), "AmazonSSM.GetParameter".to_owned())]);
         assert_eq!(route(&target, "POST", "/", "{}"), Route::Ssm("GetParameter".into()));
-    }
-}
-
-/// What the request log calls a request: its service and operation, from where it was routed.
-pub fn call_of(route: &Route, req: &SignedRequest<'_>) -> crate::requests::Call {
-    let form_action = || form_param(req, "Action").unwrap_or_default();
-    let (service, action) = match route {
-        Route::Ec2 => ("ec2", form_action()),
-        Route::SqsJson(op) => ("sqs", op.clone()),
-        Route::SqsQuery => ("sqs", form_action()),
-        Route::Ssm(op) => ("ssm", op.clone()),
-        Route::Pricing(op) => ("pricing", op.clone()),
-        Route::Fis => ("fis", fis_operation(req.method, req.path).to_owned()),
-        Route::Eks => ("eks", eks_operation(req.path).to_owned()),
-        Route::Iam => ("iam", form_action()),
-        Route::Sts => ("sts", form_action()),
-        Route::Unknown(u) => (u.service.as_deref().unwrap_or("unknown"), u.operation.clone()),
-    };
-    let user_agent = header(req, "user-agent").unwrap_or_default().to_owned();
-    crate::requests::Call { service: service.to_owned(), action, user_agent }
-}
-
-/// The FIS operation a REST request is, by method and path.
-fn fis_operation(method: &str, path: &str) -> &'static str {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, parts.as_slice()) {
-        ("POST", ["experimentTemplates"]) => "CreateExperimentTemplate",
-        ("GET", ["experimentTemplates"]) => "ListExperimentTemplates",
-        ("GET", ["experimentTemplates", _]) => "GetExperimentTemplate",
-        ("DELETE", ["experimentTemplates", _]) => "DeleteExperimentTemplate",
-        ("POST", ["experiments"]) => "StartExperiment",
-        ("GET", ["experiments"]) => "ListExperiments",
-        ("GET", ["experiments", _]) => "GetExperiment",
-        ("DELETE", ["experiments", _]) => "StopExperiment",
-        ("GET", ["experiments", _, "resolvedTargets"]) => "ListExperimentResolvedTargets",
-        _ => "Unknown",
-    }
-}
-
-/// The EKS operation a REST request is, by path.
-fn eks_operation(path: &str) -> &'static str {
-    match path.trim_end_matches('/') {
-        "/clusters" => "ListClusters",
-        p if p.starts_with("/clusters/") && !p["/clusters/".len()..].contains('/') => "DescribeCluster",
-        _ => "Unknown",
     }
 }

@@ -272,7 +272,10 @@ AWS_CLI = shutil.which("aws")
 def aws_cli(endpoint: str, home: Path) -> Callable[..., subprocess.CompletedProcess]:
     """`run(service, *args, check=True)` runs the real `aws` executable against `endpoint` in a clean
     environment (dummy credentials, the region, no config or credentials files, no retries), so what
-    the CLI prints is exactly what fake-ec2 answered; `run.json(service, *args)` parses its output."""
+    the CLI prints is exactly what fake-ec2 answered; `run.json(service, *args)` parses its output.
+    `make setup` installs the CLI: without it the test fails (it is not an optional capability)."""
+    if AWS_CLI is None:
+        pytest.fail("the AWS CLI (`aws`) is not installed: run `make setup`")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),

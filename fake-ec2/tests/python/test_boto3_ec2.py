@@ -914,12 +914,7 @@ def test_pricing_get_products_m5_large_us_west_2(pricing):
         {"Type": "TERM_MATCH", "Field": "preInstalledSw", "Value": "NA"},
         {"Type": "TERM_MATCH", "Field": "capacitystatus", "Value": "Used"},
     ]
-    try:
-        resp = pricing.get_products(ServiceCode="AmazonEC2", Filters=filters, FormatVersion="aws_v1")
-    except ClientError as e:
-        if e.response["Error"]["Code"] == "UnknownOperationException":
-            pytest.skip("fake-ec2's Pricing API (pricing.rs) is not implemented yet: GetProducts answers UnknownOperationException")
-        raise
+    resp = pricing.get_products(ServiceCode="AmazonEC2", Filters=filters, FormatVersion="aws_v1")
     assert len(resp["PriceList"]) == 1
     product = json.loads(resp["PriceList"][0])
     attrs = product["product"]["attributes"]

@@ -12,7 +12,6 @@ import pytest
 
 from support import AMI_X86, AWS_CLI, KARPENTER_TAGS, REGION, SUBNETS, ec2_cli, karpenter_fleet, override, tags_dict
 
-pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 
 
 @pytest.fixture(scope="module")

@@ -288,7 +288,6 @@ def test_the_action_table_lists_these_services(server):
 # -- the AWS CLI -------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 def test_the_aws_cli(server, tmp_path):
     aws = aws_cli(server.endpoint, tmp_path)
     c = aws.json("eks", "describe-cluster", "--name", "fake-cluster")["cluster"]

@@ -6,7 +6,6 @@ moved with `fake-ec2 clock --advance`; `--event-log` writes the same log the adm
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -14,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from support import AMI_X86, SUBNETS, FakeEc2, binary_path, ec2_client
+from support import AMI_X86, SUBNETS, FakeEc2, aws_cli, binary_path, ec2_client
 from test_sqs import sqs_client
 
 QUEUE = "karpenter-interruption"
@@ -128,34 +127,16 @@ def test_no_rebalance_and_a_health_event(server):
     assert "not a spot instance" in proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI (`aws`) is not installed")
 def test_aws_cli_receives_the_warning(server, tmp_path):
     ec2 = ec2_client(server.endpoint)
     iid = launch_spot(ec2)
     server.post("/_fake/interrupt", {"instance_ids": [iid], "rebalance": False})
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "AKIAFAKEEC2CLITEST01",
-        "AWS_SECRET_ACCESS_KEY": "fake-ec2-cli-secret",
-        "AWS_DEFAULT_REGION": "us-west-2",
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_PAGER": "",
-    }
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LANG", "LC_ALL"):
-        if key in os.environ:
-            env[key] = os.environ[key]
     url = f"{server.endpoint}/123456789012/{QUEUE}"
-    proc = subprocess.run(
-        ["aws", "--endpoint-url", server.endpoint, "--output", "json", "sqs", "receive-message", "--queue-url", url,
-         "--max-number-of-messages", "10", "--visibility-timeout", "20", "--wait-time-seconds", "1"],
-        env=env, capture_output=True, text=True, timeout=60,
+    out = aws_cli(server.endpoint, tmp_path).json(
+        "sqs", "receive-message", "--queue-url", url,
+        "--max-number-of-messages", "10", "--visibility-timeout", "20", "--wait-time-seconds", "1",
     )
-    assert proc.returncode == 0, proc.stderr
-    bodies = [json.loads(m["Body"]) for m in json.loads(proc.stdout)["Messages"]]
+    bodies = [json.loads(m["Body"]) for m in out["Messages"]]
     assert [b["detail-type"] for b in bodies] == [
         "EC2 Instance State-change Notification",
         "EC2 Spot Instance Interruption Warning",
@@ -168,7 +149,7 @@ def moto_sqs(tmp_path):
     """A moto_server on a free port, as an external SQS endpoint."""
     exe = shutil.which("moto_server")
     if exe is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+        pytest.fail("moto_server is not installed: run `make setup` (pip install 'moto[server]')")
     import socket
 
     with socket.socket() as sock:

@@ -170,7 +170,6 @@ def test_admin_faults_in_ec2s_envelope(server):
     ec2.describe_instances()
 
 
-@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed")
 def test_aws_cli_runs_an_experiment(server, tmp_path):
     launch_spot(server, 2)
     cli = aws_cli(server.endpoint, tmp_path)

@@ -63,7 +63,7 @@ def test_metadata_is_json_protocol():
 
 
 def test_md5_matches_moto_reference():
-    moto_models = pytest.importorskip("moto.sqs.models")
+    import moto.sqs.models as moto_models
     m = moto_models.Message("id", "body")
     m.message_attributes = ATTRS
     assert md5_of_attributes(ATTRS) == m.attribute_md5
@@ -200,7 +200,6 @@ def test_admin_peek(server, sqs):
     assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "peek me"
 
 
-@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 def test_aws_cli_consumes_messages(server, tmp_path):
     cli = aws_cli(server.endpoint, tmp_path)
 

@@ -10,7 +10,6 @@ import pytest
 
 from support import AMI_X86, AWS_CLI, SUBNETS, FakeEc2, ec2_cli
 
-pytestmark = pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI (`aws`) is not installed; `make setup` installs it")
 
 UTC = dt.timezone.utc
 
