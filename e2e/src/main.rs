@@ -65,6 +65,10 @@ enum Cmd {
         /// Also write each normalized timeline as YAML, and what the report draws as JSON, next to its report.
         #[arg(long)]
         timeline: bool,
+        /// Record each result in bench/matrix-<autoscaler>.json and rewrite bench/matrix.md and the
+        /// README's scenario × autoscaler matrix from those files.
+        #[arg(long)]
+        matrix: bool,
         /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
         #[arg(long, value_enum)]
         backend: Option<Backend>,
@@ -163,12 +167,19 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep, autoscaler))
         }
-        Cmd::Run { scenarios, junit, report_dir, timeline, backend, autoscaler } => {
+        Cmd::Run { scenarios, junit, report_dir, timeline, matrix, backend, autoscaler } => {
             let rt = tokio::runtime::Runtime::new()?;
             let backend = backend.unwrap_or_else(e2e::env::default_backend);
             let opts = e2e::scenario::runner::RunOptions { backend, autoscaler };
-            let ok =
-                rt.block_on(e2e::scenario::cli::run(&root, &scenarios, junit.as_deref(), report_dir, timeline, opts))?;
+            let ok = rt.block_on(e2e::scenario::cli::run(
+                &root,
+                &scenarios,
+                junit.as_deref(),
+                report_dir,
+                timeline,
+                matrix,
+                opts,
+            ))?;
             if !ok {
                 std::process::exit(1);
             }

@@ -70,6 +70,7 @@ pub async fn run(
     junit: Option<&Path>,
     report_dir: Option<PathBuf>,
     write_timeline: bool,
+    matrix: bool,
     opts: RunOptions,
 ) -> anyhow::Result<bool> {
     let scenarios = load_named(root, args)?;
@@ -104,6 +105,11 @@ pub async fn run(
     if let Some(j) = junit {
         std::fs::write(j, report::junit::render(&outcomes)).with_context(|| format!("writing {}", j.display()))?;
         println!("JUnit XML: {}", j.display());
+    }
+    if matrix {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let md = super::matrix::record(root, &outcomes, &super::compare::git_head(root), &at)?;
+        println!("matrix: {} (and the README's)", md.display());
     }
     Ok(!outcomes.iter().any(|o| matches!(o.status, Status::Failed(_))))
 }

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod describe;
 pub mod expect;
 pub mod load;
+pub mod matrix;
 pub mod messages;
 pub mod model;
 pub mod observe;

@@ -116,7 +116,7 @@ fn command_line() -> String {
     format!("e2e {}", args.join(" "))
 }
 
-fn git_head(root: &Path) -> String {
+pub(crate) fn git_head(root: &Path) -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(root)
