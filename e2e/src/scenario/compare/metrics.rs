@@ -191,11 +191,16 @@ pub fn episodes(run: &RunView) -> Vec<Episode> {
 }
 
 /// Pending pods integrated over `[from, to)` (each sample holds until the next), and the peak.
+/// Only samples taken at or after `from` count: one taken before it (a second of real time is
+/// ten world seconds) may still show the pods the scenario's last wait saw scheduled.
 fn pending_between(run: &RunView, from: f64, to: f64) -> (f64, usize) {
     let s = &run.series;
     let mut total = 0.0;
     let mut peak = 0;
     for (i, x) in s.iter().enumerate() {
+        if x.t < from {
+            continue;
+        }
         let next = s.get(i + 1).map_or(to, |n| n.t);
         let (a, b) = (x.t.max(from), next.min(to));
         if b > a {
@@ -290,5 +295,15 @@ mod tests {
         );
         assert_eq!(m.calls["CreateFleet"].0, 3);
         assert_eq!(m.nodeclaims(), "3 (3 spot)");
+    }
+
+    #[test]
+    fn a_sample_taken_before_an_episode_does_not_count_in_it() {
+        // The last sample before the warning still showed the scale-up's pending pods.
+        let run = RunView {
+            series: vec![sample(80.0, 10, 0, 0.1), sample(90.0, 0, 10, 0.1), sample(100.0, 1, 9, 0.1)],
+            ..RunView::default()
+        };
+        assert_eq!(pending_between(&run, 86.0, 110.0), (10.0, 1));
     }
 }
