@@ -126,14 +126,15 @@ impl AbMetrics {
 
     /// NodeClaims by capacity type: `2 (1 spot, 1 on-demand)`.
     pub fn nodeclaims(&self) -> String {
-        let ct = |c| self.summary.by_capacity_type.get(&c).copied().unwrap_or(0);
+        let ct = |c: Option<CapacityType>| self.summary.by_capacity_type.get(&c).copied().unwrap_or(0);
         let mut parts = Vec::new();
-        for (c, name) in [(CapacityType::Spot, "spot"), (CapacityType::OnDemand, "on-demand")] {
-            if ct(c) > 0 {
-                parts.push(format!("{} {name}", ct(c)));
+        for c in CapacityType::ALL {
+            if ct(Some(c)) > 0 {
+                parts.push(format!("{} {c}", ct(Some(c))));
             }
         }
-        let never = ct(CapacityType::Unknown);
+        // No capacity type until launched.
+        let never = ct(None);
         if never > 0 {
             parts.push(format!("{never} never launched"));
         }
@@ -223,7 +224,7 @@ mod tests {
     fn lane(name: &str, id: &str, created: f64, ready: f64) -> Lane {
         Lane {
             nodeclaim: name.into(),
-            capacity_type: CapacityType::Spot,
+            capacity_type: Some(CapacityType::Spot),
             instance_type: Some("m5.large".into()),
             zone: Some("us-west-2a".into()),
             instance_id: Some(id.into()),
