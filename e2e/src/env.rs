@@ -5,6 +5,7 @@
 //! conditions.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -12,7 +13,7 @@ use autoscaler::cloud::AwsClients;
 use autoscaler::options::Options;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
-use fake_ec2::server::{AppState, bind, serve};
+use fake_ec2::server::{AppState, Hooks, Listeners, bind, serve_with};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -46,6 +47,8 @@ pub struct EnvConfig {
     pub log_dir: Option<PathBuf>,
     /// More environment for Karpenter, as its chart's `controller.env` (e.g. `LOG_LEVEL=debug`).
     pub karpenter_env: Vec<(String, String)>,
+    /// Where fake-ec2 records every request and answer (`serve --record`), for `fake-ec2 replay`.
+    pub record: Option<PathBuf>,
 }
 
 /// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
@@ -68,6 +71,7 @@ impl Default for EnvConfig {
             autoscaler: AutoscalerKind::default(),
             log_dir: None,
             karpenter_env: Vec::new(),
+            record: None,
         }
     }
 }
@@ -161,12 +165,14 @@ impl Env {
         let world =
             fake_ec2::cloud::Cloud::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
         let fake = AppState::new(world);
+        let hooks = Arc::new(Hooks { state_file: None, recorder: recorder(&cfg, &fake)? });
         let listener = bind("127.0.0.1:0".parse()?).await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let mut tasks = Vec::new();
         let serving = fake.clone();
         tasks.push(tokio::spawn(async move {
-            let _ = serve(listener, serving, std::future::pending()).await;
+            let listeners = Listeners { aws: listener, admin: None, admin_token: None, hooks };
+            let _ = serve_with(listeners, serving, std::future::pending()).await;
         }));
         let nodes = fake.clone();
         let nodes_kube = kube.clone();
@@ -494,6 +500,26 @@ where
 /// `metric(&text, "karpenter_interruption_deleted_messages_total{message_type=\"unparseable\"}")`.
 pub fn metric(text: &str, sample: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The recorder for `cfg.record`: a header naming the world and seed the replay rebuilds.
+fn recorder(cfg: &EnvConfig, fake: &AppState) -> anyhow::Result<Option<fake_ec2::record::Recorder>> {
+    let Some(path) = &cfg.record else { return Ok(None) };
+    // One lock: the world's start and its clock.
+    let (world_start_ms, time_tolerance_ms) = {
+        let cloud = fake.cloud();
+        (cloud.ec2.started_at, fake_ec2::record::time_tolerance(cloud.ec2.cfg.clock.mode, cloud.ec2.cfg.clock.factor))
+    };
+    let header = fake_ec2::record::Header {
+        fake_ec2_recording: fake_ec2::record::FORMAT,
+        world: cfg.world.clone(),
+        seed: cfg.seed,
+        world_start_ms,
+        restored_from_state: false,
+        time_tolerance_ms,
+    };
+    let file = std::fs::File::create(path).with_context(|| format!("creating recording {}", path.display()))?;
+    Ok(Some(fake_ec2::record::Recorder::start(std::io::BufWriter::new(file), &header)?))
 }
 
 fn scaled_clock(text: &str, factor: f64) -> String {

@@ -70,12 +70,19 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let recorder = match &a.record {
         Some(path) => {
+            // One lock: the world's start and its clock.
+            let (world_start_ms, time_tolerance_ms) = {
+                let cloud = state.cloud();
+                let clock = &cloud.ec2.cfg.clock;
+                (cloud.ec2.started_at, crate::record::time_tolerance(clock.mode, clock.factor))
+            };
             let header = Header {
                 fake_ec2_recording: crate::record::FORMAT,
                 world: a.world.display().to_string(),
                 seed: a.seed,
-                world_start_ms: state.cloud().ec2.started_at,
+                world_start_ms,
                 restored_from_state: restored,
+                time_tolerance_ms,
             };
             let file = std::fs::File::create(path).with_context(|| format!("creating recording {}", path.display()))?;
             Some(Recorder::start(std::io::BufWriter::new(file), &header)?)
@@ -131,7 +138,11 @@ pub async fn replay(file: &Path, world: Option<&Path>, seed: Option<u64>) -> any
     }
     match replay::run(&header, &exchanges, world, seed).await? {
         replay::Outcome::Identical { replayed, skipped } => {
-            println!("identical: {replayed} requests ({skipped} clock-mode changes skipped)");
+            let times = match header.time_tolerance_ms {
+                Some(ms) => format!("; timestamps within {ms} ms, as the recorded clock ran by itself"),
+                None => "; byte for byte".to_owned(),
+            };
+            println!("identical: {replayed} requests ({skipped} clock-mode changes skipped{times})");
             Ok(0)
         }
         replay::Outcome::Differs { seq, service, action, diff } => {

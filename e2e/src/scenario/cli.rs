@@ -47,8 +47,13 @@ pub fn load_named(root: &Path, args: &[String]) -> anyhow::Result<Vec<Scenario>>
 
 /// Runs one scenario; an environment that could not come up is a failed outcome.
 pub async fn run_one(s: &Scenario, opts: RunOptions) -> Outcome {
+    run_one_recorded(s, opts, None).await
+}
+
+/// [`run_one`] with fake-ec2 recording every request and answer into `record` (for `fake-ec2 replay`).
+pub async fn run_one_recorded(s: &Scenario, opts: RunOptions, record: Option<PathBuf>) -> Outcome {
     let started = std::time::Instant::now();
-    match runner::run_with(s, opts).await {
+    match runner::run_recorded(s, opts, record).await {
         Ok(o) => o,
         Err(e) => Outcome::not_run(s, opts.autoscaler, Status::Failed(format!("{e:#}")), started.elapsed()),
     }
@@ -57,9 +62,13 @@ pub async fn run_one(s: &Scenario, opts: RunOptions) -> Outcome {
 /// A report file's name: `<scenario>.html` for the project's autoscaler (as before there was a
 /// choice), `<scenario>.karpenter.html` for Karpenter.
 pub fn report_stem(o: &Outcome) -> String {
-    match o.autoscaler {
-        crate::env::AutoscalerKind::Spotbench => o.name.clone(),
-        other => format!("{}.{other}", o.name),
+    stem(&o.name, o.autoscaler)
+}
+
+fn stem(scenario: &str, autoscaler: crate::env::AutoscalerKind) -> String {
+    match autoscaler {
+        crate::env::AutoscalerKind::Spotbench => scenario.to_owned(),
+        other => format!("{scenario}.{other}"),
     }
 }
 
@@ -84,7 +93,12 @@ pub async fn run(
     println!("autoscaler under test: {}", opts.autoscaler);
     let mut outcomes: Vec<Outcome> = Vec::new();
     for s in &scenarios {
-        let outcome = run_one(s, opts).await;
+        // Kept next to the report: `fake-ec2 replay` re-asks a failed run's requests on a laptop.
+        let record = dir.join(format!("{}.requests.ndjson", stem(&s.name, opts.autoscaler)));
+        let outcome = run_one_recorded(s, opts, Some(record.clone())).await;
+        if record.exists() {
+            println!("[{}] fake-ec2's requests: {} (fake-ec2 replay)", s.name, record.display());
+        }
         if !matches!(outcome.status, Status::Skipped(_)) {
             let path = dir.join(format!("{}.html", report_stem(&outcome)));
             std::fs::write(&path, report::html::render(&outcome.view()))

@@ -4,7 +4,7 @@
 //! samples, the interruption queue's messages and the AWS calls answered, for the report.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -129,6 +129,11 @@ pub async fn run(scenario: &Scenario) -> anyhow::Result<Outcome> {
 /// lacks. Fails only when the environment cannot come up; a failing step is a
 /// [`Status::Failed`] outcome.
 pub async fn run_with(scenario: &Scenario, opts: RunOptions) -> anyhow::Result<Outcome> {
+    run_recorded(scenario, opts, None).await
+}
+
+/// [`run_with`], fake-ec2 recording its requests and answers into `record` when given.
+pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let name = scenario.name.clone();
     let kind = opts.autoscaler;
@@ -162,6 +167,7 @@ pub async fn run_with(scenario: &Scenario, opts: RunOptions) -> anyhow::Result<O
         backend: opts.backend,
         autoscaler: kind,
         karpenter_env,
+        record,
         ..EnvConfig::default()
     })
     .await

@@ -34,6 +34,20 @@ pub struct Header {
     /// The cloud was restored from a state file: a fresh world will not answer the same.
     #[serde(default)]
     pub restored_from_state: bool,
+    /// Set when the recorded world clock ran by itself (real or scaled): a request's world time
+    /// moved while it was handled, so timestamps in answers are compared within this many ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_tolerance_ms: Option<u64>,
+}
+
+/// The timestamp tolerance for a recording of a world on `mode` at `factor`: 50 ms of real
+/// handling time, in world time; none on a manual clock (replays are then byte for byte).
+pub fn time_tolerance(mode: crate::clock::ClockMode, factor: f64) -> Option<u64> {
+    match mode {
+        crate::clock::ClockMode::Manual => None,
+        crate::clock::ClockMode::Real => Some(50),
+        crate::clock::ClockMode::Scaled => Some((50.0 * factor.max(1.0)).ceil() as u64),
+    }
 }
 
 /// A request or response body: UTF-8 text as is, anything else in base64.

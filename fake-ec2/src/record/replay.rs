@@ -46,11 +46,16 @@ pub async fn run(
     cfg.clock.start = Some(iso(header.world_start_ms));
     let base_dir = world_path.parent().unwrap_or(Path::new("."));
     let cloud = Cloud::new(cfg, seed.unwrap_or(header.seed), base_dir)?;
-    Ok(against(Shared::new(cloud), exchanges).await)
+    Ok(against_within(Shared::new(cloud), exchanges, header.time_tolerance_ms.unwrap_or(0)).await)
 }
 
 /// Replays `exchanges` against a served cloud (its clock manual).
 pub async fn against(state: Shared, exchanges: &[Exchange]) -> Outcome {
+    against_within(state, exchanges, 0).await
+}
+
+/// [`against`], timestamps in answers allowed to differ by up to `tolerance_ms`.
+pub async fn against_within(state: Shared, exchanges: &[Exchange], tolerance_ms: u64) -> Outcome {
     let app = crate::server::app(state.clone());
     let mut skipped = 0;
     for ex in exchanges {
@@ -69,7 +74,7 @@ pub async fn against(state: Shared, exchanges: &[Exchange]) -> Outcome {
             Ok(a) => a,
             Err(e) => return differs(ex, format!("the recorded request cannot be sent again: {e}")),
         };
-        if let Some(diff) = compare(ex, &answer) {
+        if let Some(diff) = compare(ex, &answer, tolerance_ms) {
             return differs(ex, diff);
         }
     }
@@ -109,7 +114,7 @@ async fn send(app: &axum::Router, ex: &Exchange) -> anyhow::Result<Answer> {
 }
 
 /// What differs between the recorded answer and this one, if anything.
-fn compare(ex: &Exchange, got: &Answer) -> Option<String> {
+fn compare(ex: &Exchange, got: &Answer, tolerance_ms: u64) -> Option<String> {
     if ex.status != got.status {
         return Some(format!(
             "status: recorded {}, replayed {}\n{}",
@@ -125,7 +130,53 @@ fn compare(ex: &Exchange, got: &Answer) -> Option<String> {
             return Some(format!("header {k}: recorded {a:?}, replayed {b:?}"));
         }
     }
-    (ex.response_body.bytes() != got.body).then(|| body_diff(&ex.response_body, &got.body))
+    let recorded = ex.response_body.bytes();
+    let same = recorded == got.body || (tolerance_ms > 0 && same_but_for_times(&recorded, &got.body, tolerance_ms));
+    (!same).then(|| body_diff(&ex.response_body, &got.body))
+}
+
+/// Equal bytes except ISO-8601 timestamps (`2026-01-01T00:00:18.965Z`), which may differ by up
+/// to `tolerance_ms`.
+fn same_but_for_times(a: &[u8], b: &[u8], tolerance_ms: u64) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if let (Some((ta, la)), Some((tb, lb))) = (timestamp_at(a, i), timestamp_at(b, j)) {
+            if ta.abs_diff(tb) > tolerance_ms {
+                return false;
+            }
+            (i, j) = (i + la, j + lb);
+        } else if a[i] == b[j] {
+            (i, j) = (i + 1, j + 1);
+        } else {
+            return false;
+        }
+    }
+    i == a.len() && j == b.len()
+}
+
+/// The timestamp (ms since the epoch) starting at `at`, with its length in bytes.
+fn timestamp_at(s: &[u8], at: usize) -> Option<(i64, usize)> {
+    // `YYYY-MM-DDTHH:MM:SS`, then an optional fraction, then `Z`.
+    let head = s.get(at..at + 19)?;
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let fits = head.iter().zip(shape).all(|(c, p)| if *p == b'd' { c.is_ascii_digit() } else { c == p });
+    if !fits {
+        return None;
+    }
+    let mut end = at + 19;
+    if s.get(end) == Some(&b'.') {
+        end += 1;
+        while s.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    if s.get(end) != Some(&b'Z') {
+        return None;
+    }
+    end += 1;
+    let text = std::str::from_utf8(&s[at..end]).ok()?;
+    let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    Some((t.timestamp_millis(), end - at))
 }
 
 /// The first place two bodies part: the differing lines with two lines of context, or for one
@@ -170,6 +221,16 @@ fn window(s: &str, at: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_may_differ_within_the_tolerance_and_nothing_else_may() {
+        let a = b"<t>2026-01-01T00:00:18.965Z</t><id>i-1</id>";
+        let b = b"<t>2026-01-01T00:00:18.963Z</t><id>i-1</id>";
+        assert!(same_but_for_times(a, b, 5));
+        assert!(!same_but_for_times(a, b, 1));
+        assert!(!same_but_for_times(a, b"<t>2026-01-01T00:00:18.965Z</t><id>i-2</id>", 5));
+        assert!(!same_but_for_times(a, b"<t>2026-01-01T00:00:18.965Z</t>", 5));
+    }
 
     #[test]
     fn diff_shows_the_first_differing_line() {
