@@ -246,12 +246,15 @@ fn instance(arch: &str, gpus: Option<&str>) -> Requirements {
         .with("karpenter.k8s.aws/instance-accelerator-count", Requirement::does_not_exist())
 }
 
-/// Which image each kind of instance type gets from an alias: (amd64, arm64, amd64 GPU, arm64 GPU).
-async fn images(env: &Env, alias: &str) -> [Option<String>; 4] {
-    let term = SelectorTerm { alias: Some(alias.into()), ..Default::default() };
-    let amis = env.resolver.amis(&[term], "1.34").await.unwrap();
+/// Which image each kind of instance type gets from the terms: (amd64, arm64, amd64 GPU, arm64 GPU).
+async fn images_of(env: &Env, terms: &[SelectorTerm]) -> [Option<String>; 4] {
+    let amis = env.resolver.amis(terms, "1.34").await.unwrap();
     [instance("amd64", None), instance("arm64", None), instance("amd64", Some("1")), instance("arm64", Some("4"))]
         .map(|t| image_for(&t, &amis).map(|a| a.id.clone()))
+}
+
+async fn images(env: &Env, alias: &str) -> [Option<String>; 4] {
+    images_of(env, &[SelectorTerm { alias: Some(alias.into()), ..Default::default() }]).await
 }
 
 #[tokio::test]
@@ -262,10 +265,21 @@ async fn ami_aliases_of_every_family_resolve_through_ssm() {
         images(&env, "al2023@latest").await,
         [some(AMD64_AMI), some("ami-0a0b0c0d0e0f20222"), some("ami-0a202313400000003"), some("ami-0a202313400000004"),]
     );
-    // AL2 has no arm64 GPU image.
+    // As Karpenter: no AL2 alias from Kubernetes 1.33 on; AL2 images by name still work (and,
+    // not being an alias's, carry only their architecture: GPU types may use them too).
+    let al2_alias = [SelectorTerm { alias: Some("al2@latest".into()), ..Default::default() }];
+    let err = env.resolver.amis(&al2_alias, "1.34").await.unwrap_err().to_string();
+    assert!(err.contains("AL2 aliases are no longer supported on EKS 1.33+"), "{err}");
+    let by_name = |n: &str| SelectorTerm { name: Some(n.into()), ..Default::default() };
+    let al2 = [by_name("amazon-eks-node-1.34-*"), by_name("amazon-eks-arm64-node-1.34-*")];
     assert_eq!(
-        images(&env, "al2@latest").await,
-        [some("ami-0a200013400000001"), some("ami-0a200013400000002"), some("ami-0a200013400000003"), None,]
+        images_of(&env, &al2).await,
+        [
+            some("ami-0a200013400000001"),
+            some("ami-0a200013400000002"),
+            some("ami-0a200013400000001"),
+            some("ami-0a200013400000002"),
+        ]
     );
     let bottlerocket = [
         some("ami-0b000013400000001"),
@@ -275,7 +289,6 @@ async fn ami_aliases_of_every_family_resolve_through_ssm() {
     ];
     assert_eq!(images(&env, "bottlerocket@latest").await, bottlerocket);
     assert_eq!(images(&env, "bottlerocket@v1.50.0").await, bottlerocket);
-    assert_eq!(images(&env, "al2@v20251120").await[0], some("ami-0a200013400000001"));
     assert_eq!(images(&env, "al2023@v20251120").await[1], some("ami-0a0b0c0d0e0f20222"));
 
     // Status lists each variant with its requirements, as Karpenter's status.amis does.

@@ -26,6 +26,11 @@ pub enum AmiFamilyError {
     MalformedAlias(String),
     #[error("unsupported AMI alias family {0:?}: expected al2, al2023 or bottlerocket")]
     UnknownAliasFamily(String),
+    /// Karpenter's own words: EKS publishes no AL2 images from 1.33 on.
+    #[error(
+        "AL2 aliases are no longer supported on EKS 1.33+ (see https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions-standard.html#kubernetes-1-33)"
+    )]
+    Al2AliasUnsupported,
 }
 
 impl AmiFamily {
@@ -213,6 +218,14 @@ impl Alias {
             _ => return Err(AmiFamilyError::UnknownAliasFamily(family.to_owned())),
         };
         Ok(Alias { family, version: version.to_owned() })
+    }
+
+    /// Whether the alias can be used on Kubernetes `k8s` (`1.34`): as Karpenter, `al2@` is refused
+    /// from 1.33 on (an `amiFamily: AL2` class may still select AL2 images by name, id or tags).
+    pub fn check_supported(&self, k8s: &str) -> Result<(), AmiFamilyError> {
+        let minor = k8s.split('.').nth(1).and_then(|m| m.parse::<u32>().ok());
+        let modern = k8s.starts_with("1.") && minor.is_some_and(|m| m >= 33);
+        if self.family == AmiFamily::Al2 && modern { Err(AmiFamilyError::Al2AliasUnsupported) } else { Ok(()) }
     }
 }
 

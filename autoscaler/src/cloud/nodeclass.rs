@@ -240,6 +240,7 @@ impl NodeClassResolver {
         let not_ready =
             |message: String| CloudError::NodeClassNotReady { condition: "AMIsReady", reason: "AMINotFound", message };
         let parsed = Alias::parse(alias).map_err(|e| not_ready(e.to_string()))?;
+        parsed.check_supported(k8s_version).map_err(|e| not_ready(e.to_string()))?;
         let mut out = Vec::new();
         for param in parsed.family.alias_parameters(k8s_version, &parsed.version) {
             match self.ssm.get_parameter().name(&param.name).send().await {

@@ -4,6 +4,10 @@ fn names(family: AmiFamily, version: &str) -> Vec<String> {
     family.alias_parameters("1.34", version).into_iter().map(|p| p.name).collect()
 }
 
+fn names_at(family: AmiFamily, k8s: &str, version: &str) -> Vec<String> {
+    family.alias_parameters(k8s, version).into_iter().map(|p| p.name).collect()
+}
+
 #[test]
 fn al2023_reads_standard_nvidia_and_neuron_parameters() {
     assert_eq!(
@@ -113,4 +117,17 @@ fn nodeclass_family_prefers_ami_family_then_alias() {
     assert_eq!(nodeclass_family(Some("Windows2022"), []), Err(AmiFamilyError::UnknownFamily("Windows2022".into())));
     assert_eq!(AmiFamily::Custom.user_data_format(), None);
     assert_eq!(AmiFamily::Al2.user_data_format(), Some(userdata::Family::Al2));
+}
+
+#[test]
+fn al2_aliases_stop_at_kubernetes_1_33_as_in_karpenter() {
+    let al2 = Alias { family: AmiFamily::Al2, version: "latest".into() };
+    assert_eq!(al2.check_supported("1.32"), Ok(()));
+    assert_eq!(al2.check_supported("1.33"), Err(AmiFamilyError::Al2AliasUnsupported));
+    assert_eq!(al2.check_supported("1.34"), Err(AmiFamilyError::Al2AliasUnsupported));
+    let br = Alias { family: AmiFamily::Bottlerocket, version: "latest".into() };
+    assert_eq!(br.check_supported("1.34"), Ok(()));
+    assert!(
+        AmiFamilyError::Al2AliasUnsupported.to_string().starts_with("AL2 aliases are no longer supported on EKS 1.33+")
+    );
 }
