@@ -28,22 +28,23 @@ fn al2023_reads_standard_nvidia_and_neuron_parameters() {
 
 #[test]
 fn al2_reads_plain_gpu_and_arm64_parameters() {
+    // Kubernetes 1.32: the last version with AL2 images (see `al2_aliases_stop_at_kubernetes_1_33_as_in_karpenter`).
     assert_eq!(
-        names(AmiFamily::Al2, "latest"),
+        names_at(AmiFamily::Al2, "1.32", "latest"),
         [
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2/recommended/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-gpu/recommended/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-gpu/recommended/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-arm64/recommended/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2/recommended/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/recommended/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/recommended/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-arm64/recommended/image_id",
         ]
     );
     assert_eq!(
-        names(AmiFamily::Al2, "v20251120"),
+        names_at(AmiFamily::Al2, "1.32", "v20251120"),
         [
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2/amazon-eks-node-1.34-v20251120/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-gpu/amazon-eks-gpu-node-1.34-v20251120/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-gpu/amazon-eks-gpu-node-1.34-v20251120/image_id",
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2-arm64/amazon-eks-arm64-node-1.34-v20251120/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2/amazon-eks-node-1.32-v20251120/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/amazon-eks-gpu-node-1.32-v20251120/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-gpu/amazon-eks-gpu-node-1.32-v20251120/image_id",
+            "/aws/service/eks/optimized-ami/1.32/amazon-linux-2-arm64/amazon-eks-arm64-node-1.32-v20251120/image_id",
         ]
     );
 }
