@@ -13,12 +13,13 @@ AUTOSCALER ?= spotbench
 
 
 .PHONY: e2e e2e-list
-.PHONY: help setup build crds demo up serve test test-rust test-python lint bench perf clean-cache k8s-bins karpenter-bin cluster-up cluster-down cluster-smoke
+.PHONY: help setup build crds demo up serve test test-rust test-python lint fuzz bench perf clean-cache k8s-bins karpenter-bin cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
 	@echo "make e2e    - every scenario in fixtures/scenarios on the local backend, a summary, HTML reports (SCENARIOS=\"a b\" for some)"
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
+	@echo "make fuzz   - property tests of every parser fake-ec2 takes outside input with (FUZZ_SECONDS=60)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
 	@echo "make crds   - regenerate autoscaler/crds/*.yaml from the Rust types"
 	@echo "make userdata-golden - rewrite userdata/tests/golden/*.txt with upstream Karpenter's bootstrap package (needs Go, module proxy)"
@@ -80,6 +81,13 @@ test-rust: k8s-bins karpenter-bin
 
 test-python: build
 	FAKE_EC2_BIN=$(FAKE_EC2) $(PYTHON) -m pytest fake-ec2/tests/python -q -rs -p no:cacheprovider
+
+# Property tests of every parser taking outside input (fake-ec2/tests/fuzz), random rounds until
+# FUZZ_SECONDS (shared among them) is spent; `cargo test` runs a short fixed-seed pass of the same.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p fake-ec2 --test fuzz -- --test-threads=1 --nocapture
+	cargo test -p userdata --test never_panics
 
 lint:
 	cargo fmt --all --check

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e::report::html::{render, render_comparison};
-use e2e::report::view::{CapacityType, Lane, Marker, MarkerKind, RunMeta, RunStatus, RunView, Sample, Samples};
+use e2e::report::view::{
+    CapacityType, Lane, Marker, MarkerKind, RunMeta, RunStatus, RunView, Sample, Samples, capacity_id,
+};
 use serde_json::Value;
 
 const ZONES: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
@@ -54,7 +56,7 @@ fn fis_run(fast: bool) -> RunView {
         let mut lane = Lane {
             nodeclaim: format!("spot-{i:02}x7k"),
             nodepool: "spot".into(),
-            capacity_type: CapacityType::Spot,
+            capacity_type: Some(CapacityType::Spot),
             instance_type: Some(if i % 3 == 0 { "m5.xlarge" } else { "m5.large" }.into()),
             zone: Some(ZONES[i % 3].into()),
             instance_id: Some(id.clone()),
@@ -87,7 +89,7 @@ fn fis_run(fast: bool) -> RunView {
         lanes.push(Lane {
             nodeclaim: format!("spot-r{i}q2m"),
             nodepool: "spot".into(),
-            capacity_type: CapacityType::Spot,
+            capacity_type: Some(CapacityType::Spot),
             instance_type: Some("m5.large".into()),
             zone: Some(ZONES[(i + 1) % 3].into()),
             instance_id: Some(format!("i-1{i:02}ddddeeeeffff")),
@@ -102,7 +104,7 @@ fn fis_run(fast: bool) -> RunView {
         lanes.push(Lane {
             nodeclaim: format!("on-demand-{i}p8w"),
             nodepool: "on-demand".into(),
-            capacity_type: CapacityType::OnDemand,
+            capacity_type: Some(CapacityType::OnDemand),
             instance_type: Some("c5.large".into()),
             zone: Some(ZONES[i % 3].into()),
             instance_id: Some(format!("i-2{i:02}ffff00001111")),
@@ -128,7 +130,7 @@ fn fis_run(fast: bool) -> RunView {
             };
             let nodes = lanes.iter().filter(|l| l.ready.is_some_and(|r| r <= t) && l.terminated.is_none_or(|e| e > t));
             let cost: f64 =
-                nodes.clone().map(|l| if l.capacity_type == CapacityType::Spot { 0.035 } else { 0.085 }).sum();
+                nodes.clone().map(|l| if l.capacity_type == Some(CapacityType::Spot) { 0.035 } else { 0.085 }).sum();
             Sample {
                 t,
                 real: t / 10.0,
@@ -343,7 +345,7 @@ fn check_panel(m: &Value, panel: &str, run: &RunView) {
     for (drawn, lane) in lanes.iter().zip(&run.lanes) {
         assert_eq!(drawn["nodeclaim"], lane.nodeclaim.as_str());
         assert_eq!(drawn["label"], lane.label().as_str());
-        assert_eq!(drawn["capacityType"], lane.capacity_type.id());
+        assert_eq!(drawn["capacityType"], capacity_id(lane.capacity_type));
         let label_box = &drawn["labelBox"];
         assert!(f(&label_box["w"]) > 20.0, "a visible label for {}", lane.nodeclaim);
         assert!(

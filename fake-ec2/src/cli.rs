@@ -88,6 +88,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ExperimentCommand,
     },
+    /// Send a recording's requests (serve --record) to a fresh world with the same seed, at the
+    /// same world times, and report the first answer that differs (exit 1), or how many matched.
+    Replay {
+        /// The recording (JSON lines).
+        file: PathBuf,
+        /// The world file, if not the one the recording names.
+        #[arg(long)]
+        world: Option<PathBuf>,
+        /// The seed, if not the recording's.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Print the event log of a running fake-ec2 (JSON lines), after sequence number `--since`.
     Events {
         #[command(flatten)]
@@ -115,6 +127,9 @@ pub struct Endpoint {
     /// The running fake-ec2 (its admin API is under /_fake/).
     #[arg(long, env = "FAKE_EC2_ENDPOINT", default_value = "http://127.0.0.1:4566", global = true)]
     pub endpoint: String,
+    /// The admin API's bearer token (serve's --admin-token), if it has one.
+    #[arg(long, env = "FAKE_EC2_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +159,21 @@ pub struct ServeArgs {
     /// Append every AWS request answered (JSON lines, as `GET /_fake/requests` shows them).
     #[arg(long, env = "FAKE_EC2_REQUEST_LOG")]
     pub request_log: Option<PathBuf>,
+    /// Serve the admin API (/_fake/*) on this address only, not on --listen.
+    #[arg(long, env = "FAKE_EC2_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` on the admin API. Needed when the admin API is
+    /// reachable on an address other than loopback.
+    #[arg(long, env = "FAKE_EC2_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Keep the cloud's state in this file: written before every answer that changed it, read
+    /// back on start (same --world and --seed only), so a restarted fake-ec2 keeps its instances,
+    /// queues and messages.
+    #[arg(long, env = "FAKE_EC2_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Record every request and answer to this file (JSON lines) for `fake-ec2 replay`.
+    #[arg(long, env = "FAKE_EC2_RECORD")]
+    pub record: Option<PathBuf>,
 }
 
 impl std::str::FromStr for crate::clock::ClockMode {

@@ -63,6 +63,50 @@ impl Streams {
         }
     }
 
+    /// Each stream's name and position (words drawn), for a state file: with the seed, that is the
+    /// whole of the streams.
+    pub fn positions(&self) -> std::collections::BTreeMap<String, String> {
+        self.named().into_iter().map(|(name, s)| (name.to_owned(), s.get_word_pos().to_string())).collect()
+    }
+
+    /// Moves every stream to the position [`Streams::positions`] gave (streams not named stay).
+    pub fn set_positions(&mut self, positions: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+        for (name, s) in self.named_mut() {
+            if let Some(p) = positions.get(name) {
+                s.set_word_pos(p.parse().map_err(|_| format!("rng stream {name}: bad position {p}"))?);
+            }
+        }
+        Ok(())
+    }
+
+    fn named(&self) -> [(&'static str, &ChaCha8Rng); 9] {
+        [
+            ("ids", &self.ids),
+            ("request-ids", &self.request_ids),
+            ("allocation", &self.allocation),
+            ("faults", &self.faults),
+            ("sqs", &self.sqs),
+            ("events", &self.events),
+            ("market", &self.market),
+            ("fis", &self.fis),
+            ("iam", &self.iam),
+        ]
+    }
+
+    fn named_mut(&mut self) -> [(&'static str, &mut ChaCha8Rng); 9] {
+        [
+            ("ids", &mut self.ids),
+            ("request-ids", &mut self.request_ids),
+            ("allocation", &mut self.allocation),
+            ("faults", &mut self.faults),
+            ("sqs", &mut self.sqs),
+            ("events", &mut self.events),
+            ("market", &mut self.market),
+            ("fis", &mut self.fis),
+            ("iam", &mut self.iam),
+        ]
+    }
+
     /// `i-0123456789abcdef0`: EC2's long ids start with a 0 digit.
     pub fn hex_id(&mut self, prefix: &str, len: usize) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -115,6 +159,20 @@ mod tests {
         let _ = a.request_id();
         assert_eq!(a.hex_id("i", 17), b.hex_id("i", 17));
         assert_ne!(Streams::new(8).hex_id("i", 17), Streams::new(7).hex_id("i", 17));
+    }
+
+    #[test]
+    fn positions_restore_every_stream() -> Result<(), Box<dyn std::error::Error>> {
+        let mut a = Streams::new(3);
+        let _ = a.hex_id("i", 17);
+        let _ = a.request_id();
+        let _ = a.iam_id("AIPA");
+        let mut b = Streams::new(3);
+        b.set_positions(&a.positions())?;
+        assert_eq!(a.hex_id("i", 17), b.hex_id("i", 17));
+        assert_eq!(a.request_id(), b.request_id());
+        assert_eq!(a.iam_id("AROA"), b.iam_id("AROA"));
+        Ok(())
     }
 
     #[test]

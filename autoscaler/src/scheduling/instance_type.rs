@@ -1,41 +1,9 @@
 //! Instance types and their offerings (zone × capacity type, with a price and availability).
 
-use std::fmt;
-
 use super::requirements::{Requirement, Requirements, labels};
 use super::resources::Resources;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CapacityType {
-    Spot,
-    OnDemand,
-    Reserved,
-}
-
-impl CapacityType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CapacityType::Spot => "spot",
-            CapacityType::OnDemand => "on-demand",
-            CapacityType::Reserved => "reserved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<CapacityType> {
-        match s {
-            "spot" => Some(CapacityType::Spot),
-            "on-demand" => Some(CapacityType::OnDemand),
-            "reserved" => Some(CapacityType::Reserved),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for CapacityType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use wellknown::CapacityType;
 
 /// Where and how a type can be bought.
 #[derive(Clone, Debug, PartialEq)]

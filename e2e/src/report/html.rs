@@ -10,7 +10,7 @@ use super::chart::{self, run_svg};
 use super::lanes::Phase;
 use super::summary::RunSummary;
 use super::svg::{esc, fmt_duration, fmt_num};
-use super::view::{CapacityType, MarkerKind, RunStatus, RunView};
+use super::view::{CapacityType, MarkerKind, RunStatus, RunView, capacity_id};
 
 const CSS: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
@@ -115,8 +115,8 @@ fn header(run: &RunView, title: &str) -> String {
 
 /// The few numbers worth a glance, as cards.
 fn key_numbers(s: &RunSummary) -> String {
-    let spot = s.by_capacity_type.get(&CapacityType::Spot).copied().unwrap_or(0);
-    let on_demand = s.by_capacity_type.get(&CapacityType::OnDemand).copied().unwrap_or(0);
+    let spot = s.by_capacity_type.get(&Some(CapacityType::Spot)).copied().unwrap_or(0);
+    let on_demand = s.by_capacity_type.get(&Some(CapacityType::OnDemand)).copied().unwrap_or(0);
     let cards = [
         ("NodeClaims", s.nodeclaims.to_string(), format!("{spot} spot · {on_demand} on-demand")),
         (
@@ -152,8 +152,9 @@ fn key_numbers(s: &RunSummary) -> String {
 /// What the colours, patterns and lines mean, for what the runs contain.
 fn legend(runs: &[&RunView]) -> String {
     let kinds: BTreeSet<MarkerKind> = runs.iter().flat_map(|r| r.markers.iter().map(|m| m.kind)).collect();
-    let mut types: BTreeSet<CapacityType> = runs.iter().flat_map(|r| r.lanes.iter().map(|l| l.capacity_type)).collect();
-    types.extend([CapacityType::Spot, CapacityType::OnDemand]);
+    let mut types: BTreeSet<Option<CapacityType>> =
+        runs.iter().flat_map(|r| r.lanes.iter().map(|l| l.capacity_type)).collect();
+    types.extend([Some(CapacityType::Spot), Some(CapacityType::OnDemand)]);
     let item = |key: &str, swatch: &str, text: &str| {
         format!(
             "<span class=\"legend-item\" data-legend=\"{key}\"><svg class=\"swatch\" width=\"26\" height=\"14\">{swatch}</svg>{}</span>",
@@ -164,9 +165,9 @@ fn legend(runs: &[&RunView]) -> String {
     for t in types {
         let swatch = format!(
             "<g class=\"lane ct-{}\"><rect class=\"seg seg-ready\" x=\"1\" y=\"2\" width=\"24\" height=\"10\"/></g>",
-            t.id()
+            capacity_id(t)
         );
-        h.push_str(&item(&format!("capacity-type-{}", t.id()), &swatch, t.id()));
+        h.push_str(&item(&format!("capacity-type-{}", capacity_id(t)), &swatch, capacity_id(t)));
     }
     h.push_str("</div><div class=\"legend-group\"><b>NodeClaim phase</b>");
     for p in Phase::ALL {

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::svg::{TimeScale, esc, fmt_duration, fmt_num};
-use super::view::{Lane, Marker, MarkerKind};
+use super::view::{Lane, Marker, MarkerKind, capacity_id};
 
 /// The phases of a NodeClaim's life, in the order they happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,7 +96,7 @@ const BAR_H: f64 = 12.0;
 /// Hover text for a lane: what it is and when each moment came.
 fn lane_title(lane: &Lane) -> String {
     let mut t = format!("NodeClaim {} (nodepool {})", lane.nodeclaim, lane.nodepool);
-    let _ = write!(t, "\n{} {}", lane.capacity_type.id(), lane.label());
+    let _ = write!(t, "\n{} {}", capacity_id(lane.capacity_type), lane.label());
     if let Some(i) = &lane.instance_id {
         let _ = write!(t, "\ninstance {i}");
     }
@@ -148,7 +148,7 @@ pub fn draw(out: &mut String, lane: &Lane, y: f64, scale: &TimeScale, run_end: f
     let _ = write!(
         out,
         "<g class=\"lane ct-{ct}\" data-nodeclaim=\"{name}\" data-capacity-type=\"{ct}\" data-instance-type=\"{it}\" data-zone=\"{zone}\" data-created=\"{created:.3}\"><title>{title}</title>",
-        ct = lane.capacity_type.id(),
+        ct = capacity_id(lane.capacity_type),
         name = esc(&lane.nodeclaim),
         it = esc(lane.instance_type.as_deref().unwrap_or("")),
         zone = esc(lane.zone.as_deref().unwrap_or("")),

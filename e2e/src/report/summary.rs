@@ -9,7 +9,7 @@ use super::view::{CapacityType, MarkerKind, RunView};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunSummary {
     pub nodeclaims: usize,
-    pub by_capacity_type: BTreeMap<CapacityType, usize>,
+    pub by_capacity_type: BTreeMap<Option<CapacityType>, usize>,
     /// `m5.large` -> NodeClaims launched with it.
     pub instance_types: BTreeMap<String, usize>,
     pub zones: BTreeMap<String, usize>,
@@ -94,7 +94,7 @@ impl RunSummary {
                 m.iter().map(|(k, n)| format!("{k} ×{n}")).collect::<Vec<_>>().join(", ")
             }
         };
-        let ct = |c: CapacityType| self.by_capacity_type.get(&c).copied().unwrap_or(0);
+        let ct = |c: CapacityType| self.by_capacity_type.get(&Some(c)).copied().unwrap_or(0);
         let marker = |k: MarkerKind| self.markers.get(&k).copied().unwrap_or(0).to_string();
         let secs = |v: Option<f64>, none: &str| v.map_or_else(|| none.to_owned(), fmt_duration);
         let replacement = if self.warning_to_replacement_ready.is_empty() {
@@ -151,7 +151,7 @@ mod tests {
         };
         let lane = |name: &str, id: &str, created: f64, ready: f64| Lane {
             nodeclaim: name.into(),
-            capacity_type: CapacityType::Spot,
+            capacity_type: Some(CapacityType::Spot),
             instance_type: Some("m5.large".into()),
             instance_id: Some(id.into()),
             created,

@@ -46,34 +46,12 @@ pub enum RunStatus {
     Skipped(String),
 }
 
-/// The capacity type a lane is coloured by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CapacityType {
-    Spot,
-    OnDemand,
-    /// Not launched (yet), so not known.
-    #[default]
-    Unknown,
-}
+pub use wellknown::CapacityType;
 
-impl CapacityType {
-    pub fn parse(s: &str) -> CapacityType {
-        match s {
-            "spot" => CapacityType::Spot,
-            "on-demand" => CapacityType::OnDemand,
-            _ => CapacityType::Unknown,
-        }
-    }
-
-    /// The stable id used in data attributes, CSS classes and the legend.
-    pub fn id(self) -> &'static str {
-        match self {
-            CapacityType::Spot => "spot",
-            CapacityType::OnDemand => "on-demand",
-            CapacityType::Unknown => "unknown",
-        }
-    }
+/// The stable id of a lane's capacity type in data attributes, CSS classes and the legend:
+/// `unknown` until the NodeClaim has launched.
+pub fn capacity_id(ct: Option<CapacityType>) -> &'static str {
+    ct.map_or("unknown", CapacityType::as_str)
 }
 
 /// A NodeClaim's life. Each time is when it was first seen true; `None` when it never was.
@@ -82,7 +60,8 @@ pub struct Lane {
     /// The NodeClaim's name.
     pub nodeclaim: String,
     pub nodepool: String,
-    pub capacity_type: CapacityType,
+    /// `None` until launched.
+    pub capacity_type: Option<CapacityType>,
     pub instance_type: Option<String>,
     pub zone: Option<String>,
     pub instance_id: Option<String>,

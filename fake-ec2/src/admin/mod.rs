@@ -213,7 +213,8 @@ fn spot() -> String {
 
 async fn set_pools(State(s): State<AppState>, Json(c): Json<PoolChange>) -> Response {
     let mut w = s.cloud();
-    let Some(ct) = CapacityType::parse(&c.capacity_type) else {
+    // fake-ec2 models no capacity reservations: only spot and on-demand pools can be changed.
+    let Some(ct) = CapacityType::parse(&c.capacity_type).filter(|ct| *ct != CapacityType::Reserved) else {
         return bad(
             StatusCode::BAD_REQUEST,
             format!("capacity_type must be spot or on-demand, not {}", c.capacity_type),

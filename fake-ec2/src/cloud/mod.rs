@@ -15,8 +15,9 @@
 mod lab;
 mod neighbours;
 mod shared;
+pub mod snapshot;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod timers;
 
 use std::path::Path;

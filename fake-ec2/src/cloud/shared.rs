@@ -24,6 +24,12 @@ impl Shared {
         self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Puts a state file's state back (see [`Cloud::restore`]).
+    pub fn restore(&self, state: super::snapshot::CloudState) -> Result<(), String> {
+        let mut guard = self.cloud.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.restore(state)
+    }
+
     /// Locks the cloud and applies the timers due by now. A panic elsewhere never makes it unusable.
     pub fn cloud(&self) -> CloudGuard<'_> {
         let mut guard = self.cloud.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -7,7 +7,7 @@ use crate::clock::Millis;
 use crate::world::instances::Timer as Ec2Timer;
 
 /// Something a service asked to happen at a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Timer {
     /// An EC2 lifecycle or market timer, applied by the world.
     Ec2(Ec2Timer),
@@ -37,6 +37,15 @@ impl Timers {
         let entry = self.entries.first_entry()?;
         let (at, _) = *entry.key();
         (at <= now).then(|| (at, entry.remove()))
+    }
+
+    /// Every pending timer `(due, order set, timer)` and the next order number, for a state file.
+    pub fn snapshot(&self) -> (Vec<(Millis, u64, Timer)>, u64) {
+        (self.entries.iter().map(|((at, n), t)| (*at, *n, t.clone())).collect(), self.seq)
+    }
+
+    pub fn restore(entries: Vec<(Millis, u64, Timer)>, seq: u64) -> Self {
+        Self { entries: entries.into_iter().map(|(at, n, t)| ((at, n), t)).collect(), seq }
     }
 
     pub fn len(&self) -> usize {

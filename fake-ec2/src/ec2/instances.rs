@@ -126,6 +126,7 @@ pub fn run_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> 
     let subnet = p.str("SubnetId").or_else(|| p.str("NetworkInterface.1.SubnetId"));
     let subnet = subnet.map(str::to_owned).or_else(|| (!spec.subnet_id.is_empty()).then(|| spec.subnet_id.clone()));
     spec.subnet_id = choose_subnet(w, subnet.as_deref(), p.str("Placement.AvailabilityZone"))?;
+    super::check_user_data(p.str("UserData"))?;
     if let Some(ud) = p.str("UserData") {
         spec.user_data = Some(ud.to_owned());
     }

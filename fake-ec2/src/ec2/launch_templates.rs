@@ -147,6 +147,7 @@ pub fn create_launch_template(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result
     let form = Form { map: data.clone() };
     let d = form.root();
     d.int("MetadataOptions.HttpPutResponseHopLimit")?;
+    super::check_user_data(d.str("UserData"))?;
     let lt_specs = query::tag_specifications(&d, "TagSpecification")?;
     query::check_tag_resource_types(&lt_specs, &["instance", "volume", "spot-instances-request", "network-interface"])?;
     for bdm in d.list("BlockDeviceMapping")? {

@@ -75,6 +75,24 @@ impl Call<'_> {
     }
 }
 
+/// The most user data EC2 takes, before base64 ("User data is limited to 16 KB, in raw form,
+/// before it is base64-encoded": EC2 user guide, instance user data).
+pub const MAX_USER_DATA_BYTES: usize = 16 * 1024;
+
+/// Refuses user data over [`MAX_USER_DATA_BYTES`] (decoded, or as given when it is not base64).
+pub fn check_user_data(user_data: Option<&str>) -> Ec2Result<()> {
+    use base64::Engine;
+    let Some(ud) = user_data else { return Ok(()) };
+    let raw = base64::engine::general_purpose::STANDARD.decode(ud.trim()).map_or(ud.len(), |b| b.len());
+    if raw > MAX_USER_DATA_BYTES {
+        return Err(Ec2Error::client(
+            "InvalidUserData.Malformed",
+            format!("User data is limited to {MAX_USER_DATA_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn denied(world: &World, action: &str) -> bool {
     world.cfg.auth.deny_actions.iter().any(|a| a == action || a.strip_prefix("ec2:") == Some(action))
 }

@@ -11,6 +11,7 @@
 //! same messages in the same order.
 
 pub mod pattern;
+pub mod snapshot;
 
 use std::collections::VecDeque;
 use std::io::Write;

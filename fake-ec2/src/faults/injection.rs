@@ -42,23 +42,28 @@ pub struct FaultSpec {
 }
 
 /// One active fault rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     pub id: String,
     /// Matched EC2 actions; `*` for all.
     pub operations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     pub status: u16,
     pub message: String,
     pub percentage: f64,
     pub latency_ms: u64,
     /// Zone names or ids an ICE fault applies to; empty for every zone.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
-    #[serde(serialize_with = "ser_iso")]
+    #[serde(serialize_with = "ser_iso", deserialize_with = "de_iso")]
     pub from: Millis,
-    #[serde(serialize_with = "ser_opt_iso", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        serialize_with = "ser_opt_iso",
+        deserialize_with = "de_opt_iso",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub until: Option<Millis>,
     /// `admin`, or the experiment and action that set it (`EXP…/actionName`).
     pub source: String,
@@ -75,6 +80,18 @@ fn ser_opt_iso<S: serde::Serializer>(v: &Option<Millis>, s: S) -> Result<S::Ok, 
         Some(v) => s.serialize_str(&iso(*v)),
         None => s.serialize_none(),
     }
+}
+
+fn parse_iso<E: serde::de::Error>(s: &str) -> Result<Millis, E> {
+    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(E::custom)
+}
+
+fn de_iso<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    parse_iso(&String::deserialize(d)?)
+}
+
+fn de_opt_iso<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    Option::<String>::deserialize(d)?.map(|s| parse_iso(&s)).transpose()
 }
 
 impl Fault {
@@ -128,7 +145,23 @@ pub struct Faults {
     next_id: u64,
 }
 
+/// What a state file keeps of [`Faults`]: every rule (with its hits) and the next id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultsState {
+    rules: Vec<Fault>,
+    next_id: u64,
+}
+
 impl Faults {
+    pub fn snapshot(&self) -> FaultsState {
+        FaultsState { rules: self.rules.clone(), next_id: self.next_id }
+    }
+
+    pub fn restore(&mut self, s: FaultsState) {
+        self.rules = s.rules;
+        self.next_id = s.next_id;
+    }
+
     /// Validates an admin request and adds its rule; returns it.
     pub fn add_spec(&mut self, spec: FaultSpec, now: Millis) -> Result<Fault, String> {
         let mut operations = spec.operations.unwrap_or_default();

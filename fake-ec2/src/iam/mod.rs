@@ -108,7 +108,7 @@ impl IamError {
 
 pub type IamResult<T> = Result<T, IamError>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Role {
     pub name: String,
     pub path: String,
@@ -121,7 +121,7 @@ pub struct Role {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceProfile {
     pub name: String,
     pub path: String,
@@ -142,7 +142,23 @@ pub struct Iam {
     profiles: BTreeMap<String, InstanceProfile>,
 }
 
+/// What a state file keeps of [`Iam`]: the roles and instance profiles as they are now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IamState {
+    roles: BTreeMap<String, Role>,
+    profiles: BTreeMap<String, InstanceProfile>,
+}
+
 impl Iam {
+    pub fn snapshot(&self) -> IamState {
+        IamState { roles: self.roles.clone(), profiles: self.profiles.clone() }
+    }
+
+    pub fn restore(&mut self, s: IamState) {
+        self.roles = s.roles;
+        self.profiles = s.profiles;
+    }
+
     /// What the world file declares (nothing, and no checks, without an `iam` section).
     pub fn new(cfg: Option<&IamConfig>, account_id: &str, now: Millis, rng: &mut Streams) -> Result<Self, String> {
         let mut iam = Self { account_id: account_id.to_owned(), ..Self::default() };

@@ -15,7 +15,7 @@ use crate::ec2::error::Ec2Error;
 use crate::ec2::query::Form;
 use crate::ec2::{self, Call, Ec2Ctx, actions};
 
-fn xml_response(status: u16, body: String) -> Response {
+pub(super) fn xml_response(status: u16, body: String) -> Response {
     let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml;charset=UTF-8"));
     r.headers_mut().insert(header::SERVER, HeaderValue::from_static("AmazonEC2"));

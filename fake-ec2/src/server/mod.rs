@@ -2,8 +2,11 @@
 //! ([`route`]), hands each request to its service's endpoint (each answering in its own
 //! protocol), and the admin API under `/_fake/`.
 
+mod admin_access;
 mod ec2;
+pub mod hooks;
 mod json;
+pub mod limits;
 mod query;
 mod rest;
 pub mod route;
@@ -13,14 +16,17 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::any;
+use axum::{Extension, Router};
 
+pub use self::admin_access::{AdminExposure, check_exposure};
 pub use self::ec2::ec2_request;
+pub use self::hooks::Hooks;
 use crate::auth::SignedRequest;
 use crate::ec2::query::Form;
 use route::Route;
@@ -28,17 +34,57 @@ use route::Route;
 /// Shared server state: the cloud behind one lock (requests are short; order is the cloud's order).
 pub type AppState = crate::cloud::Shared;
 
+/// The AWS endpoint and the admin API on one listener, the admin API open (loopback use).
 pub fn app(state: AppState) -> Router {
+    let hooks = Hooks::none();
+    aws_app(state.clone(), hooks.clone()).merge(admin_app(state, None, hooks))
+}
+
+/// The AWS endpoint alone: every path is an AWS request, `/_fake/` included.
+pub fn aws_app(state: AppState, hooks: Arc<Hooks>) -> Router {
     Router::new()
-        .nest("/_fake", crate::admin::router())
         .route("/", any(aws_endpoint))
         .fallback(aws_endpoint)
+        .layer(DefaultBodyLimit::disable())
+        .layer(Extension(hooks))
         .with_state(state)
+}
+
+/// The admin API under `/_fake/`, behind `Authorization: Bearer <token>` when a token is given.
+pub fn admin_app(state: AppState, token: Option<String>, hooks: Arc<Hooks>) -> Router {
+    let admin = crate::admin::router()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admin_access::after_admin_call))
+        .layer(Extension(hooks));
+    let admin = match token {
+        Some(t) => admin.layer(axum::middleware::from_fn_with_state(Arc::new(t), admin_access::require_token)),
+        None => admin,
+    };
+    Router::new().nest("/_fake", admin).with_state(state)
+}
+
+/// Where and how fake-ec2 listens: the AWS listener, the admin API's own listener if any (else
+/// the AWS one serves it too), and the admin API's bearer token if any.
+pub struct Listeners {
+    pub aws: tokio::net::TcpListener,
+    pub admin: Option<tokio::net::TcpListener>,
+    pub admin_token: Option<String>,
+    /// The state file and the recording, if any.
+    pub hooks: Arc<Hooks>,
 }
 
 /// Serves until the future `shutdown` completes; returns once the listener is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(Listeners { aws: listener, admin: None, admin_token: None, hooks: Hooks::none() }, state, shutdown).await
+}
+
+/// Serves on every listener until `shutdown` completes, then writes the state file (if any) one
+/// last time.
+pub async fn serve_with(
+    listeners: Listeners,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -50,9 +96,35 @@ pub async fn serve(
         c.region().to_owned()
     };
     let forwarder = tokio::spawn(crate::events::forward(rx, region));
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let Listeners { aws, admin, admin_token, hooks } = listeners;
+    let flusher = tokio::spawn(hooks::flush_periodically(hooks.clone(), state.clone()));
+    let result = match admin {
+        None => {
+            let router =
+                aws_app(state.clone(), hooks.clone()).merge(admin_app(state.clone(), admin_token, hooks.clone()));
+            axum::serve(aws, router).with_graceful_shutdown(stopped(stop_rx)).await
+        }
+        Some(admin) => {
+            let aws_server = axum::serve(aws, aws_app(state.clone(), hooks.clone()))
+                .with_graceful_shutdown(stopped(stop_rx.clone()));
+            let admin_server = axum::serve(admin, admin_app(state.clone(), admin_token, hooks.clone()))
+                .with_graceful_shutdown(stopped(stop_rx));
+            let (a, b) = tokio::join!(aws_server.into_future(), admin_server.into_future());
+            a.and(b)
+        }
+    };
     ticker.abort();
     forwarder.abort();
+    flusher.abort();
+    hooks::flush(&hooks, &state);
     result
 }
 
@@ -101,30 +173,47 @@ fn query_form(signed: &SignedRequest<'_>) -> Form {
 
 async fn aws_endpoint(
     State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Extension(hooks): Extension<Arc<Hooks>>,
+    request: Request,
 ) -> Response {
-    let query = uri.query().unwrap_or_default().to_owned();
-    let hdrs = lower_headers(&headers);
-    let signed =
-        SignedRequest { method: method.as_str(), path: uri.path(), query: &query, headers: &hdrs, body: &body };
+    let (parts, body) = request.into_parts();
+    let at_ms = state.cloud().now();
+    let read = limits::read(body, limits::MAX_REQUEST_BYTES).await;
+    let (body, too_large) = match read {
+        Ok(limits::ReadBody::Whole(b)) => (b, None),
+        Ok(limits::ReadBody::TooLarge { prefix, seen }) => (prefix, Some(seen)),
+        // The client went away mid-body: there is nobody to answer.
+        Err(_) => (axum::body::Bytes::new(), Some(0)),
+    };
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let hdrs = lower_headers(&parts.headers);
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &hdrs,
+        body: &body,
+    };
     let route = route::classify(&signed);
     let call = route::call_of(&route, &signed);
-    let response = match route {
-        Route::Ec2 => ec2::endpoint(&state, &signed).await,
-        Route::SqsJson(op) => sqs::json_request(&state, &op, &signed).await,
-        Route::SqsQuery => sqs::query_request(&state, &signed).await,
-        Route::Ssm(op) => json::ssm(&state, &op, &signed),
-        Route::Pricing(op) => json::pricing(&state, &op, &signed),
-        Route::Fis => rest::fis(&state, &signed),
-        Route::Eks => rest::eks(&state, &signed),
-        Route::Iam => query::iam(&state, &signed),
-        Route::Sts => query::sts(&state, &signed),
-        Route::Unknown(u) => json::unknown(&state, &u),
+    let response = match (too_large, route) {
+        (Some(seen), route) => limits::too_large(&state, &route, &signed, seen),
+        (None, Route::Ec2) => ec2::endpoint(&state, &signed).await,
+        (None, Route::SqsJson(op)) => sqs::json_request(&state, &op, &signed).await,
+        (None, Route::SqsQuery) => sqs::query_request(&state, &signed).await,
+        (None, Route::Ssm(op)) => json::ssm(&state, &op, &signed),
+        (None, Route::Pricing(op)) => json::pricing(&state, &op, &signed),
+        (None, Route::Fis) => rest::fis(&state, &signed),
+        (None, Route::Eks) => rest::eks(&state, &signed),
+        (None, Route::Iam) => query::iam(&state, &signed),
+        (None, Route::Sts) => query::sts(&state, &signed),
+        (None, Route::Unknown(u)) => json::unknown(&state, &u),
     };
-    record(&state, call, response).await
+    let read_only = crate::persist::is_read_only(&call.service, &call.action);
+    let (service, action) = (call.service.clone(), call.action.clone());
+    let response = record(&state, call, response).await;
+    let asked = hooks::Asked { at_ms, service: &service, action: &action, parts: &parts, body: &body };
+    hooks::after(&hooks, &state, asked, response, read_only).await
 }
 
 /// Marks an answer an injected fault (admin rule or FIS action) gave, for the request log.

@@ -12,7 +12,7 @@ use crate::auth::{self, SignedRequest};
 use crate::cloud::Cloud;
 use crate::xml::query_error;
 
-fn xml_response(status: u16, request_id: &str, body: String) -> Response {
+pub(super) fn xml_response(status: u16, request_id: &str, body: String) -> Response {
     let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     if let Ok(v) = HeaderValue::from_str(request_id) {

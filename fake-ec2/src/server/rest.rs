@@ -57,14 +57,24 @@ fn respond(
             (e.status, serde_json::json!({"message": e.message}).to_string(), Some(e.kind))
         }
     };
+    answer(status, body, kind, &request_id)
+}
+
+/// A REST-JSON answer: the body, `x-amzn-requestid` and, for an error, `x-amzn-errortype`.
+fn answer(status: u16, body: String, kind: Option<&'static str>, request_id: &str) -> Response {
     let mut r = json_response(status, "application/json", body);
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("x-amzn-requestid", v);
     }
     if let Some(kind) = kind {
         r.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(kind));
     }
     r
+}
+
+/// A REST-JSON error answered before any service saw the request (a body over the size limit).
+pub(super) fn error(status: u16, kind: &'static str, message: &str, request_id: &str) -> Response {
+    answer(status, serde_json::json!({"message": message}).to_string(), Some(kind), request_id)
 }
 
 pub(super) fn fis(state: &AppState, signed: &SignedRequest<'_>) -> Response {

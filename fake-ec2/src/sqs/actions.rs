@@ -54,7 +54,7 @@ pub(crate) const SYSTEM_ATTRIBUTES: &[&str] = &[
 ];
 
 /// The largest SendMessageBatch payload (all bodies and attributes).
-const MAX_BATCH_BYTES: usize = 1_048_576;
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
 
 /// Where a request came in, for the URLs in answers.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use md5::{Digest, Md5};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{SqsError, SqsResult};
 
@@ -18,7 +18,7 @@ use super::error::{SqsError, SqsResult};
 pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
 
 /// One message (or system) attribute value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeValue {
     /// `String`, `Number` or `Binary`, optionally with a custom label (`String.json`).
     pub data_type: String,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use base64::Engine;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::error::{SqsError, SqsResult};
@@ -30,14 +31,14 @@ pub const MAX_VISIBILITY_SECONDS: i64 = 43_200;
 const HANDLE_PREFIX: &str = "AQEB";
 
 /// A queue's `RedrivePolicy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedrivePolicy {
     pub dead_letter_target_arn: String,
     pub max_receive_count: u32,
 }
 
 /// The queue attributes that change behaviour (the rest are kept as given).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     pub visibility_timeout: i64,
     pub maximum_message_size: usize,
@@ -76,7 +77,7 @@ pub struct NewMessage {
     pub sender_id: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     pub seq: u64,
     pub id: String,
@@ -143,6 +144,35 @@ pub struct Queue {
     pub notify: Arc<Notify>,
 }
 
+/// What a state file keeps of a [`Queue`]: all of it but the long polls' wake-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueState {
+    uid: u64,
+    name: String,
+    arn: String,
+    created_at: Millis,
+    last_modified_at: Millis,
+    settings: Settings,
+    tags: BTreeMap<String, String>,
+    messages: Vec<Message>,
+    next_seq: u64,
+    last_purge_at: Option<Millis>,
+}
+
+impl From<QueueState> for Queue {
+    fn from(s: QueueState) -> Self {
+        let mut q = Queue::new(s.uid, &s.name, s.arn, s.settings, s.created_at);
+        q.last_modified_at = s.last_modified_at;
+        q.tags = s.tags;
+        q.messages = s.messages.into_iter().map(|m| (m.seq, m)).collect();
+        q.next_seq = s.next_seq;
+        q.last_purge_at = s.last_purge_at;
+        // Re-derived at the next look: no message expires before its retention runs out.
+        q.expiry_check_at = Millis::MIN;
+        q
+    }
+}
+
 struct HandleRef {
     uid: u64,
     seq: u64,
@@ -182,6 +212,22 @@ impl Queue {
             last_purge_at: None,
             expiry_check_at: Millis::MAX,
             notify: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Its messages (with their receipt and visibility state) and settings, for a state file.
+    pub fn snapshot(&self) -> QueueState {
+        QueueState {
+            uid: self.uid,
+            name: self.name.clone(),
+            arn: self.arn.clone(),
+            created_at: self.created_at,
+            last_modified_at: self.last_modified_at,
+            settings: self.settings.clone(),
+            tags: self.tags.clone(),
+            messages: self.messages.values().cloned().collect(),
+            next_seq: self.next_seq,
+            last_purge_at: self.last_purge_at,
         }
     }
 

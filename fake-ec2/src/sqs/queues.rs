@@ -1,14 +1,14 @@
 //! All queues of the account: names, URLs and ARNs, queue attributes, and the operations that
 //! span queues (dead-letter redrive). Pure: time and randomness come from the caller.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::error::{SqsError, SqsResult};
 use super::message::{self, MessageAttributes};
-use super::queue::{MAX_VISIBILITY_SECONDS, Message, NewMessage, Queue, RedrivePolicy, Sent, Settings};
+use super::queue::{MAX_VISIBILITY_SECONDS, Message, NewMessage, Queue, QueueState, RedrivePolicy, Sent, Settings};
 use crate::clock::Millis;
 
 /// How long a deleted queue's name stays unusable.
@@ -71,13 +71,22 @@ pub const QUEUE_ATTRIBUTES: &[&str] = &[
     "SqsManagedSseEnabled",
 ];
 
+/// What a state file keeps of [`Queues`]: every queue with its messages, and the names deleted
+/// too recently to reuse.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuesState {
+    queues: Vec<QueueState>,
+    deleted_at: BTreeMap<String, Millis>,
+    next_uid: u64,
+}
+
 /// Every queue of the account, by name.
 #[derive(Debug, Default)]
 pub struct Queues {
     pub region: String,
     pub account_id: String,
     queues: BTreeMap<String, Queue>,
-    deleted_at: HashMap<String, Millis>,
+    deleted_at: BTreeMap<String, Millis>,
     next_uid: u64,
 }
 
@@ -103,6 +112,21 @@ impl Queues {
             out.create(&q.name, &attrs, &q.tags, now).map_err(|e| format!("queue {}: {}", q.name, e.message))?;
         }
         Ok(out)
+    }
+
+    pub fn snapshot(&self) -> QueuesState {
+        QueuesState {
+            queues: self.queues.values().map(Queue::snapshot).collect(),
+            deleted_at: self.deleted_at.clone(),
+            next_uid: self.next_uid,
+        }
+    }
+
+    /// Puts back what [`Queues::snapshot`] kept (region and account stay this world's).
+    pub fn restore(&mut self, s: QueuesState) {
+        self.queues = s.queues.into_iter().map(Queue::from).map(|q| (q.name.clone(), q)).collect();
+        self.deleted_at = s.deleted_at;
+        self.next_uid = s.next_uid;
     }
 
     pub fn arn(&self, name: &str) -> String {

@@ -42,7 +42,7 @@ pub struct PoolOptions {
 }
 
 /// One launch template config × override: a pool the fleet may launch into.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     /// Position in the request, for stable tie-breaks and grouping.
     pub order: usize,
@@ -53,6 +53,7 @@ pub struct Candidate {
     pub priority: Option<f64>,
     pub max_price: Option<f64>,
     /// The override's fields exactly as the request gave them (wire name, value), for the answer.
+    #[serde(with = "crate::interned::pairs")]
     pub echo: Vec<(&'static str, String)>,
 }
 
@@ -72,7 +73,7 @@ pub struct FleetRequest {
 }
 
 /// One instance the fleet launched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Launched {
     pub cand: usize,
     pub ct: CapacityType,
@@ -80,7 +81,7 @@ pub struct Launched {
 }
 
 /// One failed attempt (or a whole capacity type the fleet could not fill).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FleetError {
     pub cand: usize,
     pub ct: CapacityType,
@@ -88,7 +89,7 @@ pub struct FleetError {
 }
 
 /// What a fleet request made: the answer `CreateFleet` renders, kept for client-token retries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Fleet {
     pub id: String,
     pub candidates: Vec<Candidate>,
@@ -157,7 +158,8 @@ impl World {
         };
         match ct {
             CapacityType::Spot => self.pools.spot_price_at(pool, now).1,
-            CapacityType::OnDemand => self.pools.on_demand_price(pool),
+            // Capacity reservations are billed at the on-demand rate.
+            CapacityType::OnDemand | CapacityType::Reserved => self.pools.on_demand_price(pool),
         }
     }
 

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::pools::{CapacityType, PoolId};
 use crate::clock::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InstanceState {
     Pending,
@@ -48,7 +48,7 @@ impl InstanceState {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetadataOptions {
     pub http_tokens: String,
     pub http_put_response_hop_limit: i64,
@@ -69,7 +69,7 @@ impl Default for MetadataOptions {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlockDevice {
     pub device_name: String,
     pub volume_id: String,
@@ -78,14 +78,14 @@ pub struct BlockDevice {
     pub delete_on_termination: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LaunchTemplateRef {
     pub id: String,
     pub name: String,
     pub version: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Instance {
     pub id: String,
     /// Launch order: the stable order of Describe calls and their page tokens.
@@ -94,6 +94,7 @@ pub struct Instance {
     pub instance_type: String,
     pub zone: String,
     pub zone_id: String,
+    /// Derived from (type, zone); a restored instance gets it back from the world.
     #[serde(skip)]
     pub pool: PoolId,
     pub subnet_id: String,
@@ -196,7 +197,7 @@ pub fn is_instance_id(id: &str) -> bool {
 }
 
 /// Things the clock will do to instances.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Timer {
     FinishBoot(String),
     FinishShutdown(String),
@@ -215,7 +216,7 @@ pub enum Timer {
 }
 
 /// One state transition, as the event bus will publish it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
     pub at: Millis,
     pub instance_id: String,

@@ -14,14 +14,16 @@ use crate::events::Kind;
 use crate::rng::Streams;
 
 /// Why one instance could not be launched: an EC2 error code and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LaunchFailure {
-    pub code: &'static str,
+    // Named through an alias: serde would take a literal `&'static str` field as borrowed.
+    #[serde(with = "crate::interned")]
+    pub code: crate::interned::Static,
     pub message: String,
 }
 
 /// What to launch, fully resolved (launch template, overrides and request merged).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LaunchSpec {
     pub instance_type: String,
     pub subnet_id: String,
@@ -122,7 +124,7 @@ impl World {
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing a different Availability Zone.",
                         spec.instance_type, spec.instance_type
                     ),
-                    CapacityType::OnDemand => format!(
+                    CapacityType::OnDemand | CapacityType::Reserved => format!(
                         "We currently do not have sufficient {} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity. You can currently get {} capacity by not specifying an Availability Zone in your request or choosing {}.",
                         spec.instance_type,
                         spec.instance_type,

@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::Millis;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LaunchTemplateVersion {
     pub number: u32,
     pub description: Option<String>,
@@ -13,7 +15,7 @@ pub struct LaunchTemplateVersion {
     pub data: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LaunchTemplate {
     pub id: String,
     pub name: String,

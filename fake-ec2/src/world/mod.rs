@@ -17,6 +17,7 @@ mod lifecycle;
 pub mod network;
 pub mod pools;
 mod quotas;
+pub mod snapshot;
 pub mod throttle;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

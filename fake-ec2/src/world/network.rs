@@ -5,6 +5,15 @@ use std::net::Ipv4Addr;
 
 use super::config::{ImageConfig, SecurityGroupConfig, SubnetConfig, parse_cidr};
 
+/// What a state file keeps of a [`Subnet`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SubnetState {
+    pub id: String,
+    tags: BTreeMap<String, String>,
+    next: u32,
+    used: std::collections::BTreeSet<u32>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Subnet {
     pub cfg: SubnetConfig,
@@ -49,6 +58,17 @@ impl Subnet {
             }
         }
         None
+    }
+
+    /// Tags and address allocation, for a state file.
+    pub fn snapshot(&self) -> SubnetState {
+        SubnetState { id: self.cfg.id.clone(), tags: self.tags.clone(), next: self.next, used: self.used.clone() }
+    }
+
+    pub fn restore(&mut self, s: SubnetState) {
+        self.tags = s.tags;
+        self.next = s.next;
+        self.used = s.used;
     }
 
     pub fn release_ip(&mut self, ip: Ipv4Addr) {

@@ -15,33 +15,20 @@ use super::config::{PoolsConfig, SpotPoolsConfig};
 use crate::clock::Millis;
 use crate::rng::{hash_str, mix, unit};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum CapacityType {
-    #[serde(rename = "spot")]
-    Spot,
-    #[serde(rename = "on-demand")]
-    OnDemand,
-}
-
-impl CapacityType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Spot => "spot",
-            Self::OnDemand => "on-demand",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "spot" => Some(Self::Spot),
-            "on-demand" => Some(Self::OnDemand),
-            _ => None,
-        }
-    }
-}
+/// Shared with the autoscaler and the harness; fake-ec2 has capacity only for spot and on-demand.
+pub use wellknown::CapacityType;
 
 /// Index of a (type, zone) pool: `type_index * zones + zone_index`.
 pub type PoolId = usize;
+
+/// What a state file keeps of [`Pools`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolsState {
+    capacity: BTreeMap<CapacityType, Vec<u32>>,
+    used: BTreeMap<CapacityType, Vec<u32>>,
+    manual_prices: Vec<BTreeMap<Millis, f64>>,
+    epoch_tick: i64,
+}
 
 #[derive(Debug, Clone)]
 pub struct Pools {
@@ -114,6 +101,31 @@ impl Pools {
             manual_prices: vec![BTreeMap::new(); n],
             epoch_tick: 0,
         }
+    }
+
+    /// What changes in the pools as the world runs (capacity, usage, admin-set prices, epoch),
+    /// for a state file.
+    pub fn snapshot(&self) -> PoolsState {
+        PoolsState {
+            capacity: self.capacity.clone(),
+            used: self.used.clone(),
+            manual_prices: self.manual_prices.clone(),
+            epoch_tick: self.epoch_tick,
+        }
+    }
+
+    /// Puts back what [`Pools::snapshot`] kept, when it fits this world's pools.
+    pub fn restore(&mut self, s: PoolsState) -> Result<(), String> {
+        let n = self.len();
+        let fits = |m: &BTreeMap<CapacityType, Vec<u32>>| m.values().all(|v| v.len() == n) && m.len() == 2;
+        if !fits(&s.capacity) || !fits(&s.used) || s.manual_prices.len() != n {
+            return Err(format!("the state's pools do not match the world's {n} pools"));
+        }
+        self.capacity = s.capacity;
+        self.used = s.used;
+        self.manual_prices = s.manual_prices;
+        self.epoch_tick = s.epoch_tick;
+        Ok(())
     }
 
     /// Keys the price process to a world that starts at `start`.

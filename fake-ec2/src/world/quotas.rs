@@ -5,7 +5,7 @@ use super::launch::LaunchFailure;
 use super::pools::CapacityType;
 
 /// What counts against the quotas right now.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct QuotaUsage {
     spot_vcpus: u32,
     spot_instances: u32,
@@ -17,7 +17,8 @@ impl QuotaUsage {
     pub(super) fn count(&mut self, ct: CapacityType, vcpus: u32, add: bool) {
         let (v, n) = match ct {
             CapacityType::Spot => (&mut self.spot_vcpus, Some(&mut self.spot_instances)),
-            CapacityType::OnDemand => (&mut self.on_demand_vcpus, None),
+            // Reserved capacity counts against the on-demand vCPU quota, as in EC2.
+            CapacityType::OnDemand | CapacityType::Reserved => (&mut self.on_demand_vcpus, None),
         };
         if add {
             *v += vcpus;
@@ -54,7 +55,7 @@ impl World {
                     });
                 }
             }
-            CapacityType::OnDemand => {
+            CapacityType::OnDemand | CapacityType::Reserved => {
                 if let Some(l) = q.on_demand_vcpus.filter(|l| u.on_demand_vcpus + vcpus > *l) {
                     return Err(LaunchFailure {
                         code: "VcpuLimitExceeded",

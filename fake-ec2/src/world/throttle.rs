@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::config::{ThrottleMode, ThrottlingConfig};
 use crate::clock::Millis;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     NonMutating,
@@ -64,6 +64,15 @@ impl Bucket {
     }
 }
 
+/// What a state file keeps of [`Throttle`]: each bucket's tokens and last refill.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ThrottleState {
+    mode: ThrottleMode,
+    scale: f64,
+    buckets: BTreeMap<Category, (f64, Millis)>,
+    refused: BTreeMap<Category, u64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Throttle {
     pub mode: ThrottleMode,
@@ -103,6 +112,28 @@ impl Throttle {
             (c, Bucket { size, refill_per_sec: rate * self.scale, tokens: size, last: now })
         })
         .collect();
+    }
+
+    /// The buckets' fill and refusals, for a state file.
+    pub fn snapshot(&self) -> ThrottleState {
+        ThrottleState {
+            mode: self.mode,
+            scale: self.scale,
+            buckets: self.buckets.iter().map(|(c, b)| (*c, (b.tokens, b.last))).collect(),
+            refused: self.refused.clone(),
+        }
+    }
+
+    /// Puts back what [`Throttle::snapshot`] kept.
+    pub fn restore(&mut self, s: ThrottleState, now: Millis) {
+        self.configure(s.mode, s.scale, now);
+        for (c, (tokens, last)) in s.buckets {
+            if let Some(b) = self.buckets.get_mut(&c) {
+                b.tokens = tokens.min(b.size);
+                b.last = last;
+            }
+        }
+        self.refused = s.refused;
     }
 
     pub fn configure(&mut self, mode: ThrottleMode, scale: f64, now: Millis) {

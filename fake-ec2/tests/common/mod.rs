@@ -1,6 +1,8 @@
 //! Spawning fake-ec2 in-process on 127.0.0.1:0 and pointing real clients at it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+
 use std::path::Path;
 
 use fake_ec2::cloud::Cloud;

@@ -166,7 +166,7 @@ pub(super) fn parse(w: &World, p: &Params<'_>) -> Ec2Result<FleetRequest> {
     }
     match default_ct {
         CapacityType::Spot => spot_target += remainder,
-        CapacityType::OnDemand => od_target += remainder,
+        CapacityType::OnDemand | CapacityType::Reserved => od_target += remainder,
     }
     let spot_opts = parse_options(&p.child("SpotOptions"), true)?;
     let od_opts = parse_options(&p.child("OnDemandOptions"), false)?;

@@ -21,12 +21,13 @@ mod actions;
 pub mod api;
 pub mod duration;
 mod experiment;
+pub mod snapshot;
 pub mod targets;
 pub mod template;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use experiment::StartOptions;
@@ -88,7 +89,7 @@ impl FisError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -118,7 +119,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionStatus {
     Pending,
@@ -154,7 +155,7 @@ impl ActionStatus {
 }
 
 /// A template as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredTemplate {
     pub id: String,
     pub arn: String,
@@ -165,7 +166,7 @@ pub struct StoredTemplate {
 }
 
 /// One action of an experiment, as it runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionRun {
     pub status: ActionStatus,
     pub reason: String,
