@@ -8,16 +8,18 @@ PORT ?= 4566
 SEED ?= 1
 WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
-# The autoscaler under test for `make up`: spotbench (the project's) or karpenter (upstream, unmodified).
+# The autoscaler under test for `make up`, `make e2e`: spotbench (the project's) or karpenter (upstream, unmodified).
 AUTOSCALER ?= spotbench
 
 
-.PHONY: e2e e2e-list
+.PHONY: e2e e2e-list compare
 .PHONY: help setup build crds demo up serve test test-rust test-python lint fuzz bench perf clean-cache k8s-bins karpenter-bin cluster-up cluster-down cluster-smoke
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
 	@echo "make e2e    - every scenario in fixtures/scenarios on the local backend, a summary, HTML reports (SCENARIOS=\"a b\" for some)"
+	@echo "              (AUTOSCALER=karpenter runs them with upstream Karpenter; the results go to bench/matrix-*.json, bench/matrix.md, README)"
+	@echo "make compare - each scenario with both autoscalers on one seed: a page per scenario, bench/compare.md (SCENARIOS=\"a b\")"
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
 	@echo "make fuzz   - property tests of every parser fake-ec2 takes outside input with (FUZZ_SECONDS=60)"
 	@echo "make test   - every test: Rust unit + integration (aws-sdk-ec2/sqs/pricing), local-cluster e2e, boto3 and AWS CLI suites"
@@ -54,8 +56,15 @@ demo: setup k8s-bins
 # BACKEND=kind runs them on kind clusters (Docker) instead of the local kwokctl binary runtime.
 JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
-e2e: $(if $(filter local,$(BACKEND)),k8s-bins)
-	cargo run -p e2e -- run --backend $(BACKEND) --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+# Every result is recorded in bench/matrix-$(AUTOSCALER).json and the scenario × autoscaler matrix
+# (bench/matrix.md, README) is rewritten from those files.
+e2e: $(if $(filter local,$(BACKEND)),k8s-bins) $(if $(filter karpenter,$(AUTOSCALER)),karpenter-bin)
+	cargo run -p e2e -- run --backend $(BACKEND) --autoscaler $(AUTOSCALER) --matrix --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+
+# A/B: each scenario (SCENARIOS, else the core five) with both autoscalers on the same seed: an HTML
+# page per scenario under $(CACHE_DIR)/reports/compare and the summary bench/compare.md.
+compare: k8s-bins karpenter-bin
+	SPOTBENCH_COMMAND="make compare$(if $(SCENARIOS), SCENARIOS=\"$(SCENARIOS)\")" cargo run -p e2e -- compare --report-dir $(CACHE_DIR)/reports/compare $(SCENARIOS)
 
 # An environment for manual play, until Ctrl-C: WORLD=, SEED= as for serve; AUTOSCALER=karpenter.
 up: setup k8s-bins $(if $(filter karpenter,$(AUTOSCALER)),karpenter-bin)

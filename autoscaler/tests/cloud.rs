@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,16 +11,12 @@ use autoscaler::cloud::*;
 use autoscaler::scheduling::{CapacityType, Requirement, Requirements};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
-use fake_ec2::cloud::Cloud;
-use fake_ec2::server::{AppState, bind, serve};
-use fake_ec2::world::config::WorldConfig;
-use fake_ec2::world::pools::CapacityType as FakeCt;
-
-const DEFAULT_WORLD: &str = include_str!("../../fixtures/worlds/default.yaml");
+use testkit::fake::Server;
 const CLUSTER: &str = "fake-cluster";
 
 struct Env {
-    state: AppState,
+    /// fake-ec2 serving the default world (stops when the Env is dropped).
+    fake: Server,
     clients: AwsClients,
     clock: Arc<ManualClock>,
     unavailable: Arc<UnavailableOfferings>,
@@ -29,21 +24,12 @@ struct Env {
     fleet: FleetProvider,
     instances: InstanceProvider,
     resolver: NodeClassResolver,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Env {
     async fn start() -> Self {
-        let text = DEFAULT_WORLD.replace("mode: real", "mode: manual");
-        let cfg = WorldConfig::parse(&text, "default.yaml").unwrap();
-        let world = Cloud::new(cfg, 7, Path::new(".")).unwrap();
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(world);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(serve(listener, state.clone(), async {
-            let _ = rx.await;
-        }));
+        let fake = Server::start(testkit::fake::world(7)).await;
+        let endpoint = fake.endpoint.clone();
         // What a deployment gets from AWS_REGION / AWS_ENDPOINT_URL and the credential chain.
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-west-2"))
@@ -58,7 +44,7 @@ impl Env {
         let templates = Arc::new(LaunchTemplateProvider::new(clients.ec2.clone(), shared.clone()));
         let fleet = FleetProvider::new(clients.ec2.clone(), templates.clone(), unavailable.clone(), shared);
         Self {
-            state,
+            fake,
             instances: InstanceProvider::new(clients.ec2.clone()),
             resolver: NodeClassResolver::new(clients.ec2.clone(), clients.ssm.clone()),
             clients,
@@ -66,7 +52,6 @@ impl Env {
             unavailable,
             templates,
             fleet,
-            _stop: tx,
         }
     }
 
@@ -76,19 +61,19 @@ impl Env {
 
     /// Moves fake-ec2's world clock (instance lifecycles), not ours.
     fn advance_world(&self, secs: i64) {
-        let mut w = self.state.cloud();
+        let mut w = self.fake.state.cloud();
         w.clock.advance(secs * 1000);
         w.sync();
     }
 
     fn set_spot_capacity(&self, instance_type: &str, zone: &str, cap: u32) {
-        let mut w = self.state.cloud();
+        let mut w = self.fake.state.cloud();
         let pool = w.ec2.pool_of(instance_type, zone).unwrap();
-        w.ec2.pools.set_capacity(FakeCt::Spot, pool, cap);
+        w.ec2.pools.set_capacity(CapacityType::Spot, pool, cap);
     }
 
     fn world_launch_templates(&self) -> usize {
-        self.state.cloud().ec2.launch_templates.len()
+        self.fake.state.cloud().ec2.launch_templates.len()
     }
 
     async fn subnets(&self) -> Vec<Subnet> {
@@ -365,7 +350,7 @@ async fn launches_a_spot_m5_large_with_karpenters_tags() {
         assert_eq!(i.tags.get(k).map(String::as_str), Some(v), "{k}");
     }
     // The user data fake-ec2 (the kubelet) reads carries the NodeClaim's labels and taints.
-    let user_data = env.state.cloud().ec2.instance(&launched.id).unwrap().user_data.clone().unwrap();
+    let user_data = env.fake.state.cloud().ec2.instance(&launched.id).unwrap().user_data.clone().unwrap();
     let reg = userdata::NodeRegistration::from_user_data(&user_data).unwrap();
     assert_eq!(reg.labels.get("karpenter.sh/nodepool").map(String::as_str), Some("default"));
     assert_eq!(reg.taints[0].key, "karpenter.sh/unregistered");
@@ -373,7 +358,7 @@ async fn launches_a_spot_m5_large_with_karpenters_tags() {
     // The scheduler's view of m5.large matches the Node fake-ec2 registers for this instance:
     // same allocatable cpu and pods, memory never above what the kubelet reports.
     let node = {
-        let w = env.state.cloud();
+        let w = env.fake.state.cloud();
         let inst = w.ec2.instance(&launched.id).unwrap().clone();
         let t = w.ec2.catalog.get("m5.large").unwrap().clone();
         fake_ec2::nodes::desired::node_for(&inst, &t, "us-west-2", &reg)
@@ -441,7 +426,7 @@ async fn every_override_out_of_capacity_is_insufficient_capacity() {
 #[tokio::test]
 async fn spot_quota_exhausted_names_the_quota_and_marks_the_offerings() {
     let env = Env::start().await;
-    env.state.cloud().ec2.cfg.quotas.spot_vcpus = Some(0);
+    env.fake.state.cloud().ec2.cfg.quotas.spot_vcpus = Some(0);
     let req =
         env.request("claim-quota", CapacityType::Spot, &[("m5.large", "us-west-2a"), ("c5.large", "us-west-2b")]).await;
     let err = env.fleet.launch(&req).await.unwrap_err();
@@ -517,7 +502,7 @@ async fn impaired_instances_are_reported() {
     env.advance_world(20);
     assert!(env.instances.describe_unhealthy().await.unwrap().is_empty());
     {
-        let mut w = env.state.cloud();
+        let mut w = env.fake.state.cloud();
         let now = w.now();
         w.ec2.instance_mut(&a.id).unwrap().system_impaired_since = Some(now);
     }
@@ -535,7 +520,7 @@ async fn a_throttled_create_fleet_is_a_create_error_after_the_sdk_retries() {
     env.templates.ensure(&req.launch_templates[0]).await.unwrap();
     // An empty mutating bucket that does not refill (the world clock stands still).
     {
-        let mut w = env.state.cloud();
+        let mut w = env.fake.state.cloud();
         let bucket = w.ec2.throttle.buckets.get_mut(&fake_ec2::world::throttle::Category::Mutating).unwrap();
         bucket.tokens = 0.0;
     }
@@ -543,6 +528,6 @@ async fn a_throttled_create_fleet_is_a_create_error_after_the_sdk_retries() {
     assert!(!err.is_insufficient_capacity(), "{err}");
     assert!(matches!(err, CloudError::Create { .. }), "{err:?}");
     assert_eq!(err.reason(), "RequestLimitExceeded");
-    let refused = env.state.cloud().ec2.throttle.refused.values().sum::<u64>();
+    let refused = env.fake.state.cloud().ec2.throttle.refused.values().sum::<u64>();
     assert_eq!(refused, 3, "the standard retryer makes 3 attempts");
 }

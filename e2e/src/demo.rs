@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use kube::ResourceExt;
 
-use crate::env::{Env, EnvConfig, claim_ready, running};
+use crate::env::{AutoscalerKind, Env, EnvConfig, claim_ready, running};
 
 /// The fleet's cost per hour at the world's current prices: spot price of each instance's pool,
 /// or the on-demand list price.
@@ -15,10 +15,14 @@ pub fn fleet_cost_per_hour(env: &Env) -> f64 {
     crate::scenario::observe::fleet_cost_per_hour(&env.fake)
 }
 
-pub async fn run(replicas: u32, keep: bool) -> anyhow::Result<()> {
+pub async fn run(replicas: u32, keep: bool, autoscaler: AutoscalerKind) -> anyhow::Result<()> {
     let started = Instant::now();
-    println!("demo: local cluster + fake-ec2 (default world, clock x10) + autoscaler ...");
-    let env = Env::start(EnvConfig::default()).await?;
+    let who = match autoscaler {
+        AutoscalerKind::Spotbench => "the project's autoscaler",
+        AutoscalerKind::Karpenter => "upstream Karpenter",
+    };
+    println!("demo: local cluster + fake-ec2 (default world, clock x10) + {who} ...");
+    let env = Env::start(EnvConfig { autoscaler, ..EnvConfig::default() }).await?;
     println!(
         "demo: up in {:.0?}; applying EC2NodeClass 'default', NodePool 'spot', Deployment 'inflate' ({replicas} x 512m/512Mi)",
         started.elapsed()

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::{Backend, Cluster, repo_root};
 use crate::karpenter;
 pub use crate::under_test::AutoscalerKind;
-use crate::under_test::{Launcher, Running};
+use crate::under_test::{Launcher, Restarts, Running};
 
 /// How to start an environment.
 #[derive(Clone, Debug)]
@@ -108,6 +108,8 @@ pub struct Env {
     /// How to (re)start the autoscaler under test, and the running one (killed when dropped).
     launcher: Launcher,
     autoscaler: Option<Running>,
+    /// Supervised restarts of the autoscaler (crashes, failed starts), counted for the report.
+    restarts: Restarts,
     /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
     pub aws: AwsClients,
 }
@@ -243,6 +245,7 @@ impl Env {
             tasks,
             launcher,
             autoscaler: None,
+            restarts: Restarts::default(),
             aws,
         };
         env.start_autoscaler();
@@ -258,7 +261,7 @@ impl Env {
         if let Some(running) = self.autoscaler.take() {
             running.kill();
         }
-        match self.launcher.start() {
+        match self.launcher.start(&self.restarts) {
             Ok(running) => self.autoscaler = Some(running),
             Err(e) => {
                 tracing::error!(error = %e, autoscaler = %self.launcher.kind(), "the autoscaler could not be started")
@@ -286,6 +289,11 @@ impl Env {
         if let Some(running) = self.autoscaler.take() {
             running.kill();
         }
+    }
+
+    /// A handle on the count of the autoscaler's supervised restarts (crashes and failed starts).
+    pub fn autoscaler_restarts(&self) -> Restarts {
+        self.restarts.clone()
     }
 
     /// Which autoscaler this environment runs.

@@ -46,6 +46,9 @@ enum Cmd {
     Demo {
         #[arg(long, default_value_t = 10)]
         replicas: u32,
+        /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
+        #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
+        autoscaler: AutoscalerKind,
         /// Leave everything running until Ctrl-C and print how to look at it.
         #[arg(long)]
         keep: bool,
@@ -59,9 +62,31 @@ enum Cmd {
         /// Where the HTML reports go (default ~/.cache/spotbench/reports).
         #[arg(long)]
         report_dir: Option<std::path::PathBuf>,
-        /// Also write each normalized timeline as YAML next to its report.
+        /// Also write each normalized timeline as YAML, and what the report draws as JSON, next to its report.
         #[arg(long)]
         timeline: bool,
+        /// Record each result in bench/matrix-<autoscaler>.json and rewrite bench/matrix.md and the
+        /// README's scenario × autoscaler matrix from those files.
+        #[arg(long)]
+        matrix: bool,
+        /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
+        #[arg(long, value_enum)]
+        backend: Option<Backend>,
+        /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
+        #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
+        autoscaler: AutoscalerKind,
+    },
+    /// A/B: each scenario with both autoscalers on the same seed; one HTML page per scenario (both
+    /// runs on one time axis) and a summary table in Markdown (default bench/compare.md).
+    Compare {
+        /// Files, or names from fixtures/scenarios (the core scenarios when none given).
+        scenarios: Vec<String>,
+        /// Where the pages go (default ~/.cache/spotbench/reports/compare).
+        #[arg(long)]
+        report_dir: Option<std::path::PathBuf>,
+        /// The Markdown summary (default bench/compare.md).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
         /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
         #[arg(long, value_enum)]
         backend: Option<Backend>,
@@ -80,6 +105,9 @@ enum Cmd {
         no_suite: bool,
         #[arg(long, default_value_t = 10.0)]
         clock_factor: f64,
+        /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
+        #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
+        autoscaler: AutoscalerKind,
     },
     /// The scenarios in fixtures/scenarios: name and description.
     List,
@@ -96,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             // Scenario runs print their own progress; RUST_LOG=autoscaler=info shows the autoscaler's logs.
-            let quiet = matches!(std::env::args().nth(1).as_deref(), Some("run" | "perf"));
+            let quiet = matches!(std::env::args().nth(1).as_deref(), Some("run" | "perf" | "compare"));
             let others = if quiet { "autoscaler=off,fake_ec2=off" } else { "autoscaler=warn,fake_ec2=warn" };
             tracing_subscriber::EnvFilter::new(format!("e2e=info,{others},kube=error,kube_client=off,warn"))
         }))
@@ -135,30 +163,53 @@ fn main() -> anyhow::Result<()> {
             }
             Err(e) => Err(e).context("bringing the cluster up"),
         },
-        Cmd::Demo { replicas, keep } => {
+        Cmd::Demo { replicas, keep, autoscaler } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(e2e::demo::run(replicas, keep))
+            rt.block_on(e2e::demo::run(replicas, keep, autoscaler))
         }
-        Cmd::Run { scenarios, junit, report_dir, timeline, backend } => {
+        Cmd::Run { scenarios, junit, report_dir, timeline, matrix, backend, autoscaler } => {
             let rt = tokio::runtime::Runtime::new()?;
             let backend = backend.unwrap_or_else(e2e::env::default_backend);
+            let opts = e2e::scenario::runner::RunOptions { backend, autoscaler };
             let ok = rt.block_on(e2e::scenario::cli::run(
                 &root,
                 &scenarios,
                 junit.as_deref(),
                 report_dir,
                 timeline,
-                backend,
+                matrix,
+                opts,
             ))?;
             if !ok {
                 std::process::exit(1);
             }
             Ok(())
         }
-        Cmd::Perf { sizes, no_interruption, no_suite, clock_factor } => {
-            let cfg = e2e::perf::PerfConfig { sizes, interruption: !no_interruption, suite: !no_suite, clock_factor };
+        Cmd::Compare { scenarios, report_dir, out, backend } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &root.join("bench/e2e.json")))?;
+            let cfg = e2e::scenario::compare::CompareConfig {
+                scenarios,
+                report_dir: report_dir.unwrap_or_else(|| e2e::scenario::cli::default_report_dir().join("compare")),
+                out: out.unwrap_or_else(|| root.join("bench/compare.md")),
+                backend: backend.unwrap_or_else(e2e::env::default_backend),
+            };
+            let ok = rt.block_on(e2e::scenario::compare::run(&root, cfg))?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Perf { sizes, no_interruption, no_suite, clock_factor, autoscaler } => {
+            let cfg = e2e::perf::PerfConfig {
+                sizes,
+                interruption: !no_interruption,
+                suite: !no_suite,
+                clock_factor,
+                autoscaler,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let json = root.join("bench").join(e2e::perf::json_name(autoscaler));
+            rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &json))?;
             Ok(())
         }
         Cmd::List => e2e::scenario::cli::list(&root),

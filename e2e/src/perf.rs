@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::env::{Env, EnvConfig, claim_ready, running};
+use crate::env::{AutoscalerKind, Env, EnvConfig, claim_ready, running};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct PerfConfig {
     pub interruption: bool,
     pub suite: bool,
     pub clock_factor: f64,
+    /// The autoscaler under test (Karpenter's numbers get their own section and JSON file).
+    pub autoscaler: AutoscalerKind,
 }
 
 /// One scale-up: `pods` inflate replicas (512m, 512Mi) on a spot NodePool.
@@ -66,6 +68,7 @@ pub struct ScenarioTime {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PerfResults {
+    pub autoscaler: String,
     pub measured_at: String,
     pub git: String,
     pub cpus: usize,
@@ -82,7 +85,9 @@ const TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Measures, prints as it goes, and writes the section of `results_md` and `json_out`.
 pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow::Result<PerfResults> {
+    let kind = cfg.autoscaler;
     let mut res = PerfResults {
+        autoscaler: kind.name().to_owned(),
         measured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         git: git_head(),
         cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
@@ -92,7 +97,7 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow:
     };
     for &n in &cfg.sizes {
         println!("perf: {n} pods ...");
-        let s = scale_up(n, cfg.clock_factor).await.with_context(|| format!("scale-up of {n} pods"))?;
+        let s = scale_up(n, cfg.clock_factor, kind).await.with_context(|| format!("scale-up of {n} pods"))?;
         println!(
             "perf: {n} pods all Running in {:.1} s ({:.0} world s), {} NodeClaims",
             s.all_running_s, s.all_running_world_s, s.nodeclaims
@@ -101,7 +106,7 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow:
     }
     if cfg.interruption {
         println!("perf: spot interruption ...");
-        let i = interruption(cfg.clock_factor).await.context("interruption")?;
+        let i = interruption(cfg.clock_factor, kind).await.context("interruption")?;
         println!("perf: replacement Ready {:.0} world s after the notice", i.replacement_ready_world_s);
         res.interruption = Some(i);
     }
@@ -110,7 +115,8 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow:
         let root = crate::cluster::repo_root();
         for (_, scenario) in crate::scenario::load::all(&root)? {
             println!("perf: scenario {} ...", scenario.name);
-            let out = crate::scenario::runner::run(&scenario).await?;
+            let opts = crate::scenario::runner::RunOptions { autoscaler: kind, ..Default::default() };
+            let out = crate::scenario::runner::run_with(&scenario, opts).await?;
             res.suite.push(ScenarioTime {
                 name: out.name.clone(),
                 status: format!("{:?}", out.status).to_lowercase(),
@@ -121,7 +127,7 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow:
     }
     std::fs::write(json_out, serde_json::to_string_pretty(&res)? + "\n")
         .with_context(|| format!("writing {}", json_out.display()))?;
-    write_section(results_md, &render(&res))?;
+    write_section(results_md, kind, &render(&res))?;
     println!("perf: wrote {} and {}", results_md.display(), json_out.display());
     Ok(res)
 }
@@ -144,9 +150,17 @@ fn node_floor_world_s() -> anyhow::Result<f64> {
     Ok((cfg.lifecycle.boot_seconds + cfg.lifecycle.node_registration_seconds) as f64)
 }
 
-async fn start(clock_factor: f64, interruption_queue: bool) -> anyhow::Result<Env> {
+/// The JSON file of `kind`'s numbers: `bench/e2e.json` for the project's autoscaler.
+pub fn json_name(kind: AutoscalerKind) -> String {
+    match kind {
+        AutoscalerKind::Spotbench => "e2e.json".to_owned(),
+        other => format!("e2e-{other}.json"),
+    }
+}
+
+async fn start(clock_factor: f64, interruption_queue: bool, autoscaler: AutoscalerKind) -> anyhow::Result<Env> {
     let base = if interruption_queue { EnvConfig::with_interruption_queue() } else { EnvConfig::default() };
-    let env = Env::start(EnvConfig { clock_factor, ..base }).await?;
+    let env = Env::start(EnvConfig { clock_factor, autoscaler, ..base }).await?;
     env.apply_fixture("nodepools/ec2nodeclass-default.yaml").await?;
     env.apply_fixture("nodepools/spot.yaml").await?;
     Ok(env)
@@ -157,8 +171,8 @@ fn inflate(replicas: u32) -> anyhow::Result<String> {
     Ok(text.replace("replicas: 10", &format!("replicas: {replicas}")))
 }
 
-async fn scale_up(pods: u32, clock_factor: f64) -> anyhow::Result<ScaleUp> {
-    let env = start(clock_factor, false).await?;
+async fn scale_up(pods: u32, clock_factor: f64, kind: AutoscalerKind) -> anyhow::Result<ScaleUp> {
+    let env = start(clock_factor, false, kind).await?;
     let world0 = env.world_now_ms();
     let t0 = Instant::now();
     env.apply(&inflate(pods)?).await?;
@@ -201,8 +215,8 @@ async fn scale_up(pods: u32, clock_factor: f64) -> anyhow::Result<ScaleUp> {
     Ok(result)
 }
 
-async fn interruption(clock_factor: f64) -> anyhow::Result<Interruption> {
-    let env = start(clock_factor, true).await?;
+async fn interruption(clock_factor: f64, kind: AutoscalerKind) -> anyhow::Result<Interruption> {
+    let env = start(clock_factor, true, kind).await?;
     env.apply(&inflate(3)?).await?;
     let old = crate::env::wait_for("3 inflate pods Running on one node", TIMEOUT, || async {
         let pods = env.pods("app=inflate").await.ok()?;
@@ -261,12 +275,26 @@ async fn interruption(clock_factor: f64) -> anyhow::Result<Interruption> {
 const START: &str = "<!-- e2e-performance: written by `make perf` (e2e perf); bench/ec2_bench.py keeps it -->";
 const END: &str = "<!-- /e2e-performance -->";
 
-/// Replaces (or appends) the end-to-end section of the results file, leaving the rest alone.
-fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
+/// The markers around `kind`'s section: the project's autoscaler keeps the original ones.
+fn markers(kind: AutoscalerKind) -> (String, String) {
+    match kind {
+        AutoscalerKind::Spotbench => (START.to_owned(), END.to_owned()),
+        other => (
+            format!(
+                "<!-- e2e-performance-{other}: written by `make perf AUTOSCALER={other}` (e2e perf --autoscaler {other}) -->"
+            ),
+            format!("<!-- /e2e-performance-{other} -->"),
+        ),
+    }
+}
+
+/// Replaces (or appends) `kind`'s end-to-end section of the results file, leaving the rest alone.
+fn write_section(path: &Path, kind: AutoscalerKind, section: &str) -> anyhow::Result<()> {
+    let (start, end) = markers(kind);
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let block = format!("{START}\n{section}{END}\n");
-    let new = match (old.find(START), old.find(END)) {
-        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &old[..a], old[b + END.len()..].trim_start_matches('\n')),
+    let block = format!("{start}\n{section}{end}\n");
+    let new = match (old.find(&start), old.find(&end)) {
+        (Some(a), Some(b)) if b > a => format!("{}{block}{}", &old[..a], old[b + end.len()..].trim_start_matches('\n')),
         _ => format!("{}\n\n{block}", old.trim_end()),
     };
     std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))
@@ -275,9 +303,13 @@ fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
 /// The Markdown section.
 pub fn render(r: &PerfResults) -> String {
     let mut s = String::new();
-    s.push_str("## End-to-end performance\n\n");
+    let (title, who) = match r.autoscaler.as_str() {
+        "karpenter" => (" with upstream Karpenter", "upstream Karpenter (the pinned release, a child process)"),
+        _ => ("", "the autoscaler in one process"),
+    };
+    s.push_str(&format!("## End-to-end performance{title}\n\n"));
     s.push_str(&format!(
-        "Measured {} on {} CPUs (git {}), each on a fresh local cluster (kwokctl binary runtime) with fake-ec2's default world on a ×{} clock and the autoscaler in one process. Real seconds are what you wait; world seconds are what EC2 would show. The floor a node cannot beat is fake-ec2's boot plus registration: {:.0} world s ({:.1} real s). Raw numbers: `bench/e2e.json`.\n\n",
+        "Measured {} on {} CPUs (git {}), each on a fresh local cluster (kwokctl binary runtime) with fake-ec2's default world on a ×{} clock and {who}. Real seconds are what you wait; world seconds are what EC2 would show. The floor a node cannot beat is fake-ec2's boot plus registration: {:.0} world s ({:.1} real s). Raw numbers: `bench/e2e.json`.\n\n",
         r.measured_at,
         r.cpus,
         r.git,
@@ -344,12 +376,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("results.md");
         std::fs::write(&path, "# results\n\ntable\n").unwrap();
-        write_section(&path, "first\n").unwrap();
-        write_section(&path, "second\n").unwrap();
+        write_section(&path, AutoscalerKind::Spotbench, "first\n").unwrap();
+        write_section(&path, AutoscalerKind::Spotbench, "second\n").unwrap();
+        write_section(&path, AutoscalerKind::Karpenter, "theirs\n").unwrap();
+        write_section(&path, AutoscalerKind::Karpenter, "theirs again\n").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# results\n\ntable\n"), "{text}");
         assert!(text.contains("second\n") && !text.contains("first\n"), "{text}");
+        assert!(text.contains("theirs again\n") && !text.contains("theirs\n"), "{text}");
         assert_eq!(text.matches(START).count(), 1);
+        assert_eq!(text.matches(&markers(AutoscalerKind::Karpenter).0).count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -2,6 +2,8 @@
 //! Karpenter (the unmodified binary, a supervised child process). Either is started, killed like a
 //! crashed pod and restarted the same way.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use autoscaler::cloud::AwsClients;
@@ -10,8 +12,23 @@ use tokio::task::JoinHandle;
 
 use crate::karpenter;
 
-/// Which autoscaler an environment runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Which autoscaler an environment runs (`spotbench`, `karpenter` on the command line and in
+/// scenario files).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum AutoscalerKind {
     /// The project's autoscaler (crate `autoscaler`), in this process.
     #[default]
@@ -21,6 +38,8 @@ pub enum AutoscalerKind {
 }
 
 impl AutoscalerKind {
+    pub const ALL: [AutoscalerKind; 2] = [AutoscalerKind::Spotbench, AutoscalerKind::Karpenter];
+
     pub fn name(self) -> &'static str {
         match self {
             AutoscalerKind::Spotbench => "spotbench",
@@ -32,6 +51,22 @@ impl AutoscalerKind {
 impl std::fmt::Display for AutoscalerKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// How many times the autoscaler under test was restarted by its supervisor after a crash or a
+/// failed start (as kubelet restarts a pod), over every start of an environment's autoscaler. A
+/// shared handle: the observer reads it to mark each restart.
+#[derive(Clone, Debug, Default)]
+pub struct Restarts(Arc<AtomicU32>);
+
+impl Restarts {
+    pub fn count(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -67,12 +102,18 @@ impl Launcher {
         }
     }
 
-    pub fn start(&self) -> Result<Running, karpenter::KarpenterError> {
+    /// Starts it; each supervised restart from then on is counted in `restarts`.
+    pub fn start(&self, restarts: &Restarts) -> Result<Running, karpenter::KarpenterError> {
         match self {
-            Launcher::Spotbench { kube, aws, options } => {
-                Ok(Running::InProcess(InProcess(Some(spawn_in_process(kube.clone(), aws.clone(), options.clone())))))
+            Launcher::Spotbench { kube, aws, options } => Ok(Running::InProcess(InProcess(Some(spawn_in_process(
+                kube.clone(),
+                aws.clone(),
+                options.clone(),
+                restarts.clone(),
+            ))))),
+            Launcher::Karpenter { launch, .. } => {
+                Ok(Running::Karpenter(karpenter::Supervisor::start(launch.clone(), restarts.clone())?))
             }
-            Launcher::Karpenter { launch, .. } => Ok(Running::Karpenter(karpenter::Supervisor::start(launch.clone())?)),
         }
     }
 }
@@ -108,7 +149,7 @@ impl Running {
 /// The project's autoscaler as its Deployment's pod would run: a failed start (the EC2
 /// connectivity check during an outage) is restarted with kubelet's back-off, 10 s doubling to at
 /// most 5 minutes.
-fn spawn_in_process(kube: kube::Client, aws: AwsClients, options: Options) -> JoinHandle<()> {
+fn spawn_in_process(kube: kube::Client, aws: AwsClients, options: Options, restarts: Restarts) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(10);
         loop {
@@ -122,6 +163,7 @@ fn spawn_in_process(kube: kube::Client, aws: AwsClients, options: Options) -> Jo
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(300));
+            restarts.bump();
         }
     })
 }

@@ -7,11 +7,7 @@
 use std::time::Duration;
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
-    FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, RequestLaunchTemplateData,
-    TargetCapacitySpecificationRequest,
-};
+use aws_sdk_ec2::types::{DefaultTargetCapacityType, RequestLaunchTemplateData};
 use e2e::cluster::{Backend, Cluster, repo_root};
 use fake_ec2::server::{AppState, bind, serve};
 use futures::{StreamExt, TryStreamExt};
@@ -21,6 +17,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
+use testkit::fleet::{SUBNET_A, karpenter_fleet, override_for};
 
 /// Polls `f` until it returns Some, or fails the test after `timeout` naming what it waited for.
 async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, f: F) -> T
@@ -29,12 +26,6 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     e2e::env::wait_for(what, timeout, f).await.unwrap()
-}
-
-fn world() -> fake_ec2::cloud::Cloud {
-    let text = include_str!("../../fixtures/worlds/default.yaml").replace("mode: real", "mode: manual");
-    let cfg = fake_ec2::world::config::WorldConfig::parse(&text, "default.yaml").unwrap();
-    fake_ec2::cloud::Cloud::new(cfg, 1, std::path::Path::new(".")).unwrap()
 }
 
 fn is_ready(n: &Node) -> bool {
@@ -50,7 +41,7 @@ async fn fleet_instance_becomes_a_node_runs_pods_and_goes_away_when_terminated()
     let kube = cluster.client().await.unwrap();
 
     // fake-ec2 in-process, registering Nodes in this cluster.
-    let state = AppState::new(world());
+    let state = AppState::new(testkit::fake::world(1));
     let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, state.clone(), std::future::pending()));
@@ -84,35 +75,16 @@ async fn fleet_instance_becomes_a_node_runs_pods_and_goes_away_when_terminated()
         .send()
         .await
         .unwrap();
-    let fleet = ec2
-        .create_fleet()
-        .r#type(FleetType::Instant)
-        .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder()
-                .total_target_capacity(1)
-                .default_target_capacity_type(DefaultTargetCapacityType::Spot)
-                .build(),
-        )
-        .launch_template_configs(
-            FleetLaunchTemplateConfigRequest::builder()
-                .launch_template_specification(
-                    FleetLaunchTemplateSpecificationRequest::builder()
-                        .launch_template_name("e2e-nodes")
-                        .version("$Latest")
-                        .build(),
-                )
-                .overrides(
-                    FleetLaunchTemplateOverridesRequest::builder()
-                        .instance_type(InstanceType::M5Large)
-                        .subnet_id("subnet-0a1a1a1a1a1a1a1a1")
-                        .availability_zone("us-west-2a")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let fleet = karpenter_fleet(
+        &ec2,
+        "e2e-nodes",
+        DefaultTargetCapacityType::Spot,
+        1,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a")],
+    )
+    .send()
+    .await
+    .unwrap();
     let instance_id = fleet.instances()[0].instance_ids()[0].clone();
 
     // Boot (15 s) and kubelet registration (10 s) on the world clock.
@@ -257,7 +229,7 @@ async fn crds_install_and_serve_objects() {
 async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphans() {
     let cluster = Cluster::up(Backend::Local, &repo_root(), None).expect("local cluster");
     let kube = cluster.client().await.unwrap();
-    let state = AppState::new(world());
+    let state = AppState::new(testkit::fake::world(1));
     let id = {
         let mut w = state.cloud();
         let spec = fake_ec2::world::LaunchSpec {
@@ -316,7 +288,7 @@ async fn stopped_instance_goes_not_ready_and_a_restarted_fake_ec2_removes_orphan
     .await;
 
     // fake-ec2 restarts with a world that has no such instance: its Node is an orphan and goes.
-    let fresh = AppState::new(world());
+    let fresh = AppState::new(testkit::fake::world(1));
     let pass = fake_ec2::nodes::reconcile(&fresh, &kube).await.unwrap();
     assert_eq!(pass.deleted, std::slice::from_ref(&name));
     assert!(nodes.get_opt(&name).await.unwrap().is_none());

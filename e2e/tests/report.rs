@@ -149,6 +149,7 @@ fn fis_run(fast: bool) -> RunView {
         autoscaler: Some(if fast { "spotbench" } else { "karpenter" }.into()),
         status: RunStatus::Passed,
         wall_seconds: 61.5,
+        notes: Vec::new(),
     };
     RunView::new(
         meta,

@@ -101,10 +101,10 @@ fn every_fault_is_needed_by_an_expectation() {
     for file in SCENARIO_FILES {
         let s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
         let expects: Vec<_> =
-            s.steps.iter().filter_map(|st| if let Step::Expect(e) = st { Some(e) } else { None }).collect();
+            s.plain_steps().filter_map(|st| if let Step::Expect(e) = st { Some(e) } else { None }).collect();
         let waits: Vec<_> =
-            s.steps.iter().filter_map(|st| if let Step::Wait(w) = st { Some(w) } else { None }).collect();
-        for step in &s.steps {
+            s.plain_steps().filter_map(|st| if let Step::Wait(w) = st { Some(w) } else { None }).collect();
+        for step in s.plain_steps() {
             let Step::Fault(f) = step else { continue };
             if let Some(code) = f.api.as_ref().and_then(|a| a.code.as_ref()) {
                 assert!(
@@ -134,7 +134,7 @@ fn api_fault_scenarios_fail_without_their_fault() {
     let rt = runtime();
     for file in ["throttling-storm.yaml", "api-failing-30s.yaml"] {
         let mut s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
-        s.steps.retain(|st| !matches!(st, Step::Fault(f) if f.api.is_some()));
+        s.steps.retain(|st| !matches!(&st.step, Step::Fault(f) if f.api.is_some()));
         let outcome = rt.block_on(runner::run(&s)).unwrap();
         match outcome.status {
             Status::Failed(why) => assert!(why.contains("AWS error answers"), "{file} failed otherwise: {why}"),

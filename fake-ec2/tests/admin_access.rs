@@ -49,7 +49,7 @@ async fn a_token_guards_the_admin_api_and_the_cli_sends_it() {
     let ok = http.get(format!("{base}/_fake/clock")).bearer_auth("s3cret").send().await.unwrap();
     assert_eq!(ok.status(), 200);
     // The AWS API needs no admin token.
-    let ec2 = sdk_client!(aws_sdk_ec2, &base, "us-west-2");
+    let ec2 = testkit::sdk_client!(aws_sdk_ec2, &base, "us-west-2");
     assert!(ec2.describe_availability_zones().send().await.is_ok());
     let base_for_cli = base.clone();
     let (with, _) = tokio::task::spawn_blocking(move || {

@@ -19,8 +19,8 @@ const SUBNET_A: &str = "subnet-0a1a1a1a1a1a1a1a1";
 /// A session the way an autoscaler talks: launch template, a spot fleet, describes, SQS traffic,
 /// time moving on the manual clock, a termination.
 async fn session(f: &FakeEc2) -> Vec<String> {
-    let ec2 = sdk_client!(aws_sdk_ec2, &f.endpoint, "us-west-2");
-    let sqs = sdk_client!(aws_sdk_sqs, &f.endpoint, "us-west-2");
+    let ec2 = testkit::sdk_client!(aws_sdk_ec2, &f.endpoint, "us-west-2");
+    let sqs = testkit::sdk_client!(aws_sdk_sqs, &f.endpoint, "us-west-2");
     ec2.describe_availability_zones().send().await.unwrap();
     let data = RequestLaunchTemplateData::builder().image_id(AMI).build();
     ec2.create_launch_template().launch_template_name("lt-replay").launch_template_data(data).send().await.unwrap();

@@ -5,12 +5,11 @@ mod common;
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, Filter, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
-    FleetLaunchTemplateSpecificationRequest, FleetType, InstanceStateName, InstanceType, LocationType,
-    RequestLaunchTemplateData, ResourceType, SpotAllocationStrategy, SpotOptionsRequest, Tag, TagSpecification,
-    TargetCapacitySpecificationRequest,
+    DefaultTargetCapacityType, Filter, FleetType, InstanceStateName, InstanceType, LocationType,
+    RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, TargetCapacitySpecificationRequest,
 };
 use common::{Server, code, world};
+use testkit::fleet::{karpenter_fleet, override_for};
 
 const AMI: &str = "ami-0a0b0c0d0e0f10111";
 const SUBNET_A: &str = "subnet-0a1a1a1a1a1a1a1a1";
@@ -37,53 +36,6 @@ async fn launch_template(c: &aws_sdk_ec2::Client, name: &str) -> String {
         .await
         .unwrap();
     out.launch_template().unwrap().launch_template_id().unwrap().to_owned()
-}
-
-fn override_for(t: &str, subnet: &str, zone: &str) -> FleetLaunchTemplateOverridesRequest {
-    FleetLaunchTemplateOverridesRequest::builder()
-        .instance_type(InstanceType::from(t))
-        .subnet_id(subnet)
-        .availability_zone(zone)
-        .image_id(AMI)
-        .build()
-}
-
-/// CreateFleet the way Karpenter sends it.
-fn karpenter_fleet(
-    c: &aws_sdk_ec2::Client,
-    lt: &str,
-    capacity_type: DefaultTargetCapacityType,
-    n: i32,
-    overrides: Vec<FleetLaunchTemplateOverridesRequest>,
-) -> aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder {
-    c.create_fleet()
-        .r#type(FleetType::Instant)
-        .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder()
-                .total_target_capacity(n)
-                .default_target_capacity_type(capacity_type)
-                .build(),
-        )
-        .spot_options(
-            SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized).build(),
-        )
-        .launch_template_configs(
-            FleetLaunchTemplateConfigRequest::builder()
-                .launch_template_specification(
-                    FleetLaunchTemplateSpecificationRequest::builder()
-                        .launch_template_name(lt)
-                        .version("$Latest")
-                        .build(),
-                )
-                .set_overrides(Some(overrides))
-                .build(),
-        )
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Instance)
-                .tags(Tag::builder().key("karpenter.sh/nodepool").value("default").build())
-                .build(),
-        )
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use aws_sdk_eks::types::{ClusterStatus, IpFamily};
 use common::{Server, status, world};
 
 fn eks(s: &Server) -> aws_sdk_eks::Client {
-    sdk_client!(aws_sdk_eks, &s.endpoint, "us-west-2")
+    testkit::sdk_client!(aws_sdk_eks, &s.endpoint, "us-west-2")
 }
 
 #[tokio::test]

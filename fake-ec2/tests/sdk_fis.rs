@@ -9,17 +9,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
-    FleetLaunchTemplateSpecificationRequest, FleetType, InstanceType, RequestLaunchTemplateData, ResourceType,
-    SpotAllocationStrategy, SpotOptionsRequest, Tag, TagSpecification, TargetCapacitySpecificationRequest,
-};
+use aws_sdk_ec2::types::{DefaultTargetCapacityType, InstanceType, RequestLaunchTemplateData};
 use aws_sdk_fis::types::{
     CreateExperimentTemplateActionInput, CreateExperimentTemplateStopConditionInput,
     CreateExperimentTemplateTargetInput, ExperimentActionStatus, ExperimentStatus, ExperimentTemplateTargetInputFilter,
 };
 use common::{Server, world, world_with};
 use serde_json::{Value, json};
+use testkit::fleet::{karpenter_fleet, override_for};
 
 const AMI: &str = "ami-0a0b0c0d0e0f10111";
 const SUBNET_A: &str = "subnet-0a1a1a1a1a1a1a1a1";
@@ -113,55 +110,20 @@ async fn launch_template(c: &aws_sdk_ec2::Client) {
         .unwrap();
 }
 
-fn over(t: &str, subnet: &str, zone: &str) -> FleetLaunchTemplateOverridesRequest {
-    FleetLaunchTemplateOverridesRequest::builder()
-        .instance_type(InstanceType::from(t))
-        .subnet_id(subnet)
-        .availability_zone(zone)
-        .build()
-}
-
-/// CreateFleet instant, spot, price-capacity-optimized, tagged as Karpenter tags its nodes.
-fn fleet(
-    c: &aws_sdk_ec2::Client,
-    n: i32,
-    overrides: Vec<FleetLaunchTemplateOverridesRequest>,
-) -> aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder {
-    c.create_fleet()
-        .r#type(FleetType::Instant)
-        .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder()
-                .total_target_capacity(n)
-                .default_target_capacity_type(DefaultTargetCapacityType::Spot)
-                .build(),
-        )
-        .spot_options(
-            SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized).build(),
-        )
-        .launch_template_configs(
-            FleetLaunchTemplateConfigRequest::builder()
-                .launch_template_specification(
-                    FleetLaunchTemplateSpecificationRequest::builder()
-                        .launch_template_name("nodes")
-                        .version("$Latest")
-                        .build(),
-                )
-                .set_overrides(Some(overrides))
-                .build(),
-        )
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Instance)
-                .tags(Tag::builder().key("karpenter.sh/nodepool").value("default").build())
-                .build(),
-        )
-}
-
 /// Launches `n` tagged spot instances and lets them boot; returns their ids in launch order.
 async fn ten_spot_nodes(s: &Server, n: i32) -> Vec<String> {
     let c = s.ec2();
     launch_template(&c).await;
-    let out = fleet(&c, n, vec![over("m5.large", SUBNET_A, "us-west-2a")]).send().await.unwrap();
+    let out = karpenter_fleet(
+        &c,
+        "nodes",
+        DefaultTargetCapacityType::Spot,
+        n,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a")],
+    )
+    .send()
+    .await
+    .unwrap();
     assert!(out.errors().is_empty(), "{:?}", out.errors());
     let ids: Vec<String> = out.instances().iter().flat_map(|i| i.instance_ids().iter().cloned()).collect();
     assert_eq!(ids.len(), n as usize);
@@ -499,8 +461,8 @@ async fn injected_ice_fails_create_fleet_per_override() {
     launch_template(&c).await;
     // Through the admin API: zone us-west-2a (by zone id) has no capacity.
     admin_post(&s, "/_fake/faults", json!({"code": "InsufficientInstanceCapacity", "zones": ["usw2-az1"]})).await;
-    let in_a = vec![over("m5.large", SUBNET_A, "us-west-2a"), over("c5.large", SUBNET_A, "us-west-2a")];
-    let out = fleet(&c, 3, in_a).send().await.unwrap();
+    let in_a = vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("c5.large", SUBNET_A, "us-west-2a")];
+    let out = karpenter_fleet(&c, "nodes", DefaultTargetCapacityType::Spot, 3, in_a).send().await.unwrap();
     let mut errs: Vec<(String, String)> = out
         .errors()
         .iter()
@@ -519,8 +481,9 @@ async fn injected_ice_fails_create_fleet_per_override() {
         "one error per affected override"
     );
     assert!(out.instances().is_empty());
-    let overrides = vec![over("m5.large", SUBNET_A, "us-west-2a"), over("m5.large", SUBNET_B, "us-west-2b")];
-    let out = fleet(&c, 3, overrides.clone()).send().await.unwrap();
+    let overrides =
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("m5.large", SUBNET_B, "us-west-2b")];
+    let out = karpenter_fleet(&c, "nodes", DefaultTargetCapacityType::Spot, 3, overrides.clone()).send().await.unwrap();
     let launched: Vec<String> = out.instances().iter().flat_map(|i| i.instance_ids().iter().cloned()).collect();
     assert_eq!(launched.len(), 3, "the other zone fulfils the request");
     let r = c
@@ -550,12 +513,12 @@ async fn injected_ice_fails_create_fleet_per_override() {
     });
     let template = create_template(&f, &t).await.unwrap();
     f.start_experiment().experiment_template_id(&template).send().await.unwrap();
-    let out = fleet(&c, 1, overrides.clone()).send().await.unwrap();
+    let out = karpenter_fleet(&c, "nodes", DefaultTargetCapacityType::Spot, 1, overrides.clone()).send().await.unwrap();
     assert!(out.instances().is_empty());
     assert_eq!(out.errors().len(), 2);
     assert!(out.errors().iter().all(|e| e.error_code() == Some("InsufficientInstanceCapacity")));
     s.advance(60);
-    let out = fleet(&c, 1, overrides).send().await.unwrap();
+    let out = karpenter_fleet(&c, "nodes", DefaultTargetCapacityType::Spot, 1, overrides).send().await.unwrap();
     assert!(out.errors().is_empty(), "the action is over: {:?}", out.errors());
 }
 

@@ -6,14 +6,13 @@
 mod common;
 
 use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
-    FleetLaunchTemplateSpecificationRequest, FleetType, IamInstanceProfileSpecification, InstanceType,
+    DefaultTargetCapacityType, IamInstanceProfileSpecification, InstanceType,
     LaunchTemplateIamInstanceProfileSpecificationRequest, RequestLaunchTemplateData,
-    TargetCapacitySpecificationRequest,
 };
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::Tag;
 use common::{Server, status, world};
+use testkit::fleet::{SUBNET_A, karpenter_fleet, override_for};
 
 const AMI: &str = "ami-0a0b0c0d0e0f10111";
 const ROLE: &str = "KarpenterNodeRole-fake-cluster";
@@ -21,11 +20,11 @@ const PATH: &str = "/karpenter/us-west-2/fake-cluster/0b7e2a53-uid/";
 
 fn iam(s: &Server) -> aws_sdk_iam::Client {
     // IAM is global: clients sign for us-east-1.
-    sdk_client!(aws_sdk_iam, &s.endpoint, "us-east-1")
+    testkit::sdk_client!(aws_sdk_iam, &s.endpoint, "us-east-1")
 }
 
 fn sts(s: &Server) -> aws_sdk_sts::Client {
-    sdk_client!(aws_sdk_sts, &s.endpoint, "us-west-2")
+    testkit::sdk_client!(aws_sdk_sts, &s.endpoint, "us-west-2")
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -211,36 +210,6 @@ async fn launch_template(c: &aws_sdk_ec2::Client, name: &str, profile: &str) {
         .unwrap();
 }
 
-fn fleet(
-    c: &aws_sdk_ec2::Client,
-    lt: &str,
-) -> aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder {
-    c.create_fleet()
-        .r#type(FleetType::Instant)
-        .target_capacity_specification(
-            TargetCapacitySpecificationRequest::builder()
-                .total_target_capacity(1)
-                .default_target_capacity_type(DefaultTargetCapacityType::OnDemand)
-                .build(),
-        )
-        .launch_template_configs(
-            FleetLaunchTemplateConfigRequest::builder()
-                .launch_template_specification(
-                    FleetLaunchTemplateSpecificationRequest::builder()
-                        .launch_template_name(lt)
-                        .version("$Latest")
-                        .build(),
-                )
-                .overrides(
-                    FleetLaunchTemplateOverridesRequest::builder()
-                        .instance_type(InstanceType::M5Large)
-                        .subnet_id("subnet-0a1a1a1a1a1a1a1a1")
-                        .build(),
-                )
-                .build(),
-        )
-}
-
 /// RunInstances of one m5.large naming an instance profile.
 async fn run_with_profile(
     ec2: &aws_sdk_ec2::Client,
@@ -273,7 +242,16 @@ async fn launches_naming_a_missing_instance_profile_fail_as_ec2s_do() {
     );
     // Through a launch template, CreateFleet reports it per override.
     launch_template(&ec2, "missing-profile", "Missing").await;
-    let out = fleet(&ec2, "missing-profile").send().await.unwrap();
+    let out = karpenter_fleet(
+        &ec2,
+        "missing-profile",
+        DefaultTargetCapacityType::OnDemand,
+        1,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a")],
+    )
+    .send()
+    .await
+    .unwrap();
     assert!(out.instances().is_empty());
     let codes: Vec<&str> = out.errors().iter().filter_map(|e| e.error_code()).collect();
     assert_eq!(codes, ["InvalidParameterValue"]);
@@ -291,7 +269,16 @@ async fn instances_carry_the_profiles_arn_and_id() {
     };
     let ec2 = s.ec2();
     launch_template(&ec2, "made-profile", "made").await;
-    let out = fleet(&ec2, "made-profile").send().await.unwrap();
+    let out = karpenter_fleet(
+        &ec2,
+        "made-profile",
+        DefaultTargetCapacityType::OnDemand,
+        1,
+        vec![override_for("m5.large", SUBNET_A, "us-west-2a")],
+    )
+    .send()
+    .await
+    .unwrap();
     let id_launched = out.instances()[0].instance_ids()[0].clone();
     let described = ec2.describe_instances().instance_ids(&id_launched).send().await.unwrap();
     let inst = &described.reservations()[0].instances()[0];

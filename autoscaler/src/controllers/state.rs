@@ -32,6 +32,9 @@ pub struct ClusterState {
     /// Bumped on node, NodeClaim, NodePool, EC2NodeClass or DaemonSet changes.
     pub capacity_changed: watch::Receiver<u64>,
     pub nominations: Nominations,
+    /// NodeClaims deleted for a two-minute interruption warning, and when (the same record of
+    /// name and time): termination holds their drain until the replacement is Ready.
+    pub interrupted: Nominations,
 }
 
 /// Nodes and NodeClaims the provisioner counted on for pending pods, and when (Karpenter's
@@ -44,6 +47,11 @@ impl Nominations {
     /// Records that pending pods are meant for `name` (a NodeClaim or Node name), at `now`.
     pub fn nominate(&self, name: &str, now: Instant) {
         self.lock().insert(name.to_owned(), now);
+    }
+
+    /// Names nominated at or after `at`, sorted.
+    pub fn since(&self, at: Instant) -> Vec<String> {
+        self.lock().iter().filter(|(_, t)| **t >= at).map(|(n, _)| n.clone()).collect()
     }
 
     /// When `name` was last nominated, if ever.
@@ -85,6 +93,7 @@ impl ClusterState {
             pods_changed,
             capacity_changed,
             nominations: Nominations::default(),
+            interrupted: Nominations::default(),
         };
         state.wait_synced().await;
         state
@@ -104,6 +113,7 @@ impl ClusterState {
             pods_changed,
             capacity_changed,
             nominations: Nominations::default(),
+            interrupted: Nominations::default(),
         }
     }
 

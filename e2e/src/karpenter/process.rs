@@ -14,6 +14,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::KarpenterError;
+use crate::under_test::Restarts;
 
 /// How often the supervisor looks whether the process has exited.
 const EXIT_POLL: Duration = Duration::from_millis(200);
@@ -42,15 +43,16 @@ pub struct Launch {
 }
 
 impl Supervisor {
-    /// Starts the process now (an error when it cannot be started at all) and supervises it.
-    pub fn start(launch: Launch) -> Result<Supervisor, KarpenterError> {
+    /// Starts the process now (an error when it cannot be started at all) and supervises it,
+    /// counting each restart in `restarts`.
+    pub fn start(launch: Launch, restarts: Restarts) -> Result<Supervisor, KarpenterError> {
         if let Some(dir) = launch.log_path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| KarpenterError::Log { path: dir.to_path_buf(), source })?;
         }
         let child = spawn(&launch, 1)?;
         let slot = Arc::new(Mutex::new(Slot { child: Some(child), stopped: false, starts: 1 }));
         let log_path = launch.log_path.clone();
-        let task = tokio::spawn(supervise(slot.clone(), launch));
+        let task = tokio::spawn(supervise(slot.clone(), launch, restarts));
         Ok(Supervisor { slot, task: Some(task), log_path })
     }
 
@@ -127,7 +129,7 @@ fn spawn(launch: &Launch, start: u32) -> Result<Child, KarpenterError> {
 }
 
 /// Restarts the process whenever it exits, until [`Supervisor::kill`].
-async fn supervise(slot: Arc<Mutex<Slot>>, launch: Launch) {
+async fn supervise(slot: Arc<Mutex<Slot>>, launch: Launch, restarts: Restarts) {
     let mut backoff = Duration::from_secs(10);
     let mut started = Instant::now();
     loop {
@@ -164,7 +166,10 @@ async fn supervise(slot: Arc<Mutex<Slot>>, launch: Launch) {
         }
         s.starts += 1;
         match spawn(&launch, s.starts) {
-            Ok(child) => s.child = Some(child),
+            Ok(child) => {
+                s.child = Some(child);
+                restarts.bump();
+            }
             Err(e) => {
                 tracing::error!(error = %e, "karpenter could not be restarted");
                 return;

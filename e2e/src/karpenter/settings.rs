@@ -103,6 +103,78 @@ impl Settings {
     }
 }
 
+/// One of the project's `autoscaler run` flags (a scenario's `autoscaler_args`), as Karpenter takes
+/// it: the environment variable of its equivalent setting, or why it has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgMapping {
+    Env { flag: String, key: String, value: String },
+    NotApplicable { flag: String, value: String, why: &'static str },
+}
+
+impl ArgMapping {
+    /// One line for a run's progress and its report.
+    pub fn describe(&self) -> String {
+        match self {
+            ArgMapping::Env { flag, key, value } => format!("{flag} -> {key}={value}"),
+            ArgMapping::NotApplicable { flag, value, why } => format!("{flag} {value}: not applicable ({why})"),
+        }
+    }
+}
+
+/// Maps `autoscaler run` flags (`--flag value` or `--flag=value`) to Karpenter's settings, in the
+/// order given. Every flag of ours takes a value; a flag without one is an error.
+pub fn map_autoscaler_args(args: &[String]) -> Result<Vec<ArgMapping>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let Some(flag) = arg.strip_prefix("--") else { return Err(format!("`{arg}` is not a --flag")) };
+        let (flag, value) = match flag.split_once('=') {
+            Some((f, v)) => (f.to_owned(), v.to_owned()),
+            None => (flag.to_owned(), it.next().cloned().ok_or_else(|| format!("--{flag} without a value"))?),
+        };
+        let env = |key: &str, value: String| ArgMapping::Env { flag: format!("--{flag}"), key: key.to_owned(), value };
+        let na = |why| ArgMapping::NotApplicable { flag: format!("--{flag}"), value: value.clone(), why };
+        out.push(match flag.as_str() {
+            "interruption-queue" => env("INTERRUPTION_QUEUE", value),
+            "batch-idle-duration" => env("BATCH_IDLE_DURATION", value),
+            "batch-max-duration" => env("BATCH_MAX_DURATION", value),
+            "feature-gates" => env("FEATURE_GATES", merge_feature_gates(CHART_FEATURE_GATES, &value)),
+            "leader-election" => env("DISABLE_LEADER_ELECTION", (value == "false").to_string()),
+            "disruption-poll" => na("Karpenter's disruption controller polls every 10 s, a constant (pollingPeriod)"),
+            "consolidation-validation-delay" => {
+                na("Karpenter re-validates a consolidation after a fixed 15 s (commandValidationDelay)")
+            }
+            "launch-timeout" | "registration-timeout" => {
+                na("Karpenter's launch and registration timeouts are constants (registrationTimeout 15 min)")
+            }
+            "instance-status-interval" => na("Karpenter has no such setting (NodeRepair reads node conditions)"),
+            "cluster-cidr" => na("Karpenter reads the service CIDR from EKS DescribeCluster"),
+            "kubernetes-version" => na("Karpenter reads the version from the API server"),
+            _ => na("no Karpenter setting corresponds"),
+        });
+    }
+    Ok(out)
+}
+
+/// `base` (`A=true,B=false`) with the gates named in `changes` set as they say, in base's order
+/// then the new ones.
+fn merge_feature_gates(base: &str, changes: &str) -> String {
+    let parse = |s: &str| -> Vec<(String, String)> {
+        s.split(',')
+            .filter_map(|g| g.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()
+    };
+    let mut gates = parse(base);
+    for (k, v) in parse(changes) {
+        match gates.iter_mut().find(|(g, _)| *g == k) {
+            Some(g) => g.1 = v,
+            None => gates.push((k, v)),
+        }
+    }
+    gates.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 /// A duration as Go's time.ParseDuration reads it: `10s`, `1500ms`.
 pub fn go_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
@@ -175,6 +247,37 @@ mod tests {
         assert_eq!(get(&env, "LOG_LEVEL"), Some("debug"));
         assert_eq!(env.iter().filter(|(k, _)| k == "LOG_LEVEL").count(), 1);
         assert_eq!(env.last(), Some(&("EXTRA".to_owned(), "1".to_owned())));
+    }
+
+    #[test]
+    fn our_flags_map_to_karpenter_settings_or_say_why_not() {
+        let args: Vec<String> =
+            ["--interruption-queue", "q", "--disruption-poll=2s", "--feature-gates", "SpotToSpotConsolidation=true"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+        let m = map_autoscaler_args(&args).unwrap();
+        assert_eq!(
+            m[0],
+            ArgMapping::Env {
+                flag: "--interruption-queue".into(),
+                key: "INTERRUPTION_QUEUE".into(),
+                value: "q".into()
+            }
+        );
+        assert!(
+            matches!(&m[1], ArgMapping::NotApplicable { flag, value, .. } if flag == "--disruption-poll" && value == "2s")
+        );
+        assert!(m[1].describe().contains("polls every 10 s"), "{}", m[1].describe());
+        let ArgMapping::Env { key, value, .. } = &m[2] else { panic!("{:?}", m[2]) };
+        assert_eq!(key, "FEATURE_GATES");
+        assert!(
+            value.contains("SpotToSpotConsolidation=true") && value.starts_with("ReservedCapacity=true,"),
+            "{value}"
+        );
+        assert_eq!(value.matches("SpotToSpotConsolidation").count(), 1);
+        assert!(map_autoscaler_args(&["--interruption-queue".to_owned()]).is_err());
+        assert!(map_autoscaler_args(&["interruption-queue".to_owned()]).is_err());
     }
 
     #[test]

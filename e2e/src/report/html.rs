@@ -59,9 +59,10 @@ pub fn render_comparison(a: &RunView, b: &RunView, titles: (&str, &str)) -> Stri
     for (panel, run, title) in [("a", a, titles.0), ("b", b, titles.1)] {
         let _ = write!(
             body,
-            "<section class=\"panel\" data-panel=\"{panel}\"><h2>{} <small>{}</small></h2>{}{}</section>",
+            "<section class=\"panel\" data-panel=\"{panel}\"><h2>{} <small>{}</small></h2>{}{}{}</section>",
             esc(title),
             status_text(run),
+            notes(run),
             run_svg(run, &scale, panel),
             pdb_violations(run)
         );
@@ -109,7 +110,21 @@ fn header(run: &RunView, title: &str) -> String {
     if let RunStatus::Failed(why) | RunStatus::Skipped(why) = &m.status {
         let _ = write!(h, "<pre class=\"why\">{}</pre>", esc(why));
     }
+    h.push_str(&notes(run));
     h.push_str("</header>");
+    h
+}
+
+/// The run's notes (settings not applicable to its autoscaler, skipped steps), as a list.
+fn notes(run: &RunView) -> String {
+    if run.meta.notes.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from("<ul class=\"notes\">");
+    for n in &run.meta.notes {
+        let _ = write!(h, "<li>{}</li>", esc(n));
+    }
+    h.push_str("</ul>");
     h
 }
 

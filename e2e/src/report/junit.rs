@@ -1,4 +1,5 @@
-//! JUnit XML for CI systems: one testsuite, one testcase per scenario.
+//! JUnit XML for CI systems: one testsuite, one testcase per scenario run (class
+//! `scenarios.<autoscaler>`).
 
 use crate::scenario::runner::{Outcome, Status};
 
@@ -17,7 +18,8 @@ pub fn render(outcomes: &[Outcome]) -> String {
     ));
     for o in outcomes {
         x.push_str(&format!(
-            "    <testcase classname=\"scenarios\" name=\"{}\" time=\"{:.1}\"",
+            "    <testcase classname=\"scenarios.{}\" name=\"{}\" time=\"{:.1}\"",
+            o.autoscaler,
             escape(&o.name),
             o.wall.as_secs_f64()
         ));

@@ -8,6 +8,6 @@ pub mod html;
 pub mod junit;
 mod lanes;
 pub mod summary;
-mod svg;
+pub mod svg;
 pub mod timeline;
 pub mod view;

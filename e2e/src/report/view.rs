@@ -35,6 +35,10 @@ pub struct RunMeta {
     pub status: RunStatus,
     /// Real seconds the run took, environment start included.
     pub wall_seconds: f64,
+    /// What the run says beside its steps (settings the autoscaler has no equivalent for, steps
+    /// skipped for it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{Scenario, Step};
+use super::model::{Expect, Scenario, Step};
+use crate::under_test::AutoscalerKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -79,12 +80,25 @@ pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError>
             "name a file relative to the repository root, e.g. `world: fixtures/worlds/default.yaml`",
         ));
     }
+    if let Some(m) = only_problem(scenario.autoscalers.as_deref(), scenario.reason.as_deref()) {
+        return Err(invalid(
+            format!("line {}: {m}", line_of(text, "autoscalers").max(line_of(text, "reason"))),
+            "`autoscalers: [spotbench]` with `reason: <why the other cannot run it>`, or neither",
+        ));
+    }
     let step_lines = step_lines(text);
-    for (i, step) in scenario.steps.iter().enumerate() {
+    for (i, entry) in scenario.steps.iter().enumerate() {
+        let step = &entry.step;
         let at = |m: String| match step_lines.get(i) {
             Some(l) => format!("line {l}: step {} ({}): {m}", i + 1, step.kind()),
             None => format!("step {} ({}): {m}", i + 1, step.kind()),
         };
+        if let Some(m) = only_problem(entry.autoscalers.as_deref(), entry.reason.as_deref()) {
+            return Err(invalid(
+                at(m),
+                "beside the step: `autoscalers: [spotbench]` and `reason: <why the other skips it>`, or neither",
+            ));
+        }
         let fixture_exists = |p: &str| root.join("fixtures").join(p).is_file();
         match step {
             Step::Apply(a) => match (&a.fixture, &a.manifest) {
@@ -129,10 +143,51 @@ pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError>
                     "`- clock: {advance_seconds: 120}` or `- clock: {factor: 60}`",
                 ));
             }
+            Step::Expect(e) => {
+                if let Some(m) = expect_problem(e) {
+                    return Err(invalid(
+                        at(m),
+                        "an override block names its difference and what it changes: `karpenter: {because: <why>, max_pending_seconds: {...}}`",
+                    ));
+                }
+            }
             _ => {}
         }
     }
     Ok(scenario)
+}
+
+/// What is wrong with an `autoscalers:` / `reason:` pair, if anything.
+fn only_problem(only: Option<&[AutoscalerKind]>, reason: Option<&str>) -> Option<String> {
+    match (only, reason.map(str::trim)) {
+        (None, None) => None,
+        (Some([]), _) => Some("`autoscalers:` is empty: the scenario or step would never run".into()),
+        (Some(_), None | Some("")) => Some("`autoscalers:` without a `reason:` (printed when it is skipped)".into()),
+        (None, Some(_)) => Some("`reason:` without `autoscalers:`".into()),
+        (Some(_), Some(_)) => None,
+    }
+}
+
+/// What is wrong with an expect step's per-autoscaler override blocks, if anything.
+fn expect_problem(e: &Expect) -> Option<String> {
+    if e.because.is_some() {
+        return Some("`because:` belongs in an override block (`karpenter: {because: ...}`)".into());
+    }
+    for kind in AutoscalerKind::ALL {
+        let Some(o) = e.override_for(kind) else { continue };
+        if o.spotbench.is_some() || o.karpenter.is_some() {
+            return Some(format!("the `{kind}` override block holds another override block"));
+        }
+        if o.because.as_deref().is_none_or(|b| b.trim().is_empty()) {
+            return Some(format!(
+                "the `{kind}` override block needs `because:`, the behavioural difference it documents"
+            ));
+        }
+        if o.is_empty() {
+            return Some(format!("the `{kind}` override block changes no expectation"));
+        }
+    }
+    None
 }
 
 /// A hint for serde's messages.
@@ -229,11 +284,70 @@ mod tests {
         assert!(e.contains("fixtures/nope.yaml does not exist"), "{e}");
     }
 
+    const HEAD: &str = "name: x\ndescription: y\nsteps:\n";
+
+    #[test]
+    fn steps_and_scenarios_may_be_for_one_autoscaler_with_a_reason() {
+        let s = parse(
+            &root(),
+            "x",
+            "name: x\ndescription: y\nautoscalers: [spotbench]\nreason: only ours\nsteps:\n  - kill_autoscaler\n  - wait: {nodeclaims: 1}\n    autoscalers: [karpenter]\n    reason: theirs waits\n  - start_autoscaler:\n",
+        )
+        .unwrap();
+        assert_eq!(s.skipped_for(AutoscalerKind::Spotbench), None);
+        assert_eq!(s.skipped_for(AutoscalerKind::Karpenter).as_deref(), Some("only with spotbench: only ours"));
+        assert!(matches!(s.steps[0].step, Step::KillAutoscaler));
+        assert!(matches!(s.steps[2].step, Step::StartAutoscaler));
+        assert_eq!(s.steps[1].skipped_for(AutoscalerKind::Karpenter), None);
+        assert_eq!(
+            s.steps[1].skipped_for(AutoscalerKind::Spotbench).as_deref(),
+            Some("only with karpenter: theirs waits")
+        );
+        let e = err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    autoscalers: [karpenter]\n"));
+        assert!(e.contains("line 4: step 1 (wait)") && e.contains("without a `reason:`"), "{e}");
+        let e =
+            err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    autoscalers: [cluster-autoscaler]\n    reason: r\n"));
+        assert!(e.contains("cluster-autoscaler") && e.contains("line 5"), "{e}");
+        let e = err(&format!("{HEAD}  - wait: {{nodeclaims: 1}}\n    kill_autoscaler:\n"));
+        assert!(e.contains("one step per list item"), "{e}");
+        let e = err("name: x\ndescription: y\nreason: r\nsteps:\n  - kill_autoscaler\n");
+        assert!(e.contains("`reason:` without `autoscalers:`"), "{e}");
+    }
+
+    #[test]
+    fn expectations_differ_per_autoscaler_in_a_documented_override_block() {
+        let s = parse(
+            &root(),
+            "x",
+            &format!("{HEAD}  - expect:\n      instances_launched: 2\n      max_pending_seconds: {{selector: app=a, seconds: 0}}\n      events: {{A: 1}}\n      karpenter:\n        because: it drains at once\n        max_pending_seconds: {{selector: app=a, seconds: 60}}\n        events: {{B: 2}}\n"),
+        )
+        .unwrap();
+        let Step::Expect(e) = &s.steps[0].step else { panic!("{:?}", s.steps[0]) };
+        let (ours, why) = e.resolved(AutoscalerKind::Spotbench);
+        assert_eq!((ours.max_pending_seconds.as_ref().map(|m| m.seconds), why), (Some(0.0), None));
+        let (theirs, why) = e.resolved(AutoscalerKind::Karpenter);
+        assert_eq!(theirs.max_pending_seconds.as_ref().map(|m| m.seconds), Some(60.0));
+        assert_eq!(theirs.instances_launched, Some(super::super::model::Count::Exactly(2)));
+        assert_eq!(theirs.events.keys().collect::<Vec<_>>(), ["A", "B"]);
+        assert!(theirs.karpenter.is_none() && theirs.because.is_none());
+        assert_eq!(why.as_deref(), Some("it drains at once"));
+        let e = err(&format!(
+            "{HEAD}  - expect:\n      karpenter: {{max_pending_seconds: {{selector: app=a, seconds: 60}}}}\n"
+        ));
+        assert!(e.contains("needs `because:`"), "{e}");
+        let e = err(&format!("{HEAD}  - expect:\n      karpenter: {{because: x}}\n"));
+        assert!(e.contains("changes no expectation"), "{e}");
+        let e = err(&format!("{HEAD}  - expect:\n      karpenter: {{because: x, max_pending: 3}}\n"));
+        assert!(e.contains("max_pending") && e.contains("line 5"), "{e}");
+        let e = err(&format!("{HEAD}  - expect:\n      because: x\n      nodeclaims: 1\n"));
+        assert!(e.contains("belongs in an override block"), "{e}");
+    }
+
     #[test]
     fn counts_are_numbers_or_ranges() {
         let e = err("name: x\ndescription: y\nsteps:\n  - wait: {nodeclaims: lots}\n");
         assert!(e.contains("line 4"), "{e}");
         let s = parse(&root(), "x", "name: x\ndescription: y\nsteps:\n  - wait: {nodeclaims: {min: 2}}\n").unwrap();
-        assert!(matches!(&s.steps[0], Step::Wait(w) if w.nodeclaims.is_some_and(|c| c.holds(3) && !c.holds(1))));
+        assert!(matches!(&s.steps[0].step, Step::Wait(w) if w.nodeclaims.is_some_and(|c| c.holds(3) && !c.holds(1))));
     }
 }

@@ -1,11 +1,17 @@
 //! Scenarios: YAML files under fixtures/scenarios that drive an [`crate::env::Env`] through steps
-//! (manifests, waits, faults, clock, autoscaler restarts, expectations), and the runner that
-//! records what happened as a normalized timeline.
+//! (manifests, waits, faults, clock, autoscaler restarts, expectations) with either autoscaler
+//! under test, the runner that records what happened as a normalized timeline, and the A/B
+//! comparison of both autoscalers on one scenario.
 
 pub mod cli;
+pub mod compare;
+pub mod describe;
 pub mod expect;
 pub mod load;
+pub mod matrix;
+pub mod messages;
 pub mod model;
 pub mod observe;
 pub mod runner;
+pub mod steps;
 pub mod world_events;

@@ -1,9 +1,17 @@
 //! What a scenario file says: its world, seed and autoscaler settings, then steps run in order.
 //! Every struct denies unknown fields so a typo is an error at load time, not a silent no-op.
+//!
+//! The same file runs with either autoscaler under test. What only one of them supports says so:
+//! a scenario or a step with `autoscalers: [spotbench]` and a `reason:` (printed when skipped), and
+//! an expectation whose value differs per autoscaler with an override block under `expect`
+//! (`karpenter: {because: ..., max_pending_seconds: ...}`).
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::under_test::AutoscalerKind;
 
 fn default_world() -> String {
     "fixtures/worlds/default.yaml".to_owned()
@@ -16,7 +24,7 @@ fn default_clock_factor() -> f64 {
 }
 
 /// A scenario: `fixtures/scenarios/<name>.yaml`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -29,19 +37,161 @@ pub struct Scenario {
     /// World seconds per real second.
     #[serde(default = "default_clock_factor")]
     pub clock_factor: f64,
-    /// Extra `autoscaler run` flags.
+    /// Extra `autoscaler run` flags; with Karpenter, those with an equivalent setting become it
+    /// (`--interruption-queue` -> `INTERRUPTION_QUEUE`), the others are reported as not applicable.
     #[serde(default)]
     pub autoscaler_args: Vec<String>,
     /// Autoscaler features the scenario needs (`interruption`); skipped when one is missing.
     #[serde(default)]
     pub requires: Vec<String>,
-    pub steps: Vec<Step>,
+    /// The autoscalers this scenario runs with (default: every one); the others skip it, printing
+    /// `reason`.
+    #[serde(default)]
+    pub autoscalers: Option<Vec<AutoscalerKind>>,
+    /// Why the scenario runs only with `autoscalers` (required with it).
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub steps: Vec<StepEntry>,
+}
+
+impl Scenario {
+    /// Why the scenario does not run with `kind` (None: it does).
+    pub fn skipped_for(&self, kind: AutoscalerKind) -> Option<String> {
+        skipped_for(self.autoscalers.as_deref(), self.reason.as_deref(), kind)
+    }
+
+    /// The steps, without the per-autoscaler guards.
+    pub fn plain_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().map(|e| &e.step)
+    }
+}
+
+fn skipped_for(only: Option<&[AutoscalerKind]>, reason: Option<&str>, kind: AutoscalerKind) -> Option<String> {
+    let only = only?;
+    if only.contains(&kind) {
+        return None;
+    }
+    let names: Vec<&str> = only.iter().map(|k| k.name()).collect();
+    Some(format!("only with {}: {}", names.join(", "), reason.unwrap_or("(no reason given)")))
+}
+
+/// A step as written: the step, and optionally the autoscalers it is for.
+///
+/// ```yaml
+/// - kill_autoscaler
+/// - wait: {instances_launched: 2, instances_terminated: 0}
+///   autoscalers: [spotbench]
+///   reason: Karpenter terminates the interrupted node as soon as it is drained
+/// ```
+#[derive(Clone, Debug)]
+pub struct StepEntry {
+    pub step: Step,
+    pub autoscalers: Option<Vec<AutoscalerKind>>,
+    pub reason: Option<String>,
+}
+
+impl StepEntry {
+    /// Why the step does not run with `kind` (None: it does).
+    pub fn skipped_for(&self, kind: AutoscalerKind) -> Option<String> {
+        skipped_for(self.autoscalers.as_deref(), self.reason.as_deref(), kind)
+    }
+}
+
+impl From<Step> for StepEntry {
+    fn from(step: Step) -> Self {
+        StepEntry { step, autoscalers: None, reason: None }
+    }
+}
+
+/// The step kinds, as written.
+pub const STEP_KINDS: &[&str] =
+    &["apply", "delete", "scale", "wait", "fault", "clock", "kill_autoscaler", "start_autoscaler", "expect"];
+
+/// No fields: `- kill_autoscaler:` with nothing, or `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nothing {}
+
+/// Deserializes the value of step key `kind`.
+struct StepOf<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for StepOf<'_> {
+    type Value = Step;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Step, D::Error> {
+        Ok(match self.0 {
+            "apply" => Step::Apply(Apply::deserialize(d)?),
+            "delete" => Step::Delete(Delete::deserialize(d)?),
+            "scale" => Step::Scale(Scale::deserialize(d)?),
+            "wait" => Step::Wait(Wait::deserialize(d)?),
+            "fault" => Step::Fault(Fault::deserialize(d)?),
+            "clock" => Step::Clock(Clock::deserialize(d)?),
+            "expect" => Step::Expect(Expect::deserialize(d)?),
+            "kill_autoscaler" => {
+                Option::<Nothing>::deserialize(d)?;
+                Step::KillAutoscaler
+            }
+            "start_autoscaler" => {
+                Option::<Nothing>::deserialize(d)?;
+                Step::StartAutoscaler
+            }
+            other => return Err(de::Error::unknown_variant(other, STEP_KINDS)),
+        })
+    }
+}
+
+struct StepEntryVisitor;
+
+impl<'de> Visitor<'de> for StepEntryVisitor {
+    type Value = StepEntry;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a step: `- kill_autoscaler` or a one-key map such as `- wait: {...}` (with `autoscalers:` and `reason:` beside it)")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<StepEntry, E> {
+        match v {
+            "kill_autoscaler" => Ok(Step::KillAutoscaler.into()),
+            "start_autoscaler" => Ok(Step::StartAutoscaler.into()),
+            other if STEP_KINDS.contains(&other) => {
+                Err(E::custom(format!("step `{other}` needs its fields: `- {other}: {{...}}`")))
+            }
+            other => Err(E::unknown_variant(other, STEP_KINDS)),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
+        let (mut step, mut autoscalers, mut reason) = (None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "autoscalers" => autoscalers = Some(map.next_value::<Vec<AutoscalerKind>>()?),
+                "reason" => reason = Some(map.next_value::<String>()?),
+                kind => {
+                    if let Some((first, _)) = &step {
+                        return Err(de::Error::custom(format!(
+                            "one step per list item: `{first}` and `{kind}` (start `{kind}` on its own line with `- `)"
+                        )));
+                    }
+                    step = Some((kind.to_owned(), map.next_value_seed(StepOf(kind))?));
+                }
+            }
+        }
+        let Some((_, step)) = step else {
+            return Err(de::Error::custom(format!("a step without a kind: give one of {}", STEP_KINDS.join(", "))));
+        };
+        Ok(StepEntry { step, autoscalers, reason })
+    }
+}
+
+impl<'de> Deserialize<'de> for StepEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StepEntry, D::Error> {
+        d.deserialize_any(StepEntryVisitor)
+    }
 }
 
 /// One step. Written as a one-key map (`- apply: {...}`), or a bare word for the steps without
-/// arguments (`- kill_autoscaler`).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+/// arguments (`- kill_autoscaler`); see [`StepEntry`].
+#[derive(Clone, Debug)]
 pub enum Step {
     Apply(Apply),
     Delete(Delete),
@@ -307,6 +457,72 @@ pub struct Expect {
     /// a fault scenario proves its fault was met (`RequestLimitExceeded: {min: 1}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_errors: BTreeMap<String, Count>,
+    /// What differs with the project's autoscaler: these fields replace the ones above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spotbench: Option<Box<Expect>>,
+    /// What differs with upstream Karpenter: these fields replace the ones above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub karpenter: Option<Box<Expect>>,
+    /// In an override block (and only there): the behavioural difference it documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+}
+
+impl Expect {
+    /// The override block for `kind`, if any.
+    pub fn override_for(&self, kind: AutoscalerKind) -> Option<&Expect> {
+        match kind {
+            AutoscalerKind::Spotbench => self.spotbench.as_deref(),
+            AutoscalerKind::Karpenter => self.karpenter.as_deref(),
+        }
+    }
+
+    /// What is expected with `kind`: every field the override block sets replaces the base's
+    /// (a map's entries one by one), and why, when there is a block.
+    pub fn resolved(&self, kind: AutoscalerKind) -> (Expect, Option<String>) {
+        let mut e = Expect { spotbench: None, karpenter: None, because: None, ..self.clone() };
+        let Some(o) = self.override_for(kind) else { return (e, None) };
+        if !o.nodes.is_empty() {
+            e.nodes = o.nodes.clone();
+        }
+        replace(&mut e.pods_running, &o.pods_running);
+        replace(&mut e.max_pending_seconds, &o.max_pending_seconds);
+        replace(&mut e.instances_launched, &o.instances_launched);
+        replace(&mut e.instances_terminated, &o.instances_terminated);
+        replace(&mut e.nodeclaims, &o.nodeclaims);
+        if o.max_fleet_cost_per_hour.is_some() {
+            e.max_fleet_cost_per_hour = o.max_fleet_cost_per_hour;
+        }
+        e.no_pdb_violated |= o.no_pdb_violated;
+        e.no_leaked_instances |= o.no_leaked_instances;
+        e.events.extend(o.events.clone());
+        e.api_errors.extend(o.api_errors.clone());
+        (e, o.because.clone())
+    }
+}
+
+/// `base` becomes `over` when `over` is set.
+fn replace<T: Clone>(base: &mut Option<T>, over: &Option<T>) {
+    if over.is_some() {
+        base.clone_from(over);
+    }
+}
+
+impl Expect {
+    /// Whether any expectation field is set (the override blocks and `because` aside).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+            && self.pods_running.is_none()
+            && self.max_pending_seconds.is_none()
+            && !self.no_pdb_violated
+            && self.instances_launched.is_none()
+            && self.instances_terminated.is_none()
+            && !self.no_leaked_instances
+            && self.nodeclaims.is_none()
+            && self.events.is_empty()
+            && self.max_fleet_cost_per_hour.is_none()
+            && self.api_errors.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

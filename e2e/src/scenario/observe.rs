@@ -15,9 +15,11 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 
+use super::messages::{MessageCounts, MessageTracker, QueueNow};
 use super::world_events::{self, What, WorldEvent};
 use crate::report::timeline::{ClaimSeen, InstanceSeen};
 use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Samples};
+use crate::under_test::Restarts;
 
 /// What the side tasks saw, shared with the runner.
 #[derive(Debug, Default)]
@@ -35,12 +37,17 @@ pub struct Observed {
     instance_ends: BTreeMap<String, (Option<f64>, Option<f64>)>,
     /// Event log lines read (their sequence number).
     events_read: u64,
+    /// The interruption queue's messages.
+    messages: MessageTracker,
+    /// Supervised restarts of the autoscaler already marked.
+    restarts_marked: u32,
 }
 
 #[derive(Clone)]
 pub struct Observer {
     inner: Arc<Mutex<Observed>>,
     fake: AppState,
+    restarts: Restarts,
     start_ms: i64,
     started: Instant,
 }
@@ -55,9 +62,46 @@ struct InstanceFacts {
 }
 
 impl Observer {
-    pub fn new(fake: AppState) -> Observer {
+    /// Watches `fake`'s world; `restarts` counts the autoscaler's supervised restarts, each marked.
+    pub fn new(fake: AppState, restarts: Restarts) -> Observer {
         let start_ms = fake.cloud().now();
-        Observer { inner: Arc::default(), fake, start_ms, started: Instant::now() }
+        Observer { inner: Arc::default(), fake, restarts, start_ms, started: Instant::now() }
+    }
+
+    /// The interruption queue's messages: sent, and received by the autoscaler.
+    pub fn messages(&self) -> MessageCounts {
+        self.read_events();
+        self.lock().messages.counts()
+    }
+
+    /// Marks supervised restarts of the autoscaler not marked yet.
+    fn mark_restarts(&self) {
+        let now = self.restarts.count();
+        let marked = std::mem::replace(&mut self.lock().restarts_marked, now);
+        for _ in marked..now {
+            self.mark(MarkerKind::Autoscaler, "autoscaler restarted by its supervisor (crash or failed start)".into());
+        }
+    }
+
+    /// Looks at the queues messages went to: which were received.
+    fn follow_messages(&self) {
+        let queues = self.lock().messages.queues();
+        let w = self.fake.cloud();
+        let now_ms = w.now();
+        let seen: Vec<(String, QueueNow, i64)> = queues
+            .into_iter()
+            .filter_map(|name| {
+                let q = w.sqs.get(&name).ok()?;
+                let now: QueueNow = q.messages().map(|m| (m.id.clone(), m.receive_count > 0)).collect();
+                let retention_ms = q.settings.message_retention_period.saturating_mul(1000);
+                Some((name, now, retention_ms))
+            })
+            .collect();
+        drop(w);
+        let mut o = self.lock();
+        for (name, now, retention_ms) in seen {
+            o.messages.observe(&name, &now, now_ms, retention_ms);
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Observed> {
@@ -82,6 +126,8 @@ impl Observer {
     /// cluster sampled once more, so the report ends in the state the run ended in.
     pub async fn finish(&self, kube: &kube::Client) -> Samples {
         self.read_events();
+        self.follow_messages();
+        self.mark_restarts();
         if let Some(s) = self.take_sample(kube).await {
             self.lock().samples.samples.push(s);
         }
@@ -128,6 +174,9 @@ impl Observer {
         let mut o = self.lock();
         o.events_read = read;
         for (e, reason) in events {
+            for (queue, id) in &e.deliveries {
+                o.messages.sent(e.what.kind(), queue, id, e.at_ms);
+            }
             let t = self.seconds(e.at_ms);
             let marker = |kind, label: String, instance_id: Option<String>| Marker { t, kind, label, instance_id };
             let m = match e.what {
@@ -327,6 +376,8 @@ impl Observer {
         loop {
             tick.tick().await;
             self.read_events();
+            self.follow_messages();
+            self.mark_restarts();
             if let Some(s) = self.take_sample(&kube).await {
                 self.lock().samples.samples.push(s);
             }

@@ -4,11 +4,13 @@
 
 use serde_json::Value;
 
-/// One event from the log, at world milliseconds `at_ms`.
+/// One event from the log, at world milliseconds `at_ms`, and the SQS messages its rules sent.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorldEvent {
     pub at_ms: i64,
     pub what: What,
+    /// (target queue, message id) of each message the event became.
+    pub deliveries: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,7 +68,28 @@ pub fn parse(line: &str) -> Option<WorldEvent> {
         },
         _ => return None,
     };
-    Some(WorldEvent { at_ms, what })
+    let deliveries = v["deliveries"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .filter_map(|d| Some((d["target"].as_str()?.to_owned(), d["message_id"].as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(WorldEvent { at_ms, what, deliveries })
+}
+
+impl What {
+    /// The message kind, as the comparison counts interruption-queue messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            What::State { .. } => "state change",
+            What::Rebalance { .. } => "rebalance recommendation",
+            What::Warning { .. } => "interruption warning",
+            What::Health { .. } => "AWS Health",
+            What::Fis { .. } => "FIS experiment",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,7 +112,8 @@ mod tests {
             parse(&warning),
             Some(WorldEvent {
                 at_ms: 5000,
-                what: What::Warning { instance_id: "i-1".into(), action: "terminate".into(), reservation: false }
+                what: What::Warning { instance_id: "i-1".into(), action: "terminate".into(), reservation: false },
+                deliveries: Vec::new(),
             })
         );
         let state =
@@ -118,6 +142,9 @@ mod tests {
             })
         );
         assert_eq!(parse(&line("Something Else", serde_json::json!({}))), None);
+        let delivered = serde_json::json!({"seq": 2, "at_ms": 1, "event": {"detail-type": fake_ec2::events::REBALANCE, "detail": {"instance-id": "i-3"}},
+            "deliveries": [{"rule": "RebalanceRule", "target": "q", "message_id": "m-1"}, {"rule": "R", "target": "http://x/1/q", "message_id": null}]});
+        assert_eq!(parse(&delivered.to_string()).map(|e| e.deliveries), Some(vec![("q".to_owned(), "m-1".to_owned())]));
         assert_eq!(parse("not json"), None);
     }
 }

@@ -196,6 +196,10 @@ async fn handle_node_claim(ctx: &Context, msg: &Message, claim: &NodeClaim, node
     if action == Action::NoAction || claim.metadata.deletion_timestamp.is_some() {
         return Ok(());
     }
+    if matches!(msg.kind, Kind::SpotInterrupted | Kind::CapacityReservationInterrupted) {
+        // Two minutes' notice: termination keeps the pods until their replacement is Ready.
+        ctx.state.interrupted.nominate(&claim.name_any(), ctx.clock.now());
+    }
     delete_claim(ctx, claim, msg.kind.as_str()).await?;
     info!(
         messageKind = msg.kind.as_str(),

@@ -3,6 +3,7 @@
 //! Karpenter's order) and its instance terminated; finalizers go only once EC2 reports it gone.
 
 mod drain;
+mod hold;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +96,9 @@ pub async fn reconcile_node(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action
     // A termination deadline already passed (a forceful interruption sets it to now): no drain.
     let remaining = if deadline_passed(claim.as_deref(), ctx.clock.timestamp()) {
         0
+    } else if !force && hold::hold(&ctx, &node, claim.as_deref()) {
+        // An interruption warning: the pods stay until their replacement is Ready.
+        return Ok(Action::requeue(RECHECK));
     } else {
         drain::drain(&ctx, &name, force).await
     };

@@ -197,6 +197,7 @@ impl Cache {
             pods_changed,
             capacity_changed,
             nominations: Nominations::default(),
+            interrupted: Nominations::default(),
         }
     }
 }
