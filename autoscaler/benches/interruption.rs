@@ -88,6 +88,7 @@ fn context(aws: &AwsClients) -> anyhow::Result<Arc<Context>> {
         ca_bundle: String::new(),
         cidr: "10.100.0.0/16".into(),
         kubernetes_version: "1.34".into(),
+        dns_ip: None,
     };
     let clock = clock::system();
     Ok(Arc::new(Context {

@@ -28,7 +28,9 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
         }
     };
     aws.check_ec2_connectivity().await.context("EC2 connectivity check (dry-run DescribeInstanceTypes)")?;
+    let dns_ip = kube_dns_ip(&client, &options.cluster_cidr).await;
     let cluster = ClusterInfo {
+        dns_ip,
         name: options.cluster_name.clone(),
         endpoint: options.cluster_endpoint.clone(),
         ca_bundle: options.cluster_ca_bundle.clone(),
@@ -42,6 +44,22 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
     let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
     let sqs = aws.sqs.clone();
     Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(), recorder, options, sqs, clock }))
+}
+
+/// The cluster DNS address nodes get (Karpenter reads the kube-dns service at start): the
+/// service's ClusterIP, else the tenth address of the service CIDR, as EKS assigns it.
+async fn kube_dns_ip(client: &Client, service_cidr: &str) -> Option<String> {
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::namespaced(client.clone(), "kube-system");
+    let found = match services.get_opt("kube-dns").await {
+        Ok(svc) => svc.and_then(|s| s.spec).and_then(|s| s.cluster_ip).filter(|ip| !ip.is_empty() && ip != "None"),
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the kube-dns service");
+            None
+        }
+    };
+    let ip = found.or_else(|| crate::cloud::dns_ip_from_cidr(service_cidr));
+    tracing::info!(cluster_dns = ?ip, "cluster DNS for node user data");
+    ip
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

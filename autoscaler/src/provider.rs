@@ -10,7 +10,7 @@ use kube::ResourceExt;
 
 use crate::apis::ec2nodeclass::{AmiStatus, KubeletConfiguration, SecurityGroupStatus, SubnetStatus};
 use crate::apis::labels as l;
-use crate::apis::{EC2NodeClass, NodeClaim, NodeSelectorRequirementWithMinValues};
+use crate::apis::{EC2NodeClass, NodeClaim};
 use crate::clock::SharedClock;
 use crate::cloud::{
     self, AwsClients, CloudError, ClusterInfo, FleetProvider, Instance, InstanceProvider, InstanceTypeProvider,
@@ -156,9 +156,16 @@ impl CloudProvider {
             Err(e) => out.security_group_error = Some(e.to_string()),
         }
         // v1beta1 classes may name only the family: that meant its latest EKS-optimized AMI.
-        let implied = (spec.ami_selector_terms.is_empty() && spec.ami_family.as_deref() == Some("AL2023")).then(|| {
-            crate::apis::ec2nodeclass::AmiSelectorTerm { alias: Some("al2023@latest".to_owned()), ..Default::default() }
-        });
+        let implied = spec
+            .ami_selector_terms
+            .is_empty()
+            .then(|| spec.ami_family.as_deref().and_then(|f| cloud::AmiFamily::parse(f).ok()))
+            .flatten()
+            .filter(|f| *f != cloud::AmiFamily::Custom)
+            .map(|f| crate::apis::ec2nodeclass::AmiSelectorTerm {
+                alias: Some(format!("{}@latest", f.as_str().to_ascii_lowercase())),
+                ..Default::default()
+            });
         let ami_terms: Vec<cloud::SelectorTerm> = spec
             .ami_selector_terms
             .iter()
@@ -179,12 +186,7 @@ impl CloudProvider {
                         id: a.id.clone(),
                         name: Some(a.name.clone()),
                         deprecated: a.deprecated.then_some(true),
-                        requirements: vec![NodeSelectorRequirementWithMinValues {
-                            key: "kubernetes.io/arch".to_owned(),
-                            operator: "In".to_owned(),
-                            values: vec![a.arch.clone()],
-                            min_values: None,
-                        }],
+                        requirements: convert::requirements_to_crd(&a.requirements),
                     })
                     .collect();
                 out.raw_amis = a;
@@ -215,8 +217,8 @@ impl CloudProvider {
         }
     }
 
-    /// The instance types this class can launch: architectures its AMIs cover, zones its subnets
-    /// cover, offerings priced and marked unavailable where EC2 recently said no.
+    /// The instance types this class can launch: those some AMI of the class serves (architecture,
+    /// GPU or not), zones its subnets cover, offerings priced and marked unavailable where EC2 recently said no.
     /// `pool_kubelet` is a v1beta1 NodePool's kubelet block, used when the class has none.
     pub async fn instance_types(
         &self,
@@ -233,11 +235,14 @@ impl CloudProvider {
         }
         self.ensure_pricing().await;
         let zones: BTreeSet<String> = resolved.raw_subnets.iter().map(|s| s.zone.clone()).collect();
-        let archs: BTreeSet<&str> = resolved.raw_amis.iter().map(|a| a.arch.as_str()).collect();
         let max_pods = class.spec.kubelet.as_ref().or(pool_kubelet).and_then(|k| k.max_pods);
         let infos = self.instance_types.list().await?;
         let mut out = Vec::new();
-        for info in infos.iter().filter(|i| archs.contains(i.arch.as_str())) {
+        for info in infos.iter() {
+            let labels = info.requirements();
+            if cloud::image_for(&labels, &resolved.raw_amis).is_none() {
+                continue;
+            }
             let offerings = self.offerings.offerings_in(info, &zones);
             if offerings.is_empty() {
                 continue;
@@ -248,7 +253,6 @@ impl CloudProvider {
             if let Some(mp) = max_pods {
                 capacity.set("pods", i64::from(mp) * 1000);
             }
-            let labels = Requirements::from_labels(&info.labels);
             out.push(Arc::new(InstanceType::new(&info.name, labels, capacity, overhead, offerings)));
         }
         Ok(out)
@@ -317,11 +321,9 @@ impl CloudProvider {
             .collect();
         with_price.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
         with_price.truncate(cloud::fleet::MAX_INSTANCE_TYPES);
-        let images = cloud::nodeclass::newest_per_arch(&resolved.raw_amis);
         let mut overrides = Vec::new();
         for (_, t) in &with_price {
-            let arch = t.requirements.get("kubernetes.io/arch").any().unwrap_or_default();
-            let Some(image) = images.get(&arch) else { continue };
+            let Some(image) = cloud::image_for(&t.requirements, &resolved.raw_amis) else { continue };
             for o in
                 t.offerings.iter().filter(|o| o.available && o.capacity_type == capacity_type && o.compatible(&reqs))
             {
@@ -335,13 +337,10 @@ impl CloudProvider {
         }
         let used_images: BTreeSet<&str> = overrides.iter().map(|o| o.image_id.as_str()).collect();
         let security_groups: Vec<String> = resolved.security_groups.iter().map(|g| g.id.clone()).collect();
-        let launch_templates: Vec<LaunchTemplateSpec> = images
-            .values()
-            .filter(|a| used_images.contains(a.id.as_str()))
-            .map(|ami| {
-                launch_template_spec(&self.cluster, claim, class, pool_kubelet, &ami.id, security_groups.clone())
-            })
-            .collect();
+        let launch_templates = used_images
+            .iter()
+            .map(|id| launch_template_spec(&self.cluster, claim, class, pool_kubelet, id, security_groups.clone()))
+            .collect::<Result<Vec<LaunchTemplateSpec>, CloudError>>()?;
         let pool = claim.labels().get(l::NODEPOOL).cloned().unwrap_or_default();
         let req = LaunchRequest {
             nodeclaim_name: claim.name_any(),

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use autoscaler::clock::{ManualClock, SharedClock};
 use autoscaler::cloud::fleet::instance_tags;
-use autoscaler::cloud::nodeclass::newest_per_arch;
 use autoscaler::cloud::*;
-use autoscaler::scheduling::CapacityType;
+use autoscaler::scheduling::{CapacityType, Requirement, Requirements};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use testkit::fake::Server;
@@ -96,7 +95,7 @@ impl Env {
             cluster_name: CLUSTER.into(),
             nodeclass_name: "default".into(),
             image_id: image_id.into(),
-            registration,
+            user_data: registration.to_base64(),
             security_group_ids: vec!["sg-0123456789abcdef0".into(), "sg-0fedcba9876543210".into()],
             instance_profile: "KarpenterNodeInstanceProfile-fake-cluster".into(),
             metadata_options: MetadataOptions::default(),
@@ -206,9 +205,8 @@ async fn nodeclass_selectors_resolve_the_default_world() {
 
     let by_name = SelectorTerm { name: Some("amazon-eks-node-al2023-*-standard-1.34-*".into()), ..Default::default() };
     let amis = env.resolver.amis(&[by_name], "1.34").await.unwrap();
-    let newest = newest_per_arch(&amis);
-    assert_eq!(newest["amd64"].id, AMD64_AMI);
-    assert_eq!(newest["arm64"].id, "ami-0a0b0c0d0e0f20222");
+    assert_eq!(image_for(&arch("amd64"), &amis).unwrap().id, AMD64_AMI);
+    assert_eq!(image_for(&arch("arm64"), &amis).unwrap().id, "ami-0a0b0c0d0e0f20222");
     let by_id = SelectorTerm { id: Some(AMD64_AMI.into()), ..Default::default() };
     assert_eq!(env.resolver.amis(&[by_id], "1.34").await.unwrap().len(), 1);
 
@@ -221,16 +219,74 @@ async fn nodeclass_selectors_resolve_the_default_world() {
     assert!(err.to_string().starts_with("AMIsReady=False (AMINotFound)"), "{err}");
 }
 
+fn arch(arch: &str) -> Requirements {
+    Requirements::new().with("kubernetes.io/arch", Requirement::in_values([arch]))
+}
+
+/// An instance type's requirements as the catalog gives them: CPU-only or with GPUs.
+fn instance(arch: &str, gpus: Option<&str>) -> Requirements {
+    let gpu = gpus.map_or_else(Requirement::does_not_exist, |n| Requirement::in_values([n]));
+    self::arch(arch)
+        .with("karpenter.k8s.aws/instance-gpu-count", gpu)
+        .with("karpenter.k8s.aws/instance-accelerator-count", Requirement::does_not_exist())
+}
+
+/// Which image each kind of instance type gets from the terms: (amd64, arm64, amd64 GPU, arm64 GPU).
+async fn images_of(env: &Env, terms: &[SelectorTerm]) -> [Option<String>; 4] {
+    let amis = env.resolver.amis(terms, "1.34").await.unwrap();
+    [instance("amd64", None), instance("arm64", None), instance("amd64", Some("1")), instance("arm64", Some("4"))]
+        .map(|t| image_for(&t, &amis).map(|a| a.id.clone()))
+}
+
+async fn images(env: &Env, alias: &str) -> [Option<String>; 4] {
+    images_of(env, &[SelectorTerm { alias: Some(alias.into()), ..Default::default() }]).await
+}
+
 #[tokio::test]
-async fn ami_alias_resolves_through_ssm() {
+async fn ami_aliases_of_every_family_resolve_through_ssm() {
     let env = Env::start().await;
-    let alias = SelectorTerm { alias: Some("al2023@latest".into()), ..Default::default() };
-    let amis = env.resolver.amis(&[alias], "1.34").await.unwrap();
-    let newest = newest_per_arch(&amis);
-    assert_eq!(newest["amd64"].id, AMD64_AMI);
-    assert_eq!(newest["arm64"].id, "ami-0a0b0c0d0e0f20222");
-    let pinned = SelectorTerm { alias: Some("al2023@v20251120".into()), ..Default::default() };
-    assert_eq!(env.resolver.amis(&[pinned], "1.34").await.unwrap().len(), 2);
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        images(&env, "al2023@latest").await,
+        [some(AMD64_AMI), some("ami-0a0b0c0d0e0f20222"), some("ami-0a202313400000003"), some("ami-0a202313400000004"),]
+    );
+    // As Karpenter: no AL2 alias from Kubernetes 1.33 on; AL2 images by name still work (and,
+    // not being an alias's, carry only their architecture: GPU types may use them too).
+    let al2_alias = [SelectorTerm { alias: Some("al2@latest".into()), ..Default::default() }];
+    let err = env.resolver.amis(&al2_alias, "1.34").await.unwrap_err().to_string();
+    assert!(err.contains("AL2 aliases are no longer supported on EKS 1.33+"), "{err}");
+    let by_name = |n: &str| SelectorTerm { name: Some(n.into()), ..Default::default() };
+    let al2 = [by_name("amazon-eks-node-1.34-*"), by_name("amazon-eks-arm64-node-1.34-*")];
+    assert_eq!(
+        images_of(&env, &al2).await,
+        [
+            some("ami-0a200013400000001"),
+            some("ami-0a200013400000002"),
+            some("ami-0a200013400000001"),
+            some("ami-0a200013400000002"),
+        ]
+    );
+    let bottlerocket = [
+        some("ami-0b000013400000001"),
+        some("ami-0b000013400000002"),
+        some("ami-0b000013400000003"),
+        some("ami-0b000013400000004"),
+    ];
+    assert_eq!(images(&env, "bottlerocket@latest").await, bottlerocket);
+    assert_eq!(images(&env, "bottlerocket@v1.50.0").await, bottlerocket);
+    assert_eq!(images(&env, "al2023@v20251120").await[1], some("ami-0a0b0c0d0e0f20222"));
+
+    // Status lists each variant with its requirements, as Karpenter's status.amis does.
+    let term = SelectorTerm { alias: Some("bottlerocket@latest".into()), ..Default::default() };
+    let amis = env.resolver.amis(&[term], "1.34").await.unwrap();
+    assert_eq!(amis.len(), 4);
+    let nvidia = amis.iter().find(|a| a.id == "ami-0b000013400000003").unwrap();
+    assert_eq!(nvidia.requirements.get("karpenter.k8s.aws/instance-gpu-count"), &Requirement::exists());
+    assert!(nvidia.requirements.get("kubernetes.io/arch").has("amd64"));
+
+    let missing = SelectorTerm { alias: Some("bottlerocket@v9.9.9".into()), ..Default::default() };
+    let err = env.resolver.amis(&[missing], "1.34").await.unwrap_err();
+    assert!(err.to_string().contains("failed to discover any AMIs for alias bottlerocket@v9.9.9"), "{err}");
 }
 
 #[tokio::test]
@@ -258,7 +314,7 @@ async fn launch_templates_are_created_once_and_reused() {
 
     // Other content, other template.
     let mut other = spec.clone();
-    other.registration.labels.insert("team".into(), "b".into());
+    other.user_data = userdata::render_base64(userdata::Family::Bottlerocket, &Default::default(), None).unwrap();
     assert_ne!(env.templates.ensure(&other).await.unwrap(), name);
     assert_eq!(env.world_launch_templates(), 2);
 

@@ -11,6 +11,7 @@ use tracing::debug;
 use super::errors::CloudError;
 use super::quantity::{format_bytes, format_millicores};
 use crate::clock::SharedClock;
+use crate::scheduling::{Requirement, Requirements, labels};
 
 pub const INSTANCE_TYPES_TTL: Duration = Duration::from_secs(5 * 60);
 /// Karpenter's `VM_MEMORY_OVERHEAD_PERCENT` default: memory the hypervisor and OS keep.
@@ -41,6 +42,7 @@ pub struct InstanceTypeInfo {
     pub allocatable: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub zones: BTreeSet<String>,
+    pub gpu: Option<Gpu>,
 }
 
 /// What the catalog needs from the raw EC2 description (also lets tests build types directly).
@@ -58,6 +60,37 @@ pub struct RawInstanceType {
     pub ipv4_per_eni: u32,
     pub encryption_in_transit: bool,
     pub ebs_bandwidth_mbps: Option<u32>,
+    /// The type's GPUs when it has one kind of them (Karpenter labels only that case).
+    pub gpu: Option<Gpu>,
+    /// Total instance-store NVMe size in GB.
+    pub local_nvme_gb: Option<u64>,
+}
+
+/// One kind of GPU, as EC2's `gpuInfo.gpus` item describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gpu {
+    /// `A10G`, `T4`, ...
+    pub name: String,
+    /// `NVIDIA`, `AMD`, ...
+    pub manufacturer: String,
+    pub count: u32,
+    pub memory_mib: u64,
+}
+
+impl Gpu {
+    /// The extended resource a device plugin advertises for this GPU (`nvidia.com/gpu`).
+    pub fn resource_name(&self) -> Option<&'static str> {
+        match self.manufacturer.as_str() {
+            "NVIDIA" => Some("nvidia.com/gpu"),
+            "AMD" => Some("amd.com/gpu"),
+            _ => None,
+        }
+    }
+}
+
+/// Karpenter's `lowerKabobCase`: `Radeon Pro V520` → `radeon-pro-v520`.
+fn kebab(s: &str) -> String {
+    s.to_lowercase().replace(' ', "-")
 }
 
 impl RawInstanceType {
@@ -83,9 +116,25 @@ impl RawInstanceType {
                 .and_then(|e| e.ebs_optimized_info())
                 .and_then(|o| o.maximum_bandwidth_in_mbps())
                 .and_then(|v| u32::try_from(v).ok()),
+            gpu: gpu_from_sdk(t),
+            local_nvme_gb: t
+                .instance_storage_info()
+                .filter(|s| s.nvme_support() != Some(&aws_sdk_ec2::types::EphemeralNvmeSupport::Unsupported))
+                .and_then(|s| s.total_size_in_gb())
+                .and_then(|gb| u64::try_from(gb).ok()),
             name,
         })
     }
+}
+
+fn gpu_from_sdk(t: &aws_sdk_ec2::types::InstanceTypeInfo) -> Option<Gpu> {
+    let [gpu] = t.gpu_info()?.gpus() else { return None };
+    Some(Gpu {
+        name: gpu.name().unwrap_or_default().to_owned(),
+        manufacturer: gpu.manufacturer().unwrap_or_default().to_owned(),
+        count: gpu.count().and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+        memory_mib: gpu.memory_info().and_then(|m| m.size_in_mib()).and_then(|m| u64::try_from(m).ok()).unwrap_or(0),
+    })
 }
 
 /// Splits `m7i-flex.large` into category `m`, generation 7, family `m7i-flex`, size `large`
@@ -146,6 +195,15 @@ impl InstanceTypeInfo {
         if let Some(mbps) = raw.ebs_bandwidth_mbps {
             label("karpenter.k8s.aws/instance-ebs-bandwidth", mbps.to_string());
         }
+        if let Some(gb) = raw.local_nvme_gb {
+            label(labels::INSTANCE_LOCAL_NVME, gb.to_string());
+        }
+        if let Some(gpu) = &raw.gpu {
+            label(labels::INSTANCE_GPU_NAME, kebab(&gpu.name));
+            label(labels::INSTANCE_GPU_MANUFACTURER, kebab(&gpu.manufacturer));
+            label(labels::INSTANCE_GPU_COUNT, gpu.count.to_string());
+            label(labels::INSTANCE_GPU_MEMORY, gpu.memory_mib.to_string());
+        }
         let mut info = Self {
             name: raw.name.clone(),
             category,
@@ -162,9 +220,22 @@ impl InstanceTypeInfo {
             allocatable: BTreeMap::new(),
             labels,
             zones,
+            gpu: raw.gpu.clone(),
         };
         info.set_root_volume(DEFAULT_ROOT_VOLUME_GIB * GIB);
         Some(info)
+    }
+
+    /// The type's labels as requirements, with Karpenter's `DoesNotExist` for the optional labels
+    /// it lacks (a type without GPUs does not match `instance-gpu-count Exists`).
+    pub fn requirements(&self) -> Requirements {
+        let mut r = Requirements::from_labels(&self.labels);
+        for key in labels::OPTIONAL_INSTANCE_LABELS {
+            if !self.labels.contains_key(*key) {
+                r.add(key, Requirement::does_not_exist());
+            }
+        }
+        r
     }
 
     /// Recomputes capacity, overhead and allocatable for a NodeClass's root volume size.
@@ -208,6 +279,13 @@ impl InstanceTypeInfo {
         };
         self.capacity =
             map(self.vcpus.to_string(), format!("{mem_mib}Mi"), Some(self.max_pods.to_string()), format_bytes(storage));
+        // What the device plugin advertises; zero-valued resources are left out, as Karpenter
+        // leaves them out of a NodeClaim's capacity.
+        if let Some(gpu) = self.gpu.as_ref().filter(|g| g.count > 0)
+            && let Some(resource) = gpu.resource_name()
+        {
+            self.capacity.insert(resource.to_owned(), gpu.count.to_string());
+        }
         self.overhead = map(format_millicores(over_cpu_m), format_bytes(over_mem), None, format_bytes(over_storage));
         self.allocatable = map(
             format_millicores(cpu_m.saturating_sub(over_cpu_m)),
@@ -330,7 +408,91 @@ mod tests {
             ipv4_per_eni: 10,
             encryption_in_transit: false,
             ebs_bandwidth_mbps: Some(4750),
+            gpu: None,
+            local_nvme_gb: None,
         }
+    }
+
+    fn info(raw: &RawInstanceType) -> InstanceTypeInfo {
+        InstanceTypeInfo::from_raw(raw, BTreeSet::from(["us-west-2a".into()]))
+            .unwrap_or_else(|| unreachable!("{} parses", raw.name))
+    }
+
+    fn g5_xlarge() -> RawInstanceType {
+        RawInstanceType {
+            name: "g5.xlarge".into(),
+            vcpus: 4,
+            memory_mib: 16384,
+            manufacturer: Some("AMD".into()),
+            max_enis: 4,
+            ipv4_per_eni: 15,
+            gpu: Some(Gpu { name: "A10G".into(), manufacturer: "NVIDIA".into(), count: 1, memory_mib: 24576 }),
+            local_nvme_gb: Some(250),
+            ..m5_large()
+        }
+    }
+
+    #[test]
+    fn gpu_types_carry_karpenters_gpu_labels_and_capacity() {
+        let t = info(&g5_xlarge());
+        let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
+        assert_eq!(get(&t.labels, labels::INSTANCE_GPU_NAME), "a10g");
+        assert_eq!(get(&t.labels, labels::INSTANCE_GPU_MANUFACTURER), "nvidia");
+        assert_eq!(get(&t.labels, labels::INSTANCE_GPU_COUNT), "1");
+        assert_eq!(get(&t.labels, labels::INSTANCE_GPU_MEMORY), "24576");
+        assert_eq!(get(&t.capacity, "nvidia.com/gpu"), "1");
+        // Capacity keeps the GPU after the root volume is resized for a NodeClass.
+        assert_eq!(get(&t.clone().with_root_volume(100 * GIB).capacity, "nvidia.com/gpu"), "1");
+        assert!(t.requirements().get(labels::INSTANCE_GPU_COUNT).has("1"));
+    }
+
+    #[test]
+    fn local_nvme_is_labelled_in_gb() {
+        let t = info(&g5_xlarge());
+        assert_eq!(t.labels.get(labels::INSTANCE_LOCAL_NVME).map(String::as_str), Some("250"));
+    }
+
+    #[test]
+    fn types_without_gpus_or_nvme_require_those_labels_absent() {
+        let t = info(&m5_large());
+        assert!(!t.capacity.contains_key("nvidia.com/gpu"));
+        let reqs = t.requirements();
+        for key in labels::OPTIONAL_INSTANCE_LABELS {
+            assert_eq!(reqs.get(key), &Requirement::does_not_exist(), "{key}");
+        }
+        // A pod asking for any GPU does not fit an m5.
+        let wants_gpu = Requirements::new().with(labels::INSTANCE_GPU_COUNT, Requirement::exists());
+        assert!(reqs.intersects(&wants_gpu).is_err());
+        assert!(info(&g5_xlarge()).requirements().intersects(&wants_gpu).is_ok());
+    }
+
+    #[test]
+    fn amd_gpus_advertise_amd_resource() {
+        let raw = RawInstanceType {
+            name: "g4ad.xlarge".into(),
+            gpu: Some(Gpu { name: "Radeon Pro V520".into(), manufacturer: "AMD".into(), count: 1, memory_mib: 8192 }),
+            ..m5_large()
+        };
+        let t = info(&raw);
+        assert_eq!(t.labels.get(labels::INSTANCE_GPU_NAME).map(String::as_str), Some("radeon-pro-v520"));
+        assert_eq!(t.capacity.get("amd.com/gpu").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn bare_metal_types_are_usable() {
+        let raw = RawInstanceType {
+            name: "c5.metal".into(),
+            vcpus: 96,
+            memory_mib: 196_608,
+            hypervisor: String::new(),
+            max_enis: 15,
+            ipv4_per_eni: 50,
+            ..m5_large()
+        };
+        let t = info(&raw);
+        assert_eq!(t.labels.get("karpenter.k8s.aws/instance-size").map(String::as_str), Some("metal"));
+        assert_eq!(t.labels.get("karpenter.k8s.aws/instance-hypervisor").map(String::as_str), Some(""));
+        assert_eq!(t.max_pods, 737);
     }
 
     #[test]

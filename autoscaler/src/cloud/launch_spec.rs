@@ -1,9 +1,16 @@
 //! What goes into a NodeClaim's launch template, from its EC2NodeClass and NodePool: the user
 //! data the node registers with (labels, taints, kubelet settings), block devices, instance
 //! metadata options, instance profile and tags. Pure; [`super::launch_template`] writes it to EC2.
+//! The user data is in the class's AMI family's format, rendered by the `userdata` crate as
+//! Karpenter renders it.
 
+use std::net::Ipv4Addr;
+
+use base64::Engine as _;
 use kube::ResourceExt;
 
+use super::ami_family::{AmiFamily, nodeclass_family};
+use super::errors::CloudError;
 use super::launch_template::{BlockDeviceMapping, LaunchTemplateSpec, MetadataOptions};
 use crate::apis::ec2nodeclass::{EC2NodeClassSpec, KubeletConfiguration};
 use crate::apis::labels as l;
@@ -19,6 +26,23 @@ pub struct ClusterInfo {
     pub cidr: String,
     /// `1.34`: picks the AMI alias's SSM parameter.
     pub kubernetes_version: String,
+    /// The kube-dns service IP nodes resolve through (Karpenter's `KubeDNSIP`), unless the
+    /// class's kubelet names `clusterDNS`.
+    pub dns_ip: Option<String>,
+}
+
+/// The DNS service IP EKS gives a cluster: the tenth address of its IPv4 service CIDR
+/// (`10.100.0.0/16` → `10.100.0.10`). Used when no kube-dns service can be read.
+pub fn dns_ip_from_cidr(cidr: &str) -> Option<String> {
+    let (addr, _) = cidr.split_once('/')?;
+    let base: Ipv4Addr = addr.parse().ok()?;
+    Some(Ipv4Addr::from(u32::from(base).checked_add(10)?).to_string())
+}
+
+/// The AMI family a class launches with (see [`nodeclass_family`]).
+pub fn family_of(class: &EC2NodeClass) -> Result<AmiFamily, CloudError> {
+    let aliases = class.spec.ami_selector_terms.iter().filter_map(|t| t.alias.as_deref());
+    nodeclass_family(class.spec.ami_family.as_deref(), aliases).map_err(|e| CloudError::Invalid(e.to_string()))
 }
 
 /// The launch template for one AMI of the claim's class. `pool_kubelet` is a v1beta1 NodePool's
@@ -30,23 +54,32 @@ pub fn launch_template_spec(
     pool_kubelet: Option<&KubeletConfiguration>,
     image_id: &str,
     security_group_ids: Vec<String>,
-) -> LaunchTemplateSpec {
+) -> Result<LaunchTemplateSpec, CloudError> {
     let spec = &class.spec;
-    LaunchTemplateSpec {
+    let family = family_of(class)?;
+    let registration = registration(cluster, claim, spec.kubelet.clone().or_else(|| pool_kubelet.cloned()));
+    let custom = spec.user_data.as_deref();
+    let user_data = match family.user_data_format() {
+        Some(format) => userdata::render_base64(format, &registration, custom)
+            .map_err(|e| CloudError::Invalid(format!("rendering {family} user data: {e}")))?,
+        // Custom: the class's user data is all the node gets.
+        None => base64::engine::general_purpose::STANDARD.encode(custom.unwrap_or_default()),
+    };
+    Ok(LaunchTemplateSpec {
         cluster_name: cluster.name.clone(),
         nodeclass_name: class.name_any(),
         image_id: image_id.to_owned(),
-        registration: registration(cluster, claim, spec.kubelet.clone().or_else(|| pool_kubelet.cloned())),
+        user_data,
         security_group_ids,
         instance_profile: spec
             .instance_profile
             .clone()
             .unwrap_or_else(|| format!("{}_{}", cluster.name, class.name_any())),
         metadata_options: metadata_options(spec),
-        block_device_mappings: block_device_mappings(spec),
+        block_device_mappings: block_device_mappings(spec, family),
         detailed_monitoring: spec.detailed_monitoring.unwrap_or(false),
         tags: spec.tags.clone(),
-    }
+    })
 }
 
 /// The user data: the claim's labels and taints (startup taints included) plus
@@ -79,7 +112,7 @@ fn registration(
         kube_reserved: kubelet.kube_reserved.unwrap_or_default(),
         system_reserved: kubelet.system_reserved.unwrap_or_default(),
         eviction_hard: kubelet.eviction_hard.unwrap_or_default(),
-        ..Default::default()
+        cluster_dns: kubelet.cluster_dns.unwrap_or_else(|| cluster.dns_ip.iter().cloned().collect()),
     }
 }
 
@@ -98,10 +131,10 @@ fn metadata_options(spec: &EC2NodeClassSpec) -> MetadataOptions {
     }
 }
 
-/// The class's block devices, or AL2023's root volume when it names none.
-fn block_device_mappings(spec: &EC2NodeClassSpec) -> Vec<BlockDeviceMapping> {
+/// The class's block devices, or its family's defaults when it names none.
+fn block_device_mappings(spec: &EC2NodeClassSpec, family: AmiFamily) -> Vec<BlockDeviceMapping> {
     if spec.block_device_mappings.is_empty() {
-        return vec![BlockDeviceMapping::al2023_root()];
+        return family.default_block_devices();
     }
     spec.block_device_mappings
         .iter()
@@ -123,3 +156,6 @@ fn block_device_mappings(spec: &EC2NodeClassSpec) -> Vec<BlockDeviceMapping> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

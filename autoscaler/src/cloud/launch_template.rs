@@ -76,8 +76,8 @@ pub struct LaunchTemplateSpec {
     pub cluster_name: String,
     pub nodeclass_name: String,
     pub image_id: String,
-    /// What the kubelet registers with; written as base64 user data.
-    pub registration: userdata::NodeRegistration,
+    /// Base64 user data in the AMI family's format (see [`super::launch_spec`]).
+    pub user_data: String,
     pub security_group_ids: Vec<String>,
     pub instance_profile: String,
     pub metadata_options: MetadataOptions,
@@ -122,7 +122,7 @@ impl LaunchTemplateSpec {
             "cluster": self.cluster_name,
             "nodeclass": self.nodeclass_name,
             "image": self.image_id,
-            "userData": self.registration.to_base64(),
+            "userData": self.user_data,
             "securityGroups": sgs,
             "instanceProfile": self.instance_profile,
             "metadata": [m.http_endpoint, m.http_protocol_ipv6, m.http_put_response_hop_limit, m.http_tokens],
@@ -192,7 +192,8 @@ impl LaunchTemplateProvider {
             .collect();
         let data = RequestLaunchTemplateData::builder()
             .image_id(&spec.image_id)
-            .user_data(spec.registration.to_base64())
+            // Custom classes without user data launch with the AMI's own.
+            .set_user_data((!spec.user_data.is_empty()).then(|| spec.user_data.clone()))
             .iam_instance_profile(
                 LaunchTemplateIamInstanceProfileSpecificationRequest::builder().name(&spec.instance_profile).build(),
             )

@@ -1,12 +1,14 @@
 //! Resolving an EC2NodeClass's selector terms to subnets, security groups and AMIs
 //! (aws/karpenter-provider-aws `pkg/providers/{subnet,securitygroup,amifamily}`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::Filter;
 use tracing::debug;
 
+use super::ami_family::Alias;
 use super::errors::CloudError;
+use crate::scheduling::{Requirement, Requirements, labels};
 
 /// One `*SelectorTerms` entry. Within a term every field must match; terms are ORed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub struct SelectorTerm {
     /// `"*"` as a value matches any value of the key.
     pub tags: BTreeMap<String, String>,
     pub owner: Option<String>,
-    /// AMI family alias, `al2023@latest` or `al2023@v20251120`.
+    /// AMI family alias: `al2023@latest`, `al2@v20251120`, `bottlerocket@v1.50.0`.
     pub alias: Option<String>,
 }
 
@@ -49,6 +51,9 @@ pub struct Ami {
     /// RFC 3339, as EC2 reports it.
     pub creation_date: String,
     pub deprecated: bool,
+    /// What an instance type must meet to use this image: its architecture, and for an alias's
+    /// images the variant's accelerator requirements.
+    pub requirements: Requirements,
 }
 
 fn filter(name: &str, values: &[&str]) -> Filter {
@@ -151,16 +156,20 @@ impl NodeClassResolver {
         Ok(found.into_values().collect())
     }
 
-    /// Every AMI the terms select, newest first (ties by id). `k8s_version` (`1.34`) picks the
-    /// alias's SSM parameter.
+    /// Every AMI the terms select, newest first (ties by id). An alias reads its family's SSM
+    /// parameters for `k8s_version` (`1.34`); its images carry the variant's requirements (no GPU
+    /// for standard images, GPUs for NVIDIA ones), other images only their architecture.
     pub async fn amis(&self, terms: &[SelectorTerm], k8s_version: &str) -> Result<Vec<Ami>, CloudError> {
-        let mut found: BTreeMap<String, Ami> = BTreeMap::new();
+        let mut found: BTreeMap<(String, String), Ami> = BTreeMap::new();
         for term in terms {
             let mut req = self.ec2.describe_images().include_deprecated(true).max_results(1000);
             let mut filters = vec![filter("state", &["available"])];
+            let mut known: BTreeMap<String, Vec<Requirements>> = BTreeMap::new();
             if let Some(alias) = &term.alias {
-                let ids = self.resolve_alias(alias, k8s_version).await?;
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                for (id, reqs) in self.resolve_alias(alias, k8s_version).await? {
+                    known.entry(id).or_default().push(reqs);
+                }
+                let ids: Vec<&str> = known.keys().map(String::as_str).collect();
                 filters.push(filter("image-id", &ids));
             } else if let Some(id) = &term.id {
                 filters.push(filter("image-id", &[id]));
@@ -192,17 +201,21 @@ impl NodeClassResolver {
                     "arm64" => "arm64",
                     _ => continue,
                 };
-                let deprecated = i.deprecation_time().is_some_and(|t| !t.is_empty());
-                found.insert(
-                    id.to_owned(),
-                    Ami {
+                let by_arch = Requirements::new().with(labels::ARCH, Requirement::in_values([arch]));
+                // One entry per variant an image serves (AL2's GPU image serves NVIDIA and Neuron).
+                let variants = known.get(id).cloned().unwrap_or_else(|| vec![by_arch.clone()]);
+                for mut requirements in variants {
+                    requirements.add_all(&by_arch);
+                    let ami = Ami {
                         id: id.to_owned(),
                         name: i.name().unwrap_or_default().to_owned(),
                         arch: arch.to_owned(),
                         creation_date: i.creation_date().unwrap_or_default().to_owned(),
-                        deprecated,
-                    },
-                );
+                        deprecated: i.deprecation_time().is_some_and(|t| !t.is_empty()),
+                        requirements,
+                    };
+                    found.insert((id.to_owned(), format!("{:?}", ami.requirements)), ami);
+                }
             }
         }
         if found.is_empty() {
@@ -217,74 +230,81 @@ impl NodeClassResolver {
         Ok(amis)
     }
 
-    /// The image ids an `al2023@<version>` alias names, per architecture, via SSM public parameters.
-    pub async fn resolve_alias(&self, alias: &str, k8s_version: &str) -> Result<Vec<String>, CloudError> {
-        let (family, version) = alias.split_once('@').unwrap_or((alias, "latest"));
-        if !family.eq_ignore_ascii_case("al2023") {
-            return Err(CloudError::NodeClassNotReady {
-                condition: "AMIsReady",
-                reason: "AMINotFound",
-                message: format!("AMI alias family {family:?} is not supported (only al2023)"),
-            });
-        }
-        let mut ids = BTreeSet::new();
-        for arch in ["x86_64", "arm64"] {
-            let path = al2023_parameter(k8s_version, arch, version);
-            match self.ssm.get_parameter().name(&path).send().await {
-                Ok(out) => {
-                    if let Some(v) = out.parameter().and_then(|p| p.value()) {
-                        ids.insert(v.to_owned());
+    /// The image ids an `<family>@<version>` alias names, each with the requirements of the
+    /// variant whose SSM parameter named it.
+    pub async fn resolve_alias(
+        &self,
+        alias: &str,
+        k8s_version: &str,
+    ) -> Result<Vec<(String, Requirements)>, CloudError> {
+        let not_ready =
+            |message: String| CloudError::NodeClassNotReady { condition: "AMIsReady", reason: "AMINotFound", message };
+        let parsed = Alias::parse(alias).map_err(|e| not_ready(e.to_string()))?;
+        parsed.check_supported(k8s_version).map_err(|e| not_ready(e.to_string()))?;
+        let mut out = Vec::new();
+        for param in parsed.family.alias_parameters(k8s_version, &parsed.version) {
+            match self.ssm.get_parameter().name(&param.name).send().await {
+                Ok(res) => {
+                    if let Some(v) = res.parameter().and_then(|p| p.value()) {
+                        out.push((v.to_owned(), param.requirements));
                     }
                 }
-                // One architecture missing is normal; the set as a whole must not be empty.
-                Err(e) => debug!(path, error = %aws_sdk_ssm::error::DisplayErrorContext(&e), "no AMI parameter"),
+                // Some variants are missing in some regions and versions; the set as a whole
+                // must not be empty.
+                Err(e) => {
+                    debug!(path = %param.name, error = %aws_sdk_ssm::error::DisplayErrorContext(&e), "no AMI parameter")
+                }
             }
         }
-        if ids.is_empty() {
-            return Err(CloudError::NodeClassNotReady {
-                condition: "AMIsReady",
-                reason: "AMINotFound",
-                message: format!("failed to discover any AMIs for alias al2023@{version}"),
-            });
+        if out.is_empty() {
+            return Err(not_ready(format!("failed to discover any AMIs for alias {alias}")));
         }
-        Ok(ids.into_iter().collect())
+        debug!(alias, family = %parsed.family, images = out.len(), "resolved AMI alias");
+        Ok(out)
     }
 }
 
-/// The SSM parameter of the EKS-optimized AL2023 standard AMI.
-pub fn al2023_parameter(k8s_version: &str, arch: &str, version: &str) -> String {
-    let name = if version == "latest" {
-        "recommended".to_owned()
-    } else {
-        format!("amazon-eks-node-al2023-{arch}-standard-{k8s_version}-{version}")
-    };
-    format!("/aws/service/eks/optimized-ami/{k8s_version}/amazon-linux-2023/{arch}/standard/{name}/image_id")
-}
-
-/// The newest non-deprecated AMI per architecture (deprecated ones only when nothing else is left).
-pub fn newest_per_arch(amis: &[Ami]) -> BTreeMap<String, Ami> {
-    let mut out: BTreeMap<String, Ami> = BTreeMap::new();
-    for deprecated in [false, true] {
-        for a in amis.iter().filter(|a| a.deprecated == deprecated) {
-            out.entry(a.arch.clone()).or_insert_with(|| a.clone());
-        }
-    }
-    out
+/// The image an instance type launches with (Karpenter's `MapToInstanceTypes`): the newest AMI
+/// whose requirements the type meets, a deprecated one only when no other fits. `amis` is newest
+/// first, as [`NodeClassResolver::amis`] returns it.
+pub fn image_for<'a>(type_requirements: &Requirements, amis: &'a [Ami]) -> Option<&'a Ami> {
+    [false, true].into_iter().find_map(|deprecated| {
+        amis.iter().find(|a| a.deprecated == deprecated && type_requirements.intersects(&a.requirements).is_ok())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::ami_family::AmiFamily;
+
+    fn ami(id: &str, date: &str, deprecated: bool, requirements: Requirements) -> Ami {
+        Ami {
+            id: id.into(),
+            name: id.into(),
+            arch: "amd64".into(),
+            creation_date: date.into(),
+            deprecated,
+            requirements,
+        }
+    }
 
     #[test]
-    fn alias_parameters() {
-        assert_eq!(
-            al2023_parameter("1.34", "x86_64", "latest"),
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/x86_64/standard/recommended/image_id"
-        );
-        assert_eq!(
-            al2023_parameter("1.34", "arm64", "v20251120"),
-            "/aws/service/eks/optimized-ami/1.34/amazon-linux-2023/arm64/standard/amazon-eks-node-al2023-arm64-standard-1.34-v20251120/image_id"
-        );
+    fn types_get_the_newest_image_of_their_variant() {
+        let params = AmiFamily::Al2023.alias_parameters("1.34", "latest");
+        let amis = [
+            ami("ami-nvidia", "2025-11-20", false, params[1].requirements.clone()),
+            ami("ami-std-new", "2025-11-20", true, params[0].requirements.clone()),
+            ami("ami-std", "2025-10-01", false, params[0].requirements.clone()),
+        ];
+        let amd64 = Requirements::new().with(labels::ARCH, Requirement::in_values(["amd64"]));
+        let cpu = amd64.clone().with(labels::INSTANCE_GPU_COUNT, Requirement::does_not_exist());
+        let gpu = amd64.with(labels::INSTANCE_GPU_COUNT, Requirement::in_values(["1"]));
+        let arm = Requirements::new().with(labels::ARCH, Requirement::in_values(["arm64"]));
+        assert_eq!(image_for(&cpu, &amis).map(|a| a.id.as_str()), Some("ami-std"));
+        assert_eq!(image_for(&gpu, &amis).map(|a| a.id.as_str()), Some("ami-nvidia"));
+        assert_eq!(image_for(&arm, &amis), None);
+        // Only deprecated images left: they are used.
+        assert_eq!(image_for(&cpu, &amis[..2]).map(|a| a.id.as_str()), Some("ami-std-new"));
     }
 }

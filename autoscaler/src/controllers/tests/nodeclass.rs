@@ -24,9 +24,33 @@ async fn status_lists_what_the_selectors_resolve_to() {
         let zones: Vec<&Value> = s["subnets"].as_array().unwrap().iter().map(|s| &s["zone"]).collect();
         assert_eq!(zones, [&json!("us-west-2a"), &json!("us-west-2b"), &json!("us-west-2c")]);
         assert_eq!(s["securityGroups"].as_array().unwrap().len(), 2, "{s}");
-        let archs: Vec<&Value> =
-            s["amis"].as_array().unwrap().iter().map(|a| &a["requirements"][0]["values"][0]).collect();
-        assert!(archs.contains(&&json!("amd64")) && archs.contains(&&json!("arm64")), "{archs:?}");
+        // Each image of the alias with its variant's requirements, as Karpenter's status.amis:
+        // (arch, the GPU-count operator) for AL2023's standard and NVIDIA images, and the Neuron one.
+        let req = |a: &Value, key: &str| {
+            a["requirements"].as_array().unwrap().iter().find(|r| r["key"] == key).cloned().unwrap_or(Value::Null)
+        };
+        let mut amis: Vec<(String, String)> = s["amis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let arch = req(a, "kubernetes.io/arch")["values"][0].as_str().unwrap_or_default().to_owned();
+                let gpu = req(a, "karpenter.k8s.aws/instance-gpu-count")["operator"].as_str().unwrap_or("-").to_owned();
+                (arch, gpu)
+            })
+            .collect();
+        amis.sort();
+        let pair = |a: &str, g: &str| (a.to_owned(), g.to_owned());
+        assert_eq!(
+            amis,
+            [
+                pair("amd64", "-"),
+                pair("amd64", "DoesNotExist"),
+                pair("amd64", "Exists"),
+                pair("arm64", "DoesNotExist"),
+                pair("arm64", "Exists")
+            ]
+        );
         assert_eq!(s["instanceProfile"], "fake-cluster_default");
         assert_eq!(condition(s, "Ready")["status"], "True");
         patch.ok(&class);

@@ -296,6 +296,7 @@ impl Harness {
             ca_bundle: String::new(),
             cidr: "10.100.0.0/16".into(),
             kubernetes_version: "1.34".into(),
+            dns_ip: Some("10.100.0.10".into()),
         };
         let ctx = Context {
             client: client.clone(),

@@ -25,6 +25,22 @@ pub const INSTANCE_GPU_NAME: &str = "karpenter.k8s.aws/instance-gpu-name";
 pub const INSTANCE_GPU_MANUFACTURER: &str = "karpenter.k8s.aws/instance-gpu-manufacturer";
 pub const INSTANCE_GPU_COUNT: &str = "karpenter.k8s.aws/instance-gpu-count";
 pub const INSTANCE_GPU_MEMORY: &str = "karpenter.k8s.aws/instance-gpu-memory";
+pub const INSTANCE_ACCELERATOR_NAME: &str = "karpenter.k8s.aws/instance-accelerator-name";
+pub const INSTANCE_ACCELERATOR_MANUFACTURER: &str = "karpenter.k8s.aws/instance-accelerator-manufacturer";
+pub const INSTANCE_ACCELERATOR_COUNT: &str = "karpenter.k8s.aws/instance-accelerator-count";
+
+/// Instance-type labels only some types have (GPUs, accelerators, local NVMe): a type without one
+/// requires it not to exist, as Karpenter's instance types do, so `Exists` does not match it.
+pub const OPTIONAL_INSTANCE_LABELS: &[&str] = &[
+    INSTANCE_LOCAL_NVME,
+    INSTANCE_GPU_NAME,
+    INSTANCE_GPU_MANUFACTURER,
+    INSTANCE_GPU_COUNT,
+    INSTANCE_GPU_MEMORY,
+    INSTANCE_ACCELERATOR_NAME,
+    INSTANCE_ACCELERATOR_MANUFACTURER,
+    INSTANCE_ACCELERATOR_COUNT,
+];
 
 /// Keys a pod may require even when a NodePool does not mention them: the instance types and
 /// offerings define their values (Karpenter's core `WellKnownLabels` plus the AWS provider's).
@@ -54,6 +70,9 @@ pub const WELL_KNOWN: &[&str] = &[
     INSTANCE_GPU_MANUFACTURER,
     INSTANCE_GPU_COUNT,
     INSTANCE_GPU_MEMORY,
+    INSTANCE_ACCELERATOR_NAME,
+    INSTANCE_ACCELERATOR_MANUFACTURER,
+    INSTANCE_ACCELERATOR_COUNT,
 ];
 
 pub fn is_well_known(key: &str) -> bool {
