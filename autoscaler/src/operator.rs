@@ -17,6 +17,27 @@ use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::provider::CloudProvider;
 
+/// How long a start waits out EC2 answering 5xx or throttling before giving up.
+const EC2_CHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The start-up dry run, asked again (1 s, 2 s, ... up to 10 s apart) while EC2's answer is
+/// transient: a brief EC2 outage must not crash-loop the controller. Anything else (bad
+/// credentials, a wrong endpoint, a denied action) fails at once.
+async fn check_ec2(aws: &AwsClients) -> Result<(), crate::cloud::CloudError> {
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match aws.check_ec2_connectivity().await {
+            Err(e) if e.is_transient() && started.elapsed() + wait < EC2_CHECK_PATIENCE => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "EC2 connectivity check failed; asking again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Builds the shared context: discovers the Kubernetes version, probes EC2 (a dry run, as
 /// Karpenter does at start), and fills the caches.
 pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyhow::Result<Arc<Context>> {
@@ -27,7 +48,7 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
             format!("{}.{}", info.major, info.minor.trim_end_matches('+'))
         }
     };
-    aws.check_ec2_connectivity().await.context("EC2 connectivity check (dry-run DescribeInstanceTypes)")?;
+    check_ec2(aws).await.context("EC2 connectivity check (dry-run DescribeInstanceTypes)")?;
     let dns_ip = kube_dns_ip(&client, &options.cluster_cidr).await;
     let cluster = ClusterInfo {
         dns_ip,

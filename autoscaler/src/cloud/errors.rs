@@ -89,6 +89,25 @@ impl CloudError {
         }
     }
 
+    /// A failure that says nothing about the request or the account: a 5xx, throttling, or no
+    /// answer at all (an empty code). Worth asking again after a while.
+    pub fn is_transient(&self) -> bool {
+        const TRANSIENT: [&str; 8] = [
+            "InternalError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "Unavailable",
+            REQUEST_LIMIT_EXCEEDED,
+            "Throttling",
+            "ThrottlingException",
+            "RequestTimeout",
+        ];
+        match self {
+            Self::Api { code, .. } => code.is_empty() || TRANSIENT.contains(&code.as_str()),
+            _ => false,
+        }
+    }
+
     /// The API error code, when the failure came from one call.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -216,6 +235,22 @@ pub fn reason_message(err: &str) -> (&'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_5xx_throttling_and_no_answer_are_transient() {
+        let api = |code: &str| CloudError::Api {
+            operation: "DescribeInstanceTypes",
+            code: code.into(),
+            message: String::new(),
+        };
+        for code in ["InternalError", "RequestLimitExceeded", "ServiceUnavailable", ""] {
+            assert!(api(code).is_transient(), "{code}");
+        }
+        for code in ["AuthFailure", "UnauthorizedOperation", "InvalidParameterValue"] {
+            assert!(!api(code).is_transient(), "{code}");
+        }
+        assert!(!CloudError::Invalid("x".into()).is_transient());
+    }
 
     #[test]
     fn reasons_follow_karpenters_order() {
