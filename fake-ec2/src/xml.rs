@@ -17,7 +17,10 @@ impl XmlWriter {
     /// Starts a document: the XML declaration and `<{root} xmlns="{xmlns}">`.
     pub fn document(root: impl Into<String>, xmlns: &str) -> Self {
         let root = root.into();
-        let mut w = Self { buf: String::with_capacity(1024), root, stack: Vec::new() };
+        // Presized so a typical page (a DescribeInstances page of ~1,000 items is ~2-4 MiB) does not
+        // regrow from 1 KiB through a dozen doublings; `reserve` lets callers that know their
+        // item count ask for more up front.
+        let mut w = Self { buf: String::with_capacity(64 * 1024), root, stack: Vec::with_capacity(16) };
         w.buf.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
         w.buf.push('\n');
         let _ = write!(w.buf, r#"<{} xmlns="{xmlns}">"#, w.root);
@@ -109,6 +112,12 @@ impl XmlWriter {
         self.item_set(name, tags, |w, (k, v)| {
             w.elem("key", k).elem("value", v);
         })
+    }
+
+    /// Reserves room for `additional` more bytes, for callers that know roughly how much they will write.
+    pub fn reserve(&mut self, additional: usize) -> &mut Self {
+        self.buf.reserve(additional);
+        self
     }
 
     /// A piece of a document, with no declaration and no root.
