@@ -195,15 +195,21 @@ fn reservation_response(w: &World, call: &Call<'_>, insts: &[&Instance]) -> Stri
     call.finish(x)
 }
 
-pub fn describe_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
-    let p = &call.params;
-    let w = &*cx.world;
+/// `InstanceId.N`, which EC2 refuses beside `MaxResults` (ids are answered in one page).
+fn instance_ids_unpaged<'a>(p: &query::Params<'a>) -> Ec2Result<Vec<&'a str>> {
     let ids = p.strings("InstanceId")?;
     if !ids.is_empty() && p.has("MaxResults") {
         return Err(Ec2Error::invalid_combination(
             "The parameter instancesSet cannot be used with the parameter maxResults",
         ));
     }
+    Ok(ids)
+}
+
+pub fn describe_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
+    let p = &call.params;
+    let w = &*cx.world;
+    let ids = instance_ids_unpaged(p)?;
     let fs = filters::parse(p)?;
     filters::validate(&fs, &InstanceView(&Instance::sample()))?;
     let selected: Vec<&Instance> = if ids.is_empty() { w.instances.values().collect() } else { lookup_ids(w, &ids)? };
@@ -263,12 +269,7 @@ impl Filterable for StatusView<'_> {
 pub fn describe_instance_status(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
     let w = &*cx.world;
-    let ids = p.strings("InstanceId")?;
-    if !ids.is_empty() && p.has("MaxResults") {
-        return Err(Ec2Error::invalid_combination(
-            "The parameter instancesSet cannot be used with the parameter maxResults",
-        ));
-    }
+    let ids = instance_ids_unpaged(p)?;
     let include_all = p.flag("IncludeAllInstances")?;
     let fs = filters::parse(p)?;
     let now = cx.now;

@@ -86,6 +86,23 @@ impl World {
         self.emit(at, Kind::StateChange { instance_id: id.to_owned(), state: to.name().to_owned() });
     }
 
+    /// Moves `id` to `to` at `now`, noting why as EC2 shows it: the transition reason with its
+    /// time, and the state reason (code, message).
+    fn begin_transition(
+        &mut self,
+        id: &str,
+        to: InstanceState,
+        now: Millis,
+        reason: &str,
+        (code, message): (&str, &str),
+    ) -> Option<&mut super::instances::Instance> {
+        self.set_state(id, to, now);
+        let i = self.instance_mut(id)?;
+        i.state_transition_reason = format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
+        i.state_reason = Some((code.into(), message.into()));
+        Some(i)
+    }
+
     /// Starts termination; returns (previous, current) state. Idempotent for terminated instances.
     pub fn terminate(&mut self, id: &str, reason: &str, now: Millis) -> Option<(InstanceState, InstanceState)> {
         self.terminate_as(
@@ -110,12 +127,7 @@ impl World {
         if matches!(prev, InstanceState::ShuttingDown | InstanceState::Terminated) {
             return Some((prev, prev));
         }
-        self.set_state(id, InstanceState::ShuttingDown, now);
-        if let Some(i) = self.instance_mut(id) {
-            i.state_transition_reason =
-                format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some((code.into(), message.into()));
-        }
+        self.begin_transition(id, InstanceState::ShuttingDown, now, reason, (code, message));
         let d = self.cfg.lifecycle.shutdown_seconds * 1000;
         self.schedule(now + d, Timer::FinishShutdown(id.to_owned()));
         Some((prev, InstanceState::ShuttingDown))
@@ -144,11 +156,7 @@ impl World {
         if prev != InstanceState::Running && prev != InstanceState::Pending {
             return Some((prev, prev));
         }
-        self.set_state(id, InstanceState::Stopping, now);
-        if let Some(i) = self.instance_mut(id) {
-            i.state_transition_reason =
-                format!("{reason} ({})", clock::to_datetime(now).format("%Y-%m-%d %H:%M:%S GMT"));
-            i.state_reason = Some((code.into(), message.into()));
+        if let Some(i) = self.begin_transition(id, InstanceState::Stopping, now, reason, (code, message)) {
             i.running_since = None;
         }
         let d = self.cfg.lifecycle.stop_seconds * 1000;

@@ -31,6 +31,21 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 12] = [
+        Category::NonMutating,
+        Category::UnfilteredNonMutating,
+        Category::Mutating,
+        Category::RunInstances,
+        Category::StartInstances,
+        Category::TerminateInstances,
+        Category::CreateTags,
+        Category::DeleteTags,
+        Category::RunInstancesResource,
+        Category::StartInstancesResource,
+        Category::StopInstancesResource,
+        Category::TerminateInstancesResource,
+    ];
+
     /// (bucket size, refill per second)
     fn documented(self) -> (f64, f64) {
         match self {
@@ -90,28 +105,14 @@ impl Throttle {
     }
 
     pub fn reset(&mut self, now: Millis) {
-        use Category::*;
-        self.buckets = [
-            NonMutating,
-            UnfilteredNonMutating,
-            Mutating,
-            RunInstances,
-            StartInstances,
-            TerminateInstances,
-            CreateTags,
-            DeleteTags,
-            RunInstancesResource,
-            StartInstancesResource,
-            StopInstancesResource,
-            TerminateInstancesResource,
-        ]
-        .into_iter()
-        .map(|c| {
-            let (size, rate) = c.documented();
-            let size = (size * self.scale).max(1.0);
-            (c, Bucket { size, refill_per_sec: rate * self.scale, tokens: size, last: now })
-        })
-        .collect();
+        self.buckets = Category::ALL
+            .into_iter()
+            .map(|c| {
+                let (size, rate) = c.documented();
+                let size = (size * self.scale).max(1.0);
+                (c, Bucket { size, refill_per_sec: rate * self.scale, tokens: size, last: now })
+            })
+            .collect();
     }
 
     /// The buckets' fill and refusals, for a state file.

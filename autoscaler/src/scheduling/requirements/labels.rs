@@ -43,7 +43,8 @@ pub const OPTIONAL_INSTANCE_LABELS: &[&str] = &[
 ];
 
 /// Keys a pod may require even when a NodePool does not mention them: the instance types and
-/// offerings define their values (Karpenter's core `WellKnownLabels` plus the AWS provider's).
+/// offerings define their values (Karpenter's core `WellKnownLabels` plus the AWS provider's),
+/// besides the optional instance labels above.
 pub const WELL_KNOWN: &[&str] = &[
     NODE_POOL,
     ZONE,
@@ -65,18 +66,15 @@ pub const WELL_KNOWN: &[&str] = &[
     INSTANCE_ENCRYPTION_IN_TRANSIT,
     INSTANCE_NETWORK_BANDWIDTH,
     INSTANCE_EBS_BANDWIDTH,
-    INSTANCE_LOCAL_NVME,
-    INSTANCE_GPU_NAME,
-    INSTANCE_GPU_MANUFACTURER,
-    INSTANCE_GPU_COUNT,
-    INSTANCE_GPU_MEMORY,
-    INSTANCE_ACCELERATOR_NAME,
-    INSTANCE_ACCELERATOR_MANUFACTURER,
-    INSTANCE_ACCELERATOR_COUNT,
 ];
 
+/// [`WELL_KNOWN`] and then [`OPTIONAL_INSTANCE_LABELS`]: every key a pod may require unasked.
+pub fn all_well_known() -> impl Iterator<Item = &'static str> {
+    WELL_KNOWN.iter().chain(OPTIONAL_INSTANCE_LABELS).copied()
+}
+
 pub fn is_well_known(key: &str) -> bool {
-    WELL_KNOWN.contains(&key)
+    all_well_known().any(|k| k == key)
 }
 
 /// Deprecated keys Karpenter rewrites to their stable names.

@@ -178,11 +178,11 @@ impl Requirements {
 
     fn label_hint(&self, key: &str, allow_well_known: bool) -> String {
         let suffix = key.split_once('/').map_or(key, |(_, s)| s);
-        let well_known: &[&str] = if allow_well_known { labels::WELL_KNOWN } else { &[] };
+        let own_keys = self.0.keys().map(String::as_str);
+        let well_known: Vec<&str> = if allow_well_known { labels::all_well_known().collect() } else { Vec::new() };
         well_known
-            .iter()
-            .copied()
-            .chain(self.0.keys().map(String::as_str))
+            .into_iter()
+            .chain(own_keys)
             .find(|known| known.contains(key) || known.ends_with(suffix))
             .map(|known| format!(" (typo of {known:?}?)"))
             .unwrap_or_default()

@@ -52,6 +52,19 @@ pub(super) struct GroupSpec {
 }
 
 impl GroupSpec {
+    /// The group a pod (anti-)affinity term describes: any skew, every node.
+    pub(super) fn for_term(kind: GroupKind, term: &crate::scheduling::pod::AffinityTerm) -> GroupSpec {
+        GroupSpec {
+            kind,
+            key: term.topology_key.clone(),
+            namespaces: term.namespaces.clone(),
+            selector: term.selector.clone(),
+            max_skew: i32::MAX,
+            min_domains: None,
+            filter: NodeFilter::default(),
+        }
+    }
+
     pub(super) fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
         self.namespaces.contains(namespace) && self.selector.as_ref().is_some_and(|s| s.matches(labels))
     }

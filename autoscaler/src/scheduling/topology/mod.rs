@@ -129,15 +129,7 @@ impl Topology {
     }
 
     fn inverse_group(&mut self, term: &super::pod::AffinityTerm) -> usize {
-        let spec = GroupSpec {
-            kind: GroupKind::AntiAffinity,
-            key: term.topology_key.clone(),
-            namespaces: term.namespaces.clone(),
-            selector: term.selector.clone(),
-            max_skew: i32::MAX,
-            min_domains: None,
-            filter: NodeFilter::default(),
-        };
+        let spec = GroupSpec::for_term(GroupKind::AntiAffinity, term);
         if let Some(&i) = self.inverse_index.get(&spec) {
             return i;
         }
@@ -191,15 +183,7 @@ impl Topology {
         }
         for (kind, terms) in [(GroupKind::Affinity, &affinity), (GroupKind::AntiAffinity, &anti)] {
             for term in terms {
-                specs.push(GroupSpec {
-                    kind,
-                    key: term.topology_key.clone(),
-                    namespaces: term.namespaces.clone(),
-                    selector: term.selector.clone(),
-                    max_skew: i32::MAX,
-                    min_domains: None,
-                    filter: NodeFilter::default(),
-                });
+                specs.push(GroupSpec::for_term(kind, term));
             }
         }
         // The pod's own required anti-affinity also repels later pods it selects.
