@@ -9,6 +9,10 @@ use crate::clock::{self, Millis};
 use crate::events::Kind;
 use crate::rng::Streams;
 
+/// The state reason (code, message) EC2 gives an instance its owner stopped or terminated.
+const USER_SHUTDOWN: (&str, &str) =
+    ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown");
+
 impl World {
     /// Applies one EC2 timer that is due at `at` (`rng` for the market's draws).
     pub fn fire(&mut self, at: Millis, timer: Timer, rng: &mut Streams) {
@@ -105,13 +109,7 @@ impl World {
 
     /// Starts termination; returns (previous, current) state. Idempotent for terminated instances.
     pub fn terminate(&mut self, id: &str, reason: &str, now: Millis) -> Option<(InstanceState, InstanceState)> {
-        self.terminate_as(
-            id,
-            now,
-            reason,
-            "Client.UserInitiatedShutdown",
-            "Client.UserInitiatedShutdown: User initiated shutdown",
-        )
+        self.terminate_as(id, now, reason, USER_SHUTDOWN.0, USER_SHUTDOWN.1)
     }
 
     /// Starts termination at `at` with a given transition reason and state reason (code, message).
@@ -134,13 +132,7 @@ impl World {
     }
 
     pub fn stop(&mut self, id: &str, now: Millis) -> Option<(InstanceState, InstanceState)> {
-        self.stop_as(
-            id,
-            now,
-            "User initiated",
-            "Client.UserInitiatedShutdown",
-            "Client.UserInitiatedShutdown: User initiated shutdown",
-        )
+        self.stop_as(id, now, "User initiated", USER_SHUTDOWN.0, USER_SHUTDOWN.1)
     }
 
     /// Starts a stop at `now` with a given transition reason and state reason (code, message).
