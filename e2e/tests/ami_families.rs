@@ -15,6 +15,8 @@ use e2e::env::{AutoscalerKind, Env, EnvConfig, running, wait_for};
 use userdata::Family;
 
 const WAIT: Duration = Duration::from_secs(180);
+/// The label and taint key the test's NodePool sets, valued by the family.
+const LABEL: &str = "spotbench.io/family";
 
 /// Each family's fixture and the image-name prefix its alias resolves to in the default world.
 fn fixture(family: Family) -> (&'static str, &'static str) {
@@ -29,9 +31,23 @@ async fn run_family(kind: AutoscalerKind, family: Family) {
     let env = Env::start(EnvConfig { autoscaler: kind, ..EnvConfig::default() }).await.expect("environment");
     let (class, image_prefix) = fixture(family);
     env.apply_fixture(class).await.unwrap();
-    env.apply_fixture("nodepools/spot.yaml").await.unwrap();
-    let text = std::fs::read_to_string(e2e::cluster::repo_root().join("fixtures/workloads/inflate.yaml")).unwrap();
-    env.apply(&text.replace("replicas: 10", "replicas: 3")).await.unwrap();
+    // The NodePool's labels and taints must reach the Node through the family's user data.
+    let root = e2e::cluster::repo_root();
+    let pool = std::fs::read_to_string(root.join("fixtures/nodepools/spot.yaml")).unwrap();
+    let pool = pool.replacen(
+        "  template:\n    spec:\n",
+        &format!(
+            "  template:\n    metadata:\n      labels:\n        {LABEL}: {family}\n    spec:\n      taints:\n        - {{key: {LABEL}, value: {family}, effect: NoSchedule}}\n"
+        ),
+        1,
+    );
+    env.apply(&pool).await.unwrap();
+    let text = std::fs::read_to_string(root.join("fixtures/workloads/inflate.yaml")).unwrap();
+    let workload = text.replace("replicas: 10", "replicas: 3").replace(
+        "      containers:\n",
+        &format!("      tolerations:\n        - {{key: {LABEL}, operator: Exists}}\n      containers:\n"),
+    );
+    env.apply(&workload).await.unwrap();
 
     let nodes: BTreeSet<String> = wait_for(&format!("{family}: 3 inflate pods Running"), WAIT, || async {
         let pods = env.pods("app=inflate").await.ok()?;
@@ -62,6 +78,15 @@ async fn run_family(kind: AutoscalerKind, family: Family) {
         if family == Family::Al2 {
             assert!(!image_name.contains("al2023"), "AL2, not AL2023: {image_name}");
         }
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get(LABEL).map(String::as_str), Some(family.to_string().as_str()), "node {name}: labels");
+        let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+        assert!(
+            taints
+                .iter()
+                .any(|t| t.key == LABEL && t.value.as_deref() == Some(&family.to_string()) && t.effect == "NoSchedule"),
+            "node {name}: taints {taints:?}"
+        );
         let os =
             node.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.os_image.clone()).unwrap_or_default();
         let expected_os = if family == Family::Bottlerocket { "Bottlerocket" } else { "Amazon Linux" };
