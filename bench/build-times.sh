@@ -58,7 +58,7 @@ done
 section=$(
   echo "## $mode"
   echo
-  echo "$(date -u +%FT%TZ), $(nproc) cores, commit $(git -C "$repo" rev-parse --short HEAD), $(rustc --version | cut -d' ' -f1-2), $(GOTOOLCHAIN=local go env GOVERSION)"
+  echo "$(date -u +%FT%TZ), $(nproc) cores, commit $(git -C "$work/clone" rev-parse --short HEAD), $(rustc --version | cut -d' ' -f1-2), $(GOTOOLCHAIN=local go env GOVERSION)"
   echo
   echo "| phase | command | seconds |"
   echo "|---|---|---|"
