@@ -74,13 +74,8 @@ impl Drop for FakeEc2 {
 
 /// Runs `fake-ec2 <args>` to completion: (exit code, stderr).
 pub fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fake-ec2"))
-        .args(args)
-        .env("FAKE_EC2_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running fake-ec2");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let (code, _, stderr) = run_out(args);
+    (code, stderr)
 }
 
 /// Runs `fake-ec2 <args>` to completion: (exit code, stdout, stderr).
