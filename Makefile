@@ -84,9 +84,15 @@ test: setup test-rust test-python
 
 # The e2e tests bring up local clusters and run upstream Karpenter: build (or find cached) the
 # Kubernetes binaries and Karpenter first, with progress shown, rather than inside a test.
+# A failing run ends by repeating each failed test's message (cargo prints it mid-run, far from
+# the end of a long log); the whole log stays in $(CACHE_DIR)/test-rust.log.
 test-rust: k8s-bins karpenter-bin
 	cargo build -p fake-ec2 --bins
-	cargo test --workspace --no-fail-fast
+	@mkdir -p $(CACHE_DIR); set -o pipefail; \
+	cargo test --workspace --no-fail-fast 2>&1 | tee $(CACHE_DIR)/test-rust.log || { \
+	  echo "=== test-rust failed; the failures, as cargo printed them ==="; \
+	  sed -n '/^failures:$$/,/^test result:/p' $(CACHE_DIR)/test-rust.log | grep -v '^{"time' | tail -c 20000; \
+	  exit 1; }
 
 test-python: build
 	FAKE_EC2_BIN=$(FAKE_EC2) $(PYTHON) -m pytest fake-ec2/tests/python -q -rs -p no:cacheprovider

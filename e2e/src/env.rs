@@ -95,8 +95,8 @@ pub const CLUSTER_NAME: &str = "fake-cluster";
 const ACCESS_KEY_ID: &str = "AKIDE2E";
 const SECRET_ACCESS_KEY: &str = "secret";
 
-/// How long Karpenter gets to answer its readiness probe after a start.
-const KARPENTER_READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the autoscaler under test gets to answer its readiness probe after a start.
+const AUTOSCALER_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct Env {
     pub cluster: Cluster,
@@ -255,9 +255,10 @@ impl Env {
             aws,
         };
         env.start_autoscaler();
-        if env.autoscaler_kind() == AutoscalerKind::Karpenter {
-            env.wait_autoscaler_ready(KARPENTER_READY_TIMEOUT).await?;
-        }
+        // Steps begin once the autoscaler is up (its start-up EC2 check done, its caches filled),
+        // so a fault a scenario injects first meets running controllers, never a start-up half
+        // done: otherwise which calls the fault hits would depend on how fast this machine is.
+        env.wait_autoscaler_ready(AUTOSCALER_READY_TIMEOUT).await?;
         Ok(env)
     }
 
@@ -328,10 +329,19 @@ impl Env {
         }
     }
 
-    /// Waits until Karpenter answers its readiness probe (at once for the in-process autoscaler).
+    /// Waits until the autoscaler answers its readiness probe: Karpenter's health port, or the
+    /// project's /readyz (served once its start-up EC2 check has passed).
     pub async fn wait_autoscaler_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        if let Launcher::Karpenter { settings, launch, .. } = &self.launcher {
-            karpenter::wait_ready(&self.http, settings.health_probe_port, timeout, &launch.log_path).await?;
+        match &self.launcher {
+            Launcher::Karpenter { settings, launch, .. } => {
+                karpenter::wait_ready(&self.http, settings.health_probe_port, timeout, &launch.log_path).await?;
+            }
+            Launcher::Spotbench { .. } => {
+                let url = format!("http://{}/readyz", self.metrics_addr);
+                if !karpenter::answers_ready(&self.http, &url, timeout).await {
+                    anyhow::bail!("the autoscaler did not answer {url} within {timeout:?} (see its log lines above)");
+                }
+            }
         }
         Ok(())
     }

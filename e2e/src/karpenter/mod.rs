@@ -115,19 +115,23 @@ pub async fn wait_ready(
     log: &Path,
 ) -> Result<(), KarpenterError> {
     let url = format!("http://127.0.0.1:{health_probe_port}/readyz");
+    if answers_ready(http, &url, timeout).await {
+        return Ok(());
+    }
+    Err(KarpenterError::NotReady { url, timeout, log: log.display().to_string(), tail: log_tail(log, 30) })
+}
+
+/// Whether `GET url` answers a success within `timeout`, asked every 250 ms as a readiness probe
+/// would (a refused connection is "not yet").
+pub async fn answers_ready(http: &reqwest::Client, url: &str, timeout: Duration) -> bool {
     let start = Instant::now();
     loop {
-        let ok = http.get(&url).timeout(Duration::from_secs(5)).send().await.is_ok_and(|r| r.status().is_success());
+        let ok = http.get(url).timeout(Duration::from_secs(5)).send().await.is_ok_and(|r| r.status().is_success());
         if ok {
-            return Ok(());
+            return true;
         }
         if start.elapsed() > timeout {
-            return Err(KarpenterError::NotReady {
-                url,
-                timeout,
-                log: log.display().to_string(),
-                tail: log_tail(log, 30),
-            });
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
