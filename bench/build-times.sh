@@ -39,6 +39,8 @@ case "$mode" in
     ;;
   cold)
     export XDG_CACHE_HOME="$work/cache"
+    # Where the Makefile puts Rust's target/, so the bare cargo phase is the build `make demo` reuses.
+    export CARGO_TARGET_DIR="$XDG_CACHE_HOME/spotbench/target"
     phase "set-up" make setup
     phase "Kubernetes binaries from Go modules" make k8s-bins
     phase "upstream Karpenter from Go modules" make karpenter-bin
