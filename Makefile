@@ -48,7 +48,7 @@ crds:
 
 # The main job: the spot scale-up scenario end to end on a local cluster (fake-ec2 + autoscaler).
 demo: setup k8s-bins
-	@echo "demo: building the Rust workspace (first time: about 3 minutes on 2 cores), then the scenario"
+	@echo "demo: building the Rust workspace (first time: about 5 minutes on 2 cores, bench/build-times.md), then the scenario"
 	cargo run -p e2e -- demo $(if $(KEEP),--keep)
 
 # The scenario suite: each scenario on a fresh local cluster, a summary table, an HTML report per
