@@ -12,8 +12,12 @@
 #                            nothing would be downloaded
 #
 # State lives in $KWOK_WORKDIR (default <cache>/k8s/kwok), outside the clone.
-# Env: SPOTBENCH_CACHE (as build.sh), K8S_BIN (skip build.sh and use this bin dir), KWOK_WORKDIR.
+# Env: SPOTBENCH_CACHE (as build.sh), K8S_BIN (skip build.sh and use this bin dir), KWOK_WORKDIR,
+# CONTROL_PLANE_QPS / CONTROL_PLANE_BURST (kube-controller-manager's and kube-scheduler's client
+# rate limit; default 500 / 1000, see write_config).
 set -euo pipefail
+CONTROL_PLANE_QPS="${CONTROL_PLANE_QPS:-500}"
+CONTROL_PLANE_BURST="${CONTROL_PLANE_BURST:-1000}"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env disable=SC1091
@@ -83,6 +87,12 @@ options:
   kindBinary: ${BIN}/not-built/kind
 # kwok plays the kubelet only for Nodes annotated kwok.x-k8s.io/node=fake (as fake-ec2 registers
 # them), so a Node whose instance is stopped (annotation changed) loses its kubelet and goes NotReady.
+# kube-controller-manager and kube-scheduler talk to the API server at 20 requests/s (burst 30) by
+# default: 1,000 replicas then take 50 s just to be created, and the bench would time the
+# ReplicaSet controller's rate limiter instead of the autoscaler. 500/s (burst 1,000) lets 10,000
+# pods be created and bound within seconds, while the API server keeps its own limits (max
+# in-flight requests, priority and fairness) as a production control plane has them. (kwokctl's
+# --disable-qps-limits would also turn those off.) kwok's own client is not rate-limited.
 componentsPatches:
 - name: kwok-controller
   extraArgs:
@@ -90,6 +100,18 @@ componentsPatches:
     value: "false"
   - key: manage-nodes-with-annotation-selector
     value: kwok.x-k8s.io/node=fake
+- name: kube-controller-manager
+  extraArgs:
+  - key: kube-api-qps
+    value: "${CONTROL_PLANE_QPS}"
+  - key: kube-api-burst
+    value: "${CONTROL_PLANE_BURST}"
+- name: kube-scheduler
+  extraArgs:
+  - key: kube-api-qps
+    value: "${CONTROL_PLANE_QPS}"
+  - key: kube-api-burst
+    value: "${CONTROL_PLANE_BURST}"
 EOF
 }
 
