@@ -1,18 +1,19 @@
 //! The provisioner: batches pending pods, runs the scheduling simulation against existing nodes,
 //! in-flight NodeClaims and every NodePool's instance types, and creates the NodeClaims it asks for.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::runtime::events::EventType;
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::nodepool;
 use super::snapshot::Snapshot;
-use super::writes::publish;
+use super::writes::{event, publish_in_background};
 use crate::apis::labels as l;
 use crate::apis::nodeclaim::ResourceRequirements;
 use crate::apis::{NodeClaim, NodeClaimSpec, NodePool};
@@ -84,9 +85,13 @@ pub async fn provision(ctx: &Context) -> Results {
     #[allow(clippy::cast_possible_wrap)]
     ctx.metrics.ignored_pods.set(results.pod_errors.len() as i64);
 
+    // Pod events go out after the pass's NodeClaims exist, from a task of their own.
+    let by_key: HashMap<String, &Arc<Pod>> =
+        all_pods.iter().map(|p| (format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), p)).collect();
+    let mut events = Vec::new();
     for (pod, reason) in &results.pod_errors {
         tracing::error!(pod = %pod, error = %reason, "could not schedule pod");
-        record_pod_event(ctx, &all_pods, pod, EventType::Warning, "FailedScheduling", reason).await;
+        events.extend(pod_event(&by_key, pod, EventType::Warning, "FailedScheduling", reason));
     }
     if !results.new_node_claims.is_empty() {
         let pods: usize = results.new_node_claims.iter().map(|p| p.pods.len()).sum();
@@ -103,21 +108,15 @@ pub async fn provision(ctx: &Context) -> Results {
             Ok(claim) => {
                 let name = claim.name_any();
                 ctx.state.nominations.nominate(&name, now);
+                let note = format!("Pod should schedule on: nodeclaim/{name}");
                 for pod in &plan.pods {
-                    record_pod_event(
-                        ctx,
-                        &all_pods,
-                        pod,
-                        EventType::Normal,
-                        "Nominated",
-                        &format!("Pod should schedule on: nodeclaim/{name}"),
-                    )
-                    .await;
+                    events.extend(pod_event(&by_key, pod, EventType::Normal, "Nominated", &note));
                 }
             }
             Err(err) => tracing::error!(nodepool = %plan.node_pool, error = %err, "creating nodeclaim"),
         }
     }
+    publish_in_background(ctx, events);
     let placed = pending.len().saturating_sub(results.pod_errors.len());
     ctx.metrics.pods_scheduled.inc_by(placed as u64);
     results
@@ -203,10 +202,15 @@ pub(crate) async fn create_node_claim(
     Ok(created)
 }
 
-async fn record_pod_event(ctx: &Context, pods: &[Arc<Pod>], key: &str, type_: EventType, reason: &str, note: &str) {
-    let Some(pod) = pods.iter().find(|p| format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()) == key)
-    else {
-        return;
-    };
-    publish(ctx, &pod.object_ref(&()), type_, reason, "Provisioning", note).await;
+/// An event about the pod `namespace/name`, if it is still known (the action is "Provisioning").
+fn pod_event(
+    pods: &HashMap<String, &Arc<Pod>>,
+    key: &str,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) -> Option<(ObjectReference, Event)> {
+    let pod = pods.get(key)?;
+    let ev = event(type_, reason, "Provisioning", note);
+    Some((pod.object_ref(&()), ev))
 }

@@ -38,6 +38,43 @@ pub async fn claim_event(ctx: &Context, claim: &NodeClaim, type_: EventType, rea
     publish(ctx, &claim.object_ref(&()), type_, reason, reason, note).await;
 }
 
+/// An event as the API server takes it (notes over 1 kB are refused, so the note is cut there).
+pub fn event(type_: EventType, reason: &str, action: &str, note: &str) -> Event {
+    Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1000).collect()),
+        action: action.to_owned(),
+        secondary: None,
+    }
+}
+
+/// How many events a background batch sends at once.
+const EVENT_CONCURRENCY: usize = 8;
+
+/// Publishes events from a task of their own, a few at a time, and returns at once: a pass that
+/// nominates a thousand pods must not wait for a thousand API writes before its next NodeClaim
+/// (Karpenter's recorder queues them the same way). Failures are logged, as in [`publish`].
+pub fn publish_in_background(ctx: &Context, events: Vec<(ObjectReference, Event)>) {
+    use futures::StreamExt;
+    if events.is_empty() {
+        return;
+    }
+    let recorder = ctx.recorder.clone();
+    tokio::spawn(async move {
+        futures::stream::iter(events)
+            .for_each_concurrent(EVENT_CONCURRENCY, |(regarding, ev)| {
+                let recorder = recorder.clone();
+                async move {
+                    if let Err(err) = recorder.publish(&ev, &regarding).await {
+                        tracing::debug!(error = %err, reason = %ev.reason, "publishing event");
+                    }
+                }
+            })
+            .await;
+    });
+}
+
 /// Publishes one event. A failure is logged, never returned: events are advisory.
 pub async fn publish(
     ctx: &Context,
@@ -47,14 +84,7 @@ pub async fn publish(
     action: &str,
     note: &str,
 ) {
-    let ev = Event {
-        type_,
-        reason: reason.to_owned(),
-        // The API server rejects notes over 1 kB.
-        note: Some(note.chars().take(1000).collect()),
-        action: action.to_owned(),
-        secondary: None,
-    };
+    let ev = event(type_, reason, action, note);
     if let Err(err) = ctx.recorder.publish(&ev, regarding).await {
         tracing::debug!(error = %err, reason, kind = regarding.kind.as_deref().unwrap_or_default(), "publishing event");
     }
