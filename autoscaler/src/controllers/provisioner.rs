@@ -25,14 +25,14 @@ use crate::scheduling::{NodeClaimPlan, Results, SchedPod};
 const RESYNC: Duration = Duration::from_secs(10);
 
 pub async fn run(ctx: Arc<Context>) {
-    let mut pods_changed = ctx.state.pods_changed.clone();
+    let mut triggered = ctx.state.provisioning_triggered.clone();
     loop {
-        // Wait for a pod change (or the periodic resync), then for the batch to close.
-        let _ = tokio::time::timeout(RESYNC, pods_changed.changed()).await;
+        // Wait for a trigger (or the periodic resync), then for the batch to close.
+        let _ = tokio::time::timeout(RESYNC, triggered.changed()).await;
         if !has_provisionable(&ctx) {
             continue;
         }
-        batch(&ctx, &mut pods_changed).await;
+        batch(&ctx, &mut triggered).await;
         provision(&ctx).await;
     }
 }
@@ -42,7 +42,7 @@ fn has_provisionable(ctx: &Context) -> bool {
 }
 
 /// Karpenter's batcher: the window closes after `idle` without new pods or at `max`.
-async fn batch(ctx: &Context, pods_changed: &mut tokio::sync::watch::Receiver<u64>) {
+async fn batch(ctx: &Context, triggered: &mut tokio::sync::watch::Receiver<u64>) {
     let start = ctx.clock.now();
     let (idle, max) = (ctx.options.batch_idle_duration, ctx.options.batch_max_duration);
     loop {
@@ -50,7 +50,7 @@ async fn batch(ctx: &Context, pods_changed: &mut tokio::sync::watch::Receiver<u6
         if left.is_zero() {
             return;
         }
-        match tokio::time::timeout(idle.min(left), pods_changed.changed()).await {
+        match tokio::time::timeout(idle.min(left), triggered.changed()).await {
             Ok(Ok(())) => continue,
             _ => return,
         }

@@ -27,8 +27,11 @@ pub struct ClusterState {
     pub node_pools: Store<NodePool>,
     pub node_classes: Store<EC2NodeClass>,
     pub daemon_sets: Store<DaemonSet>,
-    /// Bumped on any pod change: the provisioner's batcher listens.
-    pub pods_changed: watch::Receiver<u64>,
+    /// Bumped when a pod is touched that is provisionable, or a Node or NodeClaim that is being
+    /// deleted or disrupted (its pods will need a place): the provisioner's batcher listens.
+    /// Karpenter triggers its batcher on the same events only; bound pods changing status (a
+    /// thousand of them while new nodes fill) must not hold the batch window open.
+    pub provisioning_triggered: watch::Receiver<u64>,
     /// Bumped on node, NodeClaim, NodePool, EC2NodeClass or DaemonSet changes.
     pub capacity_changed: watch::Receiver<u64>,
     pub nominations: Nominations,
@@ -74,15 +77,25 @@ impl ClusterState {
     /// Starts the watches (tasks on the current runtime) and waits until every cache has listed
     /// once, so nothing decides on an empty view.
     pub async fn start(client: Client) -> ClusterState {
-        let (pods_tx, pods_changed) = watch::channel(0u64);
+        let (trigger_tx, provisioning_triggered) = watch::channel(0u64);
         let (capacity_tx, capacity_changed) = watch::channel(0u64);
-        let (pods_tx, capacity_tx) = (Arc::new(pods_tx), Arc::new(capacity_tx));
-        let pods = spawn_reflector(Api::<Pod>::all(client.clone()), pods_tx.clone());
-        let nodes = spawn_reflector(Api::<Node>::all(client.clone()), capacity_tx.clone());
-        let node_claims = spawn_reflector(Api::<NodeClaim>::all(client.clone()), capacity_tx.clone());
-        let node_pools = spawn_reflector(Api::<NodePool>::all(client.clone()), capacity_tx.clone());
-        let node_classes = spawn_reflector(Api::<EC2NodeClass>::all(client.clone()), capacity_tx.clone());
-        let daemon_sets = spawn_reflector(Api::<DaemonSet>::all(client), capacity_tx.clone());
+        let (trigger, capacity) = (Arc::new(trigger_tx), Arc::new(capacity_tx));
+        let pods =
+            spawn_reflector(Api::<Pod>::all(client.clone()), vec![(trigger.clone(), crate::convert::is_provisionable)]);
+        let nodes = spawn_reflector(
+            Api::<Node>::all(client.clone()),
+            vec![(capacity.clone(), always), (trigger.clone(), node_leaving)],
+        );
+        let node_claims = spawn_reflector(
+            Api::<NodeClaim>::all(client.clone()),
+            vec![
+                (capacity.clone(), always),
+                (trigger.clone(), |c: &NodeClaim| c.metadata.deletion_timestamp.is_some()),
+            ],
+        );
+        let node_pools = spawn_reflector(Api::<NodePool>::all(client.clone()), vec![(capacity.clone(), always)]);
+        let node_classes = spawn_reflector(Api::<EC2NodeClass>::all(client.clone()), vec![(capacity.clone(), always)]);
+        let daemon_sets = spawn_reflector(Api::<DaemonSet>::all(client), vec![(capacity.clone(), always)]);
         let state = ClusterState {
             pods,
             nodes,
@@ -90,7 +103,7 @@ impl ClusterState {
             node_pools,
             node_classes,
             daemon_sets,
-            pods_changed,
+            provisioning_triggered,
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
@@ -101,7 +114,7 @@ impl ClusterState {
 
     /// Caches that no watch fills: always empty (benchmarks and tests without a cluster).
     pub fn detached() -> ClusterState {
-        let (_, pods_changed) = watch::channel(0u64);
+        let (_, provisioning_triggered) = watch::channel(0u64);
         let (_, capacity_changed) = watch::channel(0u64);
         ClusterState {
             pods: reflector::store().0,
@@ -110,7 +123,7 @@ impl ClusterState {
             node_pools: reflector::store().0,
             node_classes: reflector::store().0,
             daemon_sets: reflector::store().0,
-            pods_changed,
+            provisioning_triggered,
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
@@ -175,12 +188,7 @@ impl ClusterState {
             }
         }
         for node in self.nodes.state() {
-            let disrupted = node
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.as_ref())
-                .is_some_and(|ts| ts.iter().any(|t| t.key == l::DISRUPTED_TAINT));
-            if node.metadata.deletion_timestamp.is_some() || disrupted {
+            if node_leaving(&node) {
                 out.insert(node.name_any());
             }
         }
@@ -210,7 +218,25 @@ where
     }
 }
 
-fn spawn_reflector<K>(api: Api<K>, notify: Arc<watch::Sender<u64>>) -> Store<K>
+/// A Node being deleted or tainted `karpenter.sh/disrupted`: its pods need a place elsewhere.
+fn node_leaving(node: &Node) -> bool {
+    let disrupted = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| ts.iter().any(|t| t.key == l::DISRUPTED_TAINT));
+    node.metadata.deletion_timestamp.is_some() || disrupted
+}
+
+/// Every object counts.
+fn always<K>(_: &K) -> bool {
+    true
+}
+
+/// Whom a watch tells when it touches an object, and for which objects.
+type Notify<K> = Vec<(Arc<watch::Sender<u64>>, fn(&K) -> bool)>;
+
+fn spawn_reflector<K>(api: Api<K>, notify: Notify<K>) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
@@ -221,14 +247,20 @@ where
     reader
 }
 
-async fn drive<K, S>(stream: S, notify: Arc<watch::Sender<u64>>)
+async fn drive<K, S>(stream: S, notify: Notify<K>)
 where
     S: Stream<Item = Result<K, watcher::Error>>,
 {
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         match item {
-            Ok(_) => notify.send_modify(|generation| *generation += 1),
+            Ok(obj) => {
+                for (sender, wanted) in &notify {
+                    if wanted(&obj) {
+                        sender.send_modify(|generation| *generation += 1);
+                    }
+                }
+            }
             Err(err) => tracing::debug!(error = %err, "watch error (retrying with backoff)"),
         }
     }

@@ -185,7 +185,7 @@ impl Cache {
 
     /// What the controllers read: these caches (no watch behind them).
     pub fn state(&self) -> ClusterState {
-        let (_, pods_changed) = watch::channel(0u64);
+        let (_, provisioning_triggered) = watch::channel(0u64);
         let (_, capacity_changed) = watch::channel(0u64);
         ClusterState {
             pods: self.pods.as_reader(),
@@ -194,7 +194,7 @@ impl Cache {
             node_pools: self.pools.as_reader(),
             node_classes: self.classes.as_reader(),
             daemon_sets: self.daemon_sets.as_reader(),
-            pods_changed,
+            provisioning_triggered,
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
