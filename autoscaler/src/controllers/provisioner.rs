@@ -1,7 +1,7 @@
 //! The provisioner: batches pending pods, runs the scheduling simulation against existing nodes,
 //! in-flight NodeClaims and every NodePool's instance types, and creates the NodeClaims it asks for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ pub async fn run(ctx: Arc<Context>) {
     loop {
         // Wait for a trigger (or the periodic resync), then for the batch to close.
         let _ = tokio::time::timeout(RESYNC, triggered.changed()).await;
-        if !has_provisionable(&ctx) {
+        if needing_a_place(ctx.state.pods.state(), &ctx.state.marked_for_deletion()).next().is_none() {
             continue;
         }
         batch(&ctx, &mut triggered).await;
@@ -37,8 +37,14 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-fn has_provisionable(ctx: &Context) -> bool {
-    ctx.state.pods.state().iter().any(|p| convert::is_provisionable(p))
+/// The pods a pass places: pending ones, and those on nodes that are going away (interruption,
+/// disruption), so their replacement starts before the old node drains.
+fn needing_a_place<'a>(pods: Vec<Arc<Pod>>, leaving: &'a BTreeSet<String>) -> impl Iterator<Item = Arc<Pod>> + 'a {
+    pods.into_iter().filter(move |pod| {
+        let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
+        convert::is_provisionable(pod)
+            || (leaving.contains(on) && !convert::is_terminal(pod) && !is_daemon(pod) && has_controller(pod))
+    })
 }
 
 /// Karpenter's batcher: the window closes after `idle` without new pods or at `max`.
@@ -60,17 +66,9 @@ async fn batch(ctx: &Context, triggered: &mut tokio::sync::watch::Receiver<u64>)
 /// One provisioning pass. Public so tests and the disruption loop can run it directly.
 pub async fn provision(ctx: &Context) -> Results {
     let all_pods = ctx.state.pods.state();
-    let mut pending: Vec<SchedPod> =
-        all_pods.iter().filter(|p| convert::is_provisionable(p)).map(|p| SchedPod::from_pod(p)).collect();
-    // Pods on nodes that are going away need a place too (interruption, disruption): counting them
-    // now lets their replacement start before the old node drains.
     let leaving = ctx.state.marked_for_deletion();
-    for pod in &all_pods {
-        let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
-        if leaving.contains(on) && !convert::is_terminal(pod) && !is_daemon(pod) && has_controller(pod) {
-            pending.push(SchedPod::from_pod(pod));
-        }
-    }
+    let mut pending: Vec<SchedPod> =
+        needing_a_place(all_pods.clone(), &leaving).map(|p| SchedPod::from_pod(&p)).collect();
     if pending.is_empty() {
         return Results::default();
     }

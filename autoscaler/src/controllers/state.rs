@@ -27,8 +27,9 @@ pub struct ClusterState {
     pub node_pools: Store<NodePool>,
     pub node_classes: Store<EC2NodeClass>,
     pub daemon_sets: Store<DaemonSet>,
-    /// Bumped when a pod is touched that is provisionable, or a Node or NodeClaim that is being
-    /// deleted or disrupted (its pods will need a place): the provisioner's batcher listens.
+    /// Bumped when a pod is touched that is provisionable, a Node or NodeClaim that is being
+    /// deleted or disrupted (its pods will need a place), or a NodePool or EC2NodeClass: the
+    /// provisioner's batcher listens.
     /// Karpenter triggers its batcher on the same events only; bound pods changing status (a
     /// thousand of them while new nodes fill) must not hold the batch window open.
     pub provisioning_triggered: watch::Receiver<u64>,
@@ -93,8 +94,15 @@ impl ClusterState {
                 (trigger.clone(), |c: &NodeClaim| c.metadata.deletion_timestamp.is_some()),
             ],
         );
-        let node_pools = spawn_reflector(Api::<NodePool>::all(client.clone()), vec![(capacity.clone(), always)]);
-        let node_classes = spawn_reflector(Api::<EC2NodeClass>::all(client.clone()), vec![(capacity.clone(), always)]);
+        // A NodePool or EC2NodeClass that changes (becomes ready, say) can change what pending pods get.
+        let node_pools = spawn_reflector(
+            Api::<NodePool>::all(client.clone()),
+            vec![(capacity.clone(), always), (trigger.clone(), always)],
+        );
+        let node_classes = spawn_reflector(
+            Api::<EC2NodeClass>::all(client.clone()),
+            vec![(capacity.clone(), always), (trigger.clone(), always)],
+        );
         let daemon_sets = spawn_reflector(Api::<DaemonSet>::all(client), vec![(capacity.clone(), always)]);
         let state = ClusterState {
             pods,
