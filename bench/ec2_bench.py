@@ -23,8 +23,13 @@ Writes bench/results.md (a table of metric, fake-ec2, moto, ratio, target, met?)
 bench/results.json. Performance is reported as ratios against moto in the same run; nothing here
 asserts it.
 
+Then the rows of bench/ec2_scale.py: both servers at 10,000 instances (CreateFleet, every
+DescribeInstances page, TerminateInstances of 1,000, RSS) and a soak of fake-ec2 alone (one world
+hour of Karpenter-like traffic on a scaled clock: RSS at start and end, requests, errors).
+
 Usage: python3 bench/ec2_bench.py [--quick] [--no-build] [--skip-rust] [--out PREFIX]
-       [--budget SECS] [--moto-populate-secs SECS]
+       [--budget SECS] [--moto-populate-secs SECS] [--moto-scale-secs SECS] [--only pair,scale,soak]
+(--only / BENCH_ONLY=scale,soak measures only those groups; the other rows keep their last values)
 """
 
 from __future__ import annotations
@@ -184,10 +189,11 @@ def read_line(stream, timeout: float) -> str:
     return box[0] if box else ""
 
 
-def start_fake(binary: Path, logdir: Path) -> Server:
+def start_fake(binary: Path, logdir: Path, world: Path = WORLD, clock: tuple | list = ("--clock", "manual"),
+               name: str = "fake-ec2") -> Server:
     s = Server(
-        "fake-ec2",
-        [str(binary), "serve", "--world", str(WORLD), "--seed", "1", "--listen", "127.0.0.1:0", "--clock", "manual"],
+        name,
+        [str(binary), "serve", "--world", str(world), "--seed", "1", "--listen", "127.0.0.1:0", *clock],
         logdir,
     )
     line = read_line(s.proc.stdout, 30)
@@ -417,8 +423,8 @@ class Peer:
             "calls": len(j.lat), "errors": len(errors), "first_error": errors[:1], "secs": round(j.spent, 3),
             "calls_per_sec": round(len(j.lat) / j.spent, 2) if j.spent else None})
 
-    def create_fleet_raw(self, calls: int, secs: float, chunk: int) -> Job:
-        bodies = iter([self.fleet_params(f"raw-{i}") for i in range(calls)])
+    def create_fleet_raw(self, calls: int, secs: float, chunk: int, token_prefix: str = "raw") -> Job:
+        bodies = iter([self.fleet_params(f"{token_prefix}-{i}") for i in range(calls)])
         errors = 0
 
         def one() -> None:
@@ -766,16 +772,12 @@ def write_report(res: dict, rows: list[dict], prefix: Path) -> None:
         "| metric | fake-ec2 | moto | ratio | target | met? |",
         "|---|---:|---:|---:|---|---|",
     ]
-    for r in rows:
-        unit = r["unit"]
-        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
-        rat = "—" if r["ratio"] is None else f"{r['ratio']:,.1f}×"
-        metric = r["metric"] + (f" — {r['note']}" if r["note"] else "")
-        lines.append(f"| {metric} | {fmt(r['fake_ec2'], unit)} | {fmt(r['moto'], unit)} | {rat} | "
-                     f"{r['target'] or ''} | {met} |")
+    lines += [row_line(r) for r in rows]
     if res.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
     lines += ["", "Raw numbers, including min/max/mean and every setting: `bench/results.json`.", ""]
+    import ec2_scale
+    lines += ec2_scale.section(res.get("scale_run"))
     # `e2e perf` (make perf) owns the end-to-end section of this file; keep it.
     md = Path(f"{prefix}.md")
     old = md.read_text() if md.exists() else ""
@@ -786,6 +788,15 @@ def write_report(res: dict, rows: list[dict], prefix: Path) -> None:
 
 
 E2E_SECTION_START = "<!-- e2e-performance:"
+
+
+def row_line(r: dict) -> str:
+    unit = r["unit"]
+    met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
+    rat = "—" if r["ratio"] is None else f"{r['ratio']:,.1f}×"
+    metric = r["metric"] + (f" — {r['note']}" if r["note"] else "")
+    return (f"| {metric} | {fmt(r['fake_ec2'], unit)} | {fmt(r['moto'], unit)} | {rat} | "
+            f"{r['target'] or ''} | {met} |")
 
 
 # --------------------------------------------------------------------------------------------
@@ -882,6 +893,28 @@ def bench_pair(peers: dict[str, Peer], p: dict, res: dict) -> None:
         peers[n].result["instances"] = peers[n].instances
 
 
+GROUPS = ("pair", "scale", "soak")
+
+
+def selected_groups(only: str | None) -> list[str]:
+    """Which groups of rows to measure: all, or those `--only` / BENCH_ONLY names (comma-separated)."""
+    if not only:
+        return list(GROUPS)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        raise SystemExit(f"unknown row group(s) {unknown}; choose from {list(GROUPS)}")
+    return names
+
+
+def previous_results(prefix: Path) -> dict:
+    """The last run's results.json, whose rows a partial run keeps."""
+    try:
+        return json.loads(Path(f"{prefix}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, for trying the harness out")
@@ -892,10 +925,18 @@ def main() -> int:
                     help="soft wall-time budget in seconds: optional measurements are skipped past it (default 300)")
     ap.add_argument("--moto-populate-secs", type=float, default=120,
                     help="time bound for populating moto from 1,000 towards 10,000 instances (default 120)")
+    ap.add_argument("--moto-scale-secs", type=float, default=300,
+                    help="time bound for populating moto to 10,000 instances for the scale rows (default 300)")
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY"),
+                    help="row groups to measure, comma-separated, of pair (the main table and the Rust driver), "
+                         "scale (10,000 instances), soak; the others keep their last values (env BENCH_ONLY)")
     args = ap.parse_args()
+    groups = selected_groups(args.only)
     p = plan(args.quick, args.moto_populate_secs)
     prefix = Path(args.out) if args.out else (Path(tempfile.gettempdir()) / "ec2_bench_quick" if args.quick
                                               else REPO / "bench" / "results")
+    sys.modules.setdefault("ec2_bench", sys.modules[__name__])
+    import ec2_scale
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -912,11 +953,15 @@ def main() -> int:
         return 2
 
     global START
-    res: dict = {"machine": machine_info(binary), "plan": {k: v for k, v in p.items()}, "loadavg_before": loadavg(),
+    old = previous_results(prefix)
+    machine = machine_info(binary)
+    res: dict = {"machine": machine, "plan": {k: v for k, v in p.items()}, "loadavg_before": loadavg(),
                  "cpu_busy_before_pct": cpu_busy(), "budget_secs": args.budget, "notes": []}
+    scale_run: dict = {"machine": machine, "loadavg_before": res["loadavg_before"],
+                       "cpu_busy_before_pct": res["cpu_busy_before_pct"], "groups": [g for g in groups if g != "pair"]}
     START = time.monotonic()
     rust_build_secs = 0.0
-    if not args.skip_rust:
+    if "pair" in groups and not args.skip_rust:
         res["rust"] = run_rust(args, p)
         rust_build_secs = res["rust"].get("build_secs", 0.0)
         if res["rust"].get("error"):
@@ -927,10 +972,21 @@ def main() -> int:
     servers: list[Server] = []
     peers: dict[str, Peer] = {}
     try:
-        servers.append(start_moto(logdir))
-        servers.append(start_fake(binary, logdir))
-        peers = {s.name: Peer(s) for s in servers}
-        bench_pair(peers, p, res)
+        if "pair" in groups or "scale" in groups:
+            servers.append(start_moto(logdir))
+            servers.append(start_fake(binary, logdir))
+            peers = {s.name: Peer(s) for s in servers}
+        if "pair" in groups:
+            bench_pair(peers, p, res)
+        elif "scale" in groups:
+            for peer in peers.values():
+                peer.setup()
+        if "scale" in groups:
+            scale_run["scale"] = ec2_scale.measure_scale(peers, res, args.moto_scale_secs, args.quick)
+        for s in servers:
+            s.stop()
+        if "soak" in groups:
+            scale_run["soak"] = ec2_scale.run_soak(binary, logdir, args.quick)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
@@ -942,14 +998,31 @@ def main() -> int:
             log(f"{s.name}: stopped (logs in {s.log_path})")
     wall = time.monotonic() - START - rust_build_secs
     res["wall_secs"] = wall
-    res["loadavg_after"] = loadavg()
-    busy = res["cpu_busy_before_pct"]
-    if busy is not None and busy > 20:
-        res["notes"].append(
-            f"Something else was using {busy}% of the machine's CPU just before the run: absolute numbers are "
-            f"pessimistic; the ratios, measured by turns, much less so.")
-    rows = build_rows(res, p)
-    res["notes"] += client_cost_notes(res)
+    res["loadavg_after"] = scale_run["loadavg_after"] = loadavg()
+    # Rows not measured this time keep the last run's values.
+    old_scale = old.get("scale_run") or {}
+    for key in ("scale", "soak"):
+        if key not in scale_run and old_scale.get(key):
+            scale_run[key] = old_scale[key]
+            scale_run.setdefault("kept_from", {})[key] = (old_scale.get("machine") or {}).get("date")
+    scale_run["rows"] = ec2_scale.scale_rows(scale_run["scale"]) if scale_run.get("scale") else []
+    scale_run["rows"] += ec2_scale.soak_rows(scale_run.get("soak") or {})
+    if "pair" in groups:
+        busy = res["cpu_busy_before_pct"]
+        if busy is not None and busy > 20:
+            res["notes"].append(
+                f"Something else was using {busy}% of the machine's CPU just before the run: absolute numbers "
+                f"are pessimistic; the ratios, measured by turns, much less so.")
+        rows = build_rows(res, p)
+        res["notes"] += client_cost_notes(res)
+    elif old:
+        scale_keys = {"scale_run", "rows"}
+        res = {**{k: v for k, v in old.items() if k not in scale_keys}}
+        rows = old.get("rows", [])
+    else:
+        print(f"no earlier {prefix}.json to keep the main table from; run without --only first", file=sys.stderr)
+        return 2
+    res["scale_run"] = scale_run
     write_report(res, rows, prefix)
     log(f"wrote {prefix}.md and {prefix}.json ({wall:.0f} s)")
     print(Path(f"{prefix}.md").read_text())

@@ -428,6 +428,63 @@ async fn describe_instances_pages_without_loss_or_repeat() {
     assert_eq!(code(&err), "InvalidParameterCombination");
 }
 
+/// EC2 keeps a client token "for at least 24 hours": the world remembers one for 24 hours of
+/// world time after its first use, then a request with it launches anew.
+#[tokio::test]
+async fn client_tokens_answer_the_same_for_a_world_day_then_launch_anew() {
+    let s = Server::start(world(12)).await;
+    let c = s.ec2();
+    launch_template(&c, "lt-token").await;
+    let fleet = || {
+        let overrides =
+            vec![override_for("m5.large", SUBNET_A, "us-west-2a"), override_for("c5.large", SUBNET_B, "us-west-2b")];
+        karpenter_fleet(&c, "lt-token", DefaultTargetCapacityType::OnDemand, 1, overrides).client_token("nodeclaim-a")
+    };
+    let fleet_ids = |out: &aws_sdk_ec2::operation::create_fleet::CreateFleetOutput| -> Vec<String> {
+        out.instances().iter().flat_map(|i| i.instance_ids().iter().cloned()).collect()
+    };
+    let run = || {
+        c.run_instances()
+            .image_id(AMI)
+            .instance_type(InstanceType::M5Large)
+            .min_count(2)
+            .max_count(2)
+            .subnet_id(SUBNET_B)
+            .client_token("run-a")
+    };
+    let run_ids = |out: &aws_sdk_ec2::operation::run_instances::RunInstancesOutput| -> Vec<String> {
+        out.instances().iter().map(|i| i.instance_id().unwrap().to_owned()).collect()
+    };
+    let first = fleet().send().await.unwrap();
+    let first_run = run().send().await.unwrap();
+    assert_eq!((fleet_ids(&first).len(), run_ids(&first_run).len()), (1, 2));
+
+    s.advance(24 * 3600 - 60);
+    let retry = fleet().send().await.unwrap();
+    assert_eq!(fleet_ids(&retry), fleet_ids(&first), "inside the window: the same fleet");
+    assert_eq!(
+        (retry.fleet_id(), retry.instances(), retry.errors()),
+        (first.fleet_id(), first.instances(), first.errors())
+    );
+    let retry_run = run().send().await.unwrap();
+    assert_eq!(run_ids(&retry_run), run_ids(&first_run));
+    assert_eq!(retry_run.reservation_id(), first_run.reservation_id());
+
+    s.advance(60);
+    let anew = fleet().send().await.unwrap();
+    assert_eq!(fleet_ids(&anew).len(), 1);
+    assert_ne!(fleet_ids(&anew), fleet_ids(&first), "after the window: a new launch");
+    assert_ne!(anew.fleet_id(), first.fleet_id());
+    let anew_run = run().send().await.unwrap();
+    assert_eq!(run_ids(&anew_run).len(), 2);
+    assert_ne!(run_ids(&anew_run), run_ids(&first_run));
+    // The new answers are what the token now stands for.
+    assert_eq!(fleet_ids(&fleet().send().await.unwrap()), fleet_ids(&anew));
+    assert_eq!(run_ids(&run().send().await.unwrap()), run_ids(&anew_run));
+    let w = s.state.cloud();
+    assert_eq!((w.ec2.fleet_tokens.len(), w.ec2.run_tokens.len()), (1, 1));
+}
+
 #[tokio::test]
 async fn strict_auth_checks_sigv4_signatures_from_the_real_sdk() {
     use fake_ec2::world::config::{AuthMode, Credential};

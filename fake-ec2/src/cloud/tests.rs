@@ -217,7 +217,7 @@ fn discarded_launches_publish_nothing() {
     let mut w = test_cloud(1);
     let (now, spec) = (w.now(), spot_spec("terminate"));
     let id = w.ec2.launch(&spec, now, &mut w.rng, &mut ()).unwrap_or_default();
-    w.ec2.discard(&id);
+    w.ec2.discard(std::slice::from_ref(&id));
     w.sync();
     assert_eq!(w.events.published(), 0);
 }

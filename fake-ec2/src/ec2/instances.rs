@@ -1,9 +1,11 @@
 //! RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/StartInstances.
 
+use std::ops::Bound;
+
 use super::error::{Ec2Error, Ec2Result};
 use super::filters::{self, Filterable, one};
 use super::launch_templates::{resolve_template, spec_from_template};
-use super::pagination::{Limits, num_key, paginate};
+use super::pagination::{Limits, num_after, num_key, page_of, page_size};
 use super::query::{self, check_tag_resource_types, tags_for};
 use super::render::{self, InstanceView};
 use super::{Call, Ec2Ctx};
@@ -156,14 +158,13 @@ pub fn run_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> 
     spec.client_token = p.str("ClientToken").map(str::to_owned);
     call.dry_run(w)?;
 
-    if let Some(token) = &spec.client_token
-        && let Some(existing) =
-            w.instances.values().find(|i| i.client_token.as_ref() == Some(token) && i.fleet_id.is_none())
-    {
-        // Idempotent retry: answer with the reservation that token already made.
-        let rid = existing.reservation_id.clone();
-        let insts: Vec<&Instance> = w.instances.values().filter(|i| i.reservation_id == rid).collect();
-        return Ok(reservation_response(w, call, &insts));
+    if let Some(ids) = spec.client_token.as_deref().and_then(|t| w.run_tokens.get(t, cx.now)) {
+        // Idempotent retry: answer with the reservation that token made, while its instances are
+        // still in the world.
+        let insts: Vec<&Instance> = ids.iter().filter_map(|id| w.instance(id)).collect();
+        if !insts.is_empty() {
+            return Ok(reservation_response(w, call, &insts));
+        }
     }
 
     spec.reservation_id = cx.rng.hex_id("r", 17);
@@ -173,9 +174,7 @@ pub fn run_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> 
         match cx.launch(&spec) {
             Ok(id) => launched.push(id),
             Err(f) if (launched.len() as i64) < min => {
-                for id in &launched {
-                    cx.world.discard(id);
-                }
+                cx.world.discard(&launched);
                 return Err(failure(f));
             }
             Err(_) => break,
@@ -183,7 +182,11 @@ pub fn run_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> 
     }
     let w = &*cx.world;
     let insts: Vec<&Instance> = launched.iter().filter_map(|id| w.instance(id)).collect();
-    Ok(reservation_response(w, call, &insts))
+    let xml = reservation_response(w, call, &insts);
+    if let Some(token) = spec.client_token {
+        cx.world.run_tokens.insert(token, launched, cx.now);
+    }
+    Ok(xml)
 }
 
 fn reservation_response(w: &World, call: &Call<'_>, insts: &[&Instance]) -> String {
@@ -206,19 +209,36 @@ fn instance_ids_unpaged<'a>(p: &query::Params<'a>) -> Ec2Result<Vec<&'a str>> {
     Ok(ids)
 }
 
+/// The instances a Describe call pages through, in launch order, after the page token's
+/// instance: those `InstanceId.N` names (already looked up) or, without ids, a range of the world's
+/// launch-ordered map, so a page costs its own size rather than the whole world's.
+fn in_launch_order<'w>(
+    w: &'w World,
+    named: Option<Vec<&'w Instance>>,
+    after: Option<u64>,
+) -> Box<dyn Iterator<Item = &'w Instance> + 'w> {
+    let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    match named {
+        Some(mut named) => {
+            named.sort_by_key(|i| i.seq);
+            named.dedup_by_key(|i| i.seq);
+            Box::new(named.into_iter().filter(move |i| after.is_none_or(|a| i.seq > a)))
+        }
+        None => Box::new(w.instances.range((start, Bound::Unbounded)).map(|(_, i)| i)),
+    }
+}
+
 pub fn describe_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
     let w = &*cx.world;
     let ids = instance_ids_unpaged(p)?;
     let fs = filters::parse(p)?;
     filters::validate(&fs, &InstanceView(&Instance::sample()))?;
-    let selected: Vec<&Instance> = if ids.is_empty() { w.instances.values().collect() } else { lookup_ids(w, &ids)? };
+    let named = if ids.is_empty() { None } else { Some(lookup_ids(w, &ids)?) };
     call.dry_run(w)?;
-    let mut selected: Vec<&Instance> =
-        selected.into_iter().filter(|i| filters::matches(&fs, &InstanceView(i))).collect();
-    selected.sort_by_key(|i| i.seq);
-    selected.dedup_by_key(|i| i.seq);
-    let page = paginate(selected, p, DESCRIBE_LIMITS, |i| num_key(i.seq))?;
+    let size = page_size(p, DESCRIBE_LIMITS)?;
+    let selected = in_launch_order(w, named, num_after(p)?).filter(|i| filters::matches(&fs, &InstanceView(i)));
+    let page = page_of(selected, size, |i| num_key(i.seq));
     let mut x = call.writer();
     render::reservations(&mut x, w, &page.items);
     x.opt("nextToken", page.next_token);
@@ -266,6 +286,18 @@ impl Filterable for StatusView<'_> {
     }
 }
 
+/// How `DescribeInstanceStatus` shows `i` at `now`; `None` when it is not shown (not running,
+/// without `IncludeAllInstances`).
+fn status_view(i: &Instance, include_all: bool, now: Millis) -> Option<StatusView<'_>> {
+    let running = i.state == InstanceState::Running;
+    if !include_all && !running {
+        return None;
+    }
+    let init = i.running_since.is_some_and(|t| now - t < STATUS_INIT_MS);
+    let check = |impaired| if running { check_status(impaired, init) } else { "not-applicable" };
+    Some(StatusView { i, system: check(i.system_impaired_since), instance: check(i.instance_impaired_since) })
+}
+
 pub fn describe_instance_status(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     let p = &call.params;
     let w = &*cx.world;
@@ -273,27 +305,16 @@ pub fn describe_instance_status(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Resu
     let include_all = p.flag("IncludeAllInstances")?;
     let fs = filters::parse(p)?;
     let now = cx.now;
-    let selected: Vec<&Instance> = if ids.is_empty() { w.instances.values().collect() } else { lookup_ids(w, &ids)? };
+    let named = if ids.is_empty() { None } else { Some(lookup_ids(w, &ids)?) };
     call.dry_run(w)?;
-    let mut views: Vec<StatusView<'_>> = selected
-        .into_iter()
-        .filter(|i| include_all || i.state == InstanceState::Running)
-        .map(|i| {
-            let init = i.running_since.is_some_and(|t| now - t < STATUS_INIT_MS);
-            let running = i.state == InstanceState::Running;
-            StatusView {
-                i,
-                system: if running { check_status(i.system_impaired_since, init) } else { "not-applicable" },
-                instance: if running { check_status(i.instance_impaired_since, init) } else { "not-applicable" },
-            }
-        })
-        .collect();
-    if let Some(v) = views.first() {
-        filters::validate(&fs, v)?;
+    let view = |i| status_view(i, include_all, now);
+    // Filter names are checked against the first instance shown, as EC2 does: none, no check.
+    if let Some(first) = in_launch_order(w, named.clone(), None).find_map(view) {
+        filters::validate(&fs, &first)?;
     }
-    views.retain(|v| filters::matches(&fs, v));
-    views.sort_by_key(|v| v.i.seq);
-    let page = paginate(views, p, DESCRIBE_LIMITS, |v| num_key(v.i.seq))?;
+    let size = page_size(p, DESCRIBE_LIMITS)?;
+    let views = in_launch_order(w, named, num_after(p)?).filter_map(view).filter(|v| filters::matches(&fs, v));
+    let page = page_of(views, size, |v| num_key(v.i.seq));
     let mut x = call.writer();
     x.item_set("instanceStatusSet", &page.items, |x, v| {
         let i = v.i;
@@ -397,4 +418,119 @@ pub fn stop_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String>
 
 pub fn start_instances(cx: &mut Ec2Ctx<'_>, call: &Call<'_>) -> Ec2Result<String> {
     state_change_action(cx, call, "instancesSet", |w, id, now| w.start(id, now).map_err(failure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{now, ok, run, texts};
+    use super::*;
+    use crate::world::tests::test_world;
+
+    /// `n` on-demand instances in launch order; every third tagged `pick=yes`.
+    fn world_with(n: usize) -> (World, Vec<String>) {
+        let mut w = test_world(5);
+        let mut rng = crate::rng::Streams::new(5);
+        let at = now(&w);
+        let spec = LaunchSpec {
+            instance_type: "m5.large".into(),
+            subnet_id: "subnet-0a1a1a1a1a1a1a1a1".into(),
+            image_id: "ami-0a0b0c0d0e0f10111".into(),
+            reservation_id: "r-1".into(),
+            ..Default::default()
+        };
+        let ids: Vec<String> =
+            (0..n).map(|_| w.launch(&spec, at, &mut rng, &mut ()).unwrap_or_else(|e| unreachable!("{e:?}"))).collect();
+        for id in ids.iter().step_by(3) {
+            if let Some(i) = w.instance_mut(id) {
+                i.tags.insert("pick".into(), "yes".into());
+            }
+        }
+        (w, ids)
+    }
+
+    /// Every page of `action` with `query`: (instance ids per page, the tokens given).
+    fn pages(
+        w: &mut World,
+        h: crate::ec2::actions::Handler,
+        action: &str,
+        query: &str,
+    ) -> (Vec<Vec<String>>, Vec<String>) {
+        let (mut out, mut tokens) = (Vec::new(), Vec::new());
+        loop {
+            let q = match tokens.last() {
+                Some(t) => format!("{query}&NextToken={t}"),
+                None => query.to_owned(),
+            };
+            let xml = ok(run(h, w, action, &q));
+            out.push(texts(&xml, "instanceId"));
+            match texts(&xml, "nextToken").pop() {
+                Some(t) => tokens.push(t),
+                None => return (out, tokens),
+            }
+        }
+    }
+
+    #[test]
+    fn describe_pages_by_launch_order_with_filters_and_ids() {
+        let (mut w, ids) = world_with(30);
+        let (got, tokens) = pages(&mut w, describe_instances, "DescribeInstances", "MaxResults=5");
+        assert_eq!(got.concat(), ids);
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![5; 6]);
+        // Tokens name the last instance's launch sequence, as before paging by key.
+        let seq = |id: &str| w.instance(id).map_or(0, |i| i.seq);
+        assert_eq!(tokens[0], hex::encode(num_key(seq(&ids[4]))));
+
+        let picked: Vec<String> = ids.iter().step_by(3).cloned().collect();
+        let q = "MaxResults=5&Filter.1.Name=tag:pick&Filter.1.Value.1=yes";
+        let (got, tokens) = pages(&mut w, describe_instances, "DescribeInstances", q);
+        assert_eq!(got.concat(), picked);
+        assert_eq!(tokens.len(), 1, "10 matches: two pages, no empty third");
+
+        let named = format!("InstanceId.1={}&InstanceId.2={}&InstanceId.3={}", ids[7], ids[2], ids[7]);
+        let xml = ok(run(describe_instances, &mut w, "DescribeInstances", &named));
+        assert_eq!(texts(&xml, "instanceId"), vec![ids[2].clone(), ids[7].clone()]);
+    }
+
+    #[test]
+    fn a_page_boundary_survives_the_last_instance_going_away() {
+        let (mut w, ids) = world_with(12);
+        let xml = ok(run(describe_instances, &mut w, "DescribeInstances", "MaxResults=5"));
+        let token = texts(&xml, "nextToken").pop().unwrap_or_default();
+        w.discard(&ids[3..6]);
+        let xml = ok(run(describe_instances, &mut w, "DescribeInstances", &format!("MaxResults=5&NextToken={token}")));
+        assert_eq!(texts(&xml, "instanceId"), ids[6..11].to_vec());
+    }
+
+    #[test]
+    fn status_pages_the_same_way() {
+        let (mut w, ids) = world_with(12);
+        let (got, _) =
+            pages(&mut w, describe_instance_status, "DescribeInstanceStatus", "MaxResults=5&IncludeAllInstances=true");
+        assert_eq!(got.concat(), ids);
+        // Pending instances are shown only with IncludeAllInstances.
+        let (got, _) = pages(&mut w, describe_instance_status, "DescribeInstanceStatus", "MaxResults=5");
+        assert_eq!(got.concat(), Vec::<String>::new());
+        let err = run(
+            describe_instance_status,
+            &mut w,
+            "DescribeInstanceStatus",
+            "IncludeAllInstances=true&Filter.1.Name=nope&Filter.1.Value.1=x",
+        );
+        assert_eq!(err.err().map(|e| e.code), Some("InvalidParameterValue".into()));
+    }
+
+    #[test]
+    fn tokens_no_page_gave_are_refused_in_ec2s_words() {
+        let (mut w, _) = world_with(6);
+        for token in ["zz".to_owned(), hex::encode("not-a-key"), hex::encode("42")] {
+            for (h, action) in [
+                (describe_instances as crate::ec2::actions::Handler, "DescribeInstances"),
+                (describe_instance_status, "DescribeInstanceStatus"),
+            ] {
+                let err = run(h, &mut w, action, &format!("MaxResults=5&NextToken={token}")).err();
+                assert_eq!(err.as_ref().map(|e| e.code.as_str()), Some("InvalidPaginationToken"), "{action} {token}");
+                assert!(err.is_some_and(|e| e.message.contains(&token)));
+            }
+        }
+    }
 }

@@ -97,6 +97,34 @@ pub struct Fleet {
     pub errors: Vec<FleetError>,
 }
 
+impl Fleet {
+    /// What a client-token retry needs to answer as the first request did: the candidates the
+    /// answer names, each only with what it echoes (no user data, tags or network of the spec).
+    pub fn for_retries(self) -> Self {
+        let Self { id, candidates, mut launched, mut errors } = self;
+        let named: Vec<usize> = launched.iter().map(|l| l.cand).chain(errors.iter().map(|e| e.cand)).collect();
+        let mut renumbered = vec![None; candidates.len()];
+        let mut kept = Vec::new();
+        for (i, c) in candidates.iter().enumerate() {
+            if named.contains(&i) {
+                renumbered[i] = Some(kept.len());
+                kept.push(c.for_retries());
+            }
+        }
+        let renumber = |cand: &mut usize| *cand = renumbered.get(*cand).copied().flatten().unwrap_or(*cand);
+        launched.iter_mut().for_each(|l| renumber(&mut l.cand));
+        errors.iter_mut().for_each(|e| renumber(&mut e.cand));
+        Self { id, candidates: kept, launched, errors }
+    }
+}
+
+impl Candidate {
+    fn for_retries(&self) -> Self {
+        let spec = LaunchSpec { instance_type: self.spec.instance_type.clone(), ..LaunchSpec::default() };
+        Self { spec, lt: self.lt.clone(), zone: self.zone.clone(), echo: self.echo.clone(), ..*self }
+    }
+}
+
 impl World {
     /// Allocates a fleet at `now`: on-demand first, then spot, each as its options say; a
     /// capacity type that falls short of its minimum launches nothing (all or nothing).
@@ -125,9 +153,8 @@ impl World {
             let done = fill.run(self, ct, target, opts, rng, checks);
             if done < opts.min_target {
                 // All or nothing below the minimum: undo what this capacity type launched.
-                for l in fill.launched.drain(before..) {
-                    self.discard(&l.id);
-                }
+                let undone: Vec<String> = fill.launched.drain(before..).map(|l| l.id).collect();
+                self.discard(&undone);
                 fill.errors.push(FleetError {
                     cand: req.candidates.first().map_or(0, |c| c.order),
                     ct,

@@ -1,6 +1,6 @@
 //! Launching an instance: the checks EC2 makes, in its order, and the instance it creates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_chacha::ChaCha8Rng;
 
@@ -262,13 +262,47 @@ impl World {
         Ok(id)
     }
 
-    /// Removes an instance that a failed all-or-nothing launch created: as if it never was.
-    pub fn discard(&mut self, id: &str) {
-        let Some(seq) = self.instance_index.remove(id) else {
+    /// Removes instances that a failed all-or-nothing launch created in this operation: as if
+    /// they never were. Everything they left is recent (this operation's outbox, the tail of the
+    /// state-change log from the earliest of their launches), so one pass over that tail serves
+    /// them all, however long the log.
+    pub fn discard(&mut self, ids: &[String]) {
+        let gone: BTreeSet<&str> = ids.iter().map(String::as_str).filter(|id| self.forget_instance(id)).collect();
+        if gone.is_empty() {
             return;
+        }
+        let from = self.launch_records_start(&gone);
+        let mut tail = self.state_changes.split_off(from);
+        tail.retain(|c| !gone.contains(c.instance_id.as_str()));
+        self.state_changes.append(&mut tail);
+        self.outbox.timers.retain(|(_, t)| !matches!(t, Timer::FinishBoot(x) if gone.contains(x.as_str())));
+        self.outbox.events.retain(|(_, k)| k.instance_id().is_none_or(|id| !gone.contains(id)));
+    }
+
+    /// Where in the state-change log the earliest launch record of `ids` is (every record of an
+    /// instance comes after its launch's), searched from the end; the log's start if any of them
+    /// has none left.
+    fn launch_records_start(&self, ids: &BTreeSet<&str>) -> usize {
+        let mut left = ids.len();
+        let mut at = self.state_changes.len();
+        while left > 0 && at > 0 {
+            at -= 1;
+            let c = &self.state_changes[at];
+            if c.from.is_none() && ids.contains(c.instance_id.as_str()) {
+                left -= 1;
+            }
+        }
+        at
+    }
+
+    /// Drops an instance and gives back what it held (capacity, quota, its address); whether
+    /// there was one.
+    fn forget_instance(&mut self, id: &str) -> bool {
+        let Some(seq) = self.instance_index.remove(id) else {
+            return false;
         };
         let Some(inst) = self.instances.remove(&seq) else {
-            return;
+            return false;
         };
         if inst.state.holds_capacity() {
             self.pools.give_back(inst.capacity_type, inst.pool);
@@ -278,9 +312,7 @@ impl World {
         if let Some(s) = self.subnets.iter_mut().find(|s| s.id() == inst.subnet_id) {
             s.release_ip(inst.private_ip);
         }
-        self.outbox.timers.retain(|(_, t)| !matches!(t, Timer::FinishBoot(x) if x == id));
-        self.state_changes.retain(|c| c.instance_id != id);
-        self.outbox.events.retain(|(_, k)| k.instance_id() != Some(id));
+        true
     }
 
     /// An injected capacity shortfall (admin fault or FIS action) for this launch's zone, if one

@@ -1,5 +1,5 @@
 //! The EC2 world: EC2's state as a pure state machine (catalog, pools, instances, launch
-//! templates, network, quotas, throttling, EC2 lifecycle timers, CreateFleet client tokens).
+//! templates, network, quotas, throttling, EC2 lifecycle timers, client tokens).
 //!
 //! The world owns no clock, no random streams and no other service: every operation takes the
 //! time it happens at (`now`) and, where it draws ids or picks victims, the cloud's seeded
@@ -19,6 +19,7 @@ pub mod pools;
 mod quotas;
 pub mod snapshot;
 pub mod throttle;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
@@ -32,6 +33,7 @@ use network::{Image, SecurityGroup, Subnet};
 use pools::Pools;
 use quotas::QuotaUsage;
 use throttle::Throttle;
+use tokens::ClientTokens;
 
 use crate::clock::Millis;
 use crate::events::Kind;
@@ -78,8 +80,11 @@ pub struct World {
     pub instance_index: HashMap<String, u64>,
     next_seq: u64,
     pub launch_templates: BTreeMap<String, LaunchTemplate>,
-    /// Fleets a `CreateFleet` with a `ClientToken` made, by token (idempotent retries).
-    pub fleet_tokens: BTreeMap<String, fleet::Fleet>,
+    /// Fleets a `CreateFleet` with a `ClientToken` made, by token (idempotent retries), kept
+    /// only as far as their answer needs ([`fleet::Fleet::for_retries`]).
+    pub fleet_tokens: ClientTokens<fleet::Fleet>,
+    /// Instances a `RunInstances` with a `ClientToken` launched, by token, in launch order.
+    pub run_tokens: ClientTokens<Vec<String>>,
     pub throttle: Throttle,
     pub state_changes: VecDeque<StateChange>,
     /// Running totals for quotas.
@@ -119,7 +124,8 @@ impl World {
             instance_index: HashMap::new(),
             next_seq: 0,
             launch_templates: BTreeMap::new(),
-            fleet_tokens: BTreeMap::new(),
+            fleet_tokens: ClientTokens::default(),
+            run_tokens: ClientTokens::default(),
             throttle,
             state_changes: VecDeque::new(),
             usage: QuotaUsage::default(),

@@ -1,5 +1,5 @@
 //! What a state file keeps of the EC2 world: everything requests and timers change (instances,
-//! launch templates, CreateFleet client tokens, pools' capacity and usage, subnets' addresses,
+//! launch templates, RunInstances and CreateFleet client tokens, pools' capacity and usage, subnets' addresses,
 //! tags, throttle buckets, quotas set through the admin API). The rest (catalog, zones, images,
 //! groups) comes from the world file again.
 
@@ -16,6 +16,7 @@ use super::network::SubnetState;
 use super::pools::PoolsState;
 use super::quotas::QuotaUsage;
 use super::throttle::ThrottleState;
+use super::tokens::ClientTokens;
 use crate::clock::Millis;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,7 +26,9 @@ pub struct WorldState {
     instances: Vec<Instance>,
     next_seq: u64,
     launch_templates: BTreeMap<String, LaunchTemplate>,
-    fleet_tokens: BTreeMap<String, Fleet>,
+    fleet_tokens: ClientTokens<Fleet>,
+    #[serde(default)]
+    run_tokens: ClientTokens<Vec<String>>,
     pools: PoolsState,
     subnets: Vec<SubnetState>,
     security_group_tags: BTreeMap<String, BTreeMap<String, String>>,
@@ -50,6 +53,7 @@ impl World {
             next_seq: self.next_seq,
             launch_templates: self.launch_templates.clone(),
             fleet_tokens: self.fleet_tokens.clone(),
+            run_tokens: self.run_tokens.clone(),
             pools: self.pools.snapshot(),
             subnets: self.subnets.iter().map(super::network::Subnet::snapshot).collect(),
             security_group_tags: self.security_groups.iter().map(|g| (g.cfg.id.clone(), g.tags.clone())).collect(),
@@ -78,6 +82,7 @@ impl World {
         self.next_seq = s.next_seq;
         self.launch_templates = s.launch_templates;
         self.fleet_tokens = s.fleet_tokens;
+        self.run_tokens = s.run_tokens;
         for sub in s.subnets {
             let subnet = self.subnets.iter_mut().find(|x| x.id() == sub.id);
             subnet.ok_or_else(|| format!("this world has no subnet {}", sub.id))?.restore(sub);
