@@ -25,10 +25,22 @@ const RESYNC: Duration = Duration::from_secs(10);
 
 pub async fn run(ctx: Arc<Context>) {
     let mut pods_changed = ctx.state.pods_changed.clone();
+    // A NodeClaim deleted for an interruption warning is a capacity change, not a pod change:
+    // its pods need their replacement counted before the termination hold's grace runs out,
+    // whether or not any other pod is pending.
+    let mut capacity_changed = ctx.state.capacity_changed.clone();
     loop {
-        // Wait for a pod change (or the periodic resync), then for the batch to close.
-        let _ = tokio::time::timeout(RESYNC, pods_changed.changed()).await;
-        if !has_provisionable(&ctx) {
+        // Wait for a pod or capacity change (or the periodic resync), then for the batch to close.
+        let capacity = async {
+            if capacity_changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(RESYNC, pods_changed.changed()) => {}
+            () = capacity => {}
+        }
+        if !has_provisionable(&ctx) && !has_warned_pods(&ctx) {
             continue;
         }
         batch(&ctx, &mut pods_changed).await;
@@ -38,6 +50,29 @@ pub async fn run(ctx: Arc<Context>) {
 
 fn has_provisionable(ctx: &Context) -> bool {
     ctx.state.pods.state().iter().any(|p| convert::is_provisionable(p))
+}
+
+/// Whether pods still run on a node whose NodeClaim an interruption warning deleted, within the
+/// hold (they stay until their replacement is Ready, so none of them is pending).
+fn has_warned_pods(ctx: &Context) -> bool {
+    let now = ctx.clock.now();
+    let warned: std::collections::BTreeSet<String> = ctx
+        .state
+        .node_claims
+        .state()
+        .iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_some())
+        .filter(|c| {
+            let at = ctx.state.interrupted.last(&c.name_any());
+            at.is_some_and(|at| now.saturating_duration_since(at) < super::termination::MAX_HOLD)
+        })
+        .filter_map(|c| c.status.as_ref()?.node_name.clone())
+        .collect();
+    !warned.is_empty()
+        && ctx.state.pods.state().iter().any(|p| {
+            let on = p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
+            warned.contains(on) && !convert::is_terminal(p)
+        })
 }
 
 /// Karpenter's batcher: the window closes after `idle` without new pods or at `max`.
