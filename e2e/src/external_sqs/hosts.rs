@@ -35,7 +35,7 @@ pub(super) fn moto_unavailable() -> Option<String> {
 /// What was started for the run.
 pub(super) enum Running {
     Moto {
-        child: tokio::process::Child,
+        child: Box<tokio::process::Child>,
         log: PathBuf,
     },
     LocalStack(Box<ContainerAsync<LocalStack>>),
@@ -101,7 +101,7 @@ fn start_moto() -> Result<(Running, String), ExternalSqsError> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| failed(e.to_string()))?;
-    Ok((Running::Moto { child, log }, format!("http://127.0.0.1:{port}")))
+    Ok((Running::Moto { child: Box::new(child), log }, format!("http://127.0.0.1:{port}")))
 }
 
 /// LocalStack with SQS only, its queue URLs in path style on the host and port a request came to.
