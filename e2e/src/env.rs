@@ -22,6 +22,7 @@ use kube::discovery::pinned_kind;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Backend, Cluster, repo_root};
+use crate::external_sqs::{ExternalSqs, QueueHost};
 use crate::karpenter;
 pub use crate::under_test::AutoscalerKind;
 use crate::under_test::{Launcher, Restarts, Running};
@@ -38,6 +39,9 @@ pub struct EnvConfig {
     pub autoscaler_args: Vec<String>,
     /// Where the autoscaler's SQS client goes (default: fake-ec2), e.g. a moto_server.
     pub sqs_endpoint: Option<String>,
+    /// Where the interruption queue lives: fake-ec2's (default), or an external SQS started for
+    /// the run (or already running) that fake-ec2's rules feed and the autoscaler reads.
+    pub sqs: QueueHost,
     /// Where the cluster runs: `local` (default) or `kind`; `SPOTBENCH_BACKEND=kind` changes the default.
     pub backend: Backend,
     /// The autoscaler under test (default: the project's). With `karpenter`, `autoscaler_args` still
@@ -67,6 +71,7 @@ impl Default for EnvConfig {
             clock_factor: 10.0,
             autoscaler_args: Vec::new(),
             sqs_endpoint: None,
+            sqs: QueueHost::BuiltIn,
             backend: default_backend(),
             autoscaler: AutoscalerKind::default(),
             log_dir: None,
@@ -116,6 +121,8 @@ pub struct Env {
     restarts: Restarts,
     /// SDK clients for fake-ec2 (EC2, SQS), as a user of the fake cloud would have them.
     pub aws: AwsClients,
+    /// The interruption queue when it is not fake-ec2's (stopped with the environment).
+    external_sqs: Option<ExternalSqs>,
 }
 
 impl Drop for Env {
@@ -139,6 +146,8 @@ impl Env {
             .with_test_writer()
             .try_init();
         let root = repo_root();
+        // Before the cluster: a queue host this machine cannot run fails the start at once.
+        crate::external_sqs::check(&cfg.sqs)?;
         // Before the cluster: on a cold cache this builds Karpenter (minutes, progress on stderr).
         let karpenter_build = match cfg.autoscaler {
             AutoscalerKind::Spotbench => None,
@@ -203,9 +212,14 @@ impl Env {
         ];
         args.extend(cfg.autoscaler_args.iter().cloned());
         let options = Options::from_args(args.iter().map(String::as_str))?;
+        let external_sqs = ExternalSqs::start(&cfg.sqs, options.interruption_queue.as_deref(), &sdk, &fake).await?;
+        if external_sqs.is_some() && cfg.sqs_endpoint.is_some() {
+            bail!("give the interruption queue's host (sqs) or the autoscaler's SQS endpoint (sqs_endpoint), not both");
+        }
+        let sqs_endpoint = external_sqs.as_ref().map(|q| q.endpoint().to_owned()).or_else(|| cfg.sqs_endpoint.clone());
         let (launcher, metrics_addr) = match karpenter_build {
             None => {
-                let autoscaler_aws = match &cfg.sqs_endpoint {
+                let autoscaler_aws = match &sqs_endpoint {
                     Some(url) => aws.clone().with_sqs_endpoint(url),
                     None => aws.clone(),
                 };
@@ -216,7 +230,7 @@ impl Env {
                 let settings = karpenter::Settings {
                     kubeconfig: cluster.kubeconfig.clone(),
                     aws_endpoint: endpoint.clone(),
-                    sqs_endpoint: cfg.sqs_endpoint.clone(),
+                    sqs_endpoint: sqs_endpoint.clone(),
                     region: REGION.to_owned(),
                     access_key_id: ACCESS_KEY_ID.to_owned(),
                     secret_access_key: SECRET_ACCESS_KEY.to_owned(),
@@ -253,6 +267,7 @@ impl Env {
             autoscaler: None,
             restarts: Restarts::default(),
             aws,
+            external_sqs,
         };
         env.start_autoscaler();
         // Steps begin once the autoscaler is up (its start-up EC2 check done, its caches filled),
@@ -289,6 +304,14 @@ impl Env {
         for t in tasks {
             let _ = t.await;
         }
+        if let Some(queue) = self.external_sqs.take() {
+            queue.stop().await;
+        }
+    }
+
+    /// The interruption queue on an external SQS, when the environment has one.
+    pub fn external_sqs(&self) -> Option<&ExternalSqs> {
+        self.external_sqs.as_ref()
     }
 
     /// Kills the autoscaler mid-flight (no graceful shutdown), as a crash would.

@@ -6,6 +6,7 @@ pub mod aws_calls;
 pub mod cluster;
 pub mod demo;
 pub mod env;
+pub mod external_sqs;
 pub mod karpenter;
 pub mod perf;
 pub mod report;

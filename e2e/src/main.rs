@@ -2,6 +2,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use e2e::cluster::{Backend, Cluster, ClusterError, repo_root};
 use e2e::env::AutoscalerKind;
+use e2e::external_sqs::{QueueHost, SqsKind};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "spotbench end-to-end harness")]
@@ -40,6 +41,14 @@ enum Cmd {
         /// Apply nothing.
         #[arg(long, conflicts_with = "fixtures")]
         bare: bool,
+        /// Where the interruption queue lives: built-in (fake-ec2's), moto (moto_server started
+        /// here), localstack (a container, needs Docker) or endpoint:<url> (an SQS already running).
+        #[arg(long, value_name = "HOST", default_value = "built-in")]
+        sqs: QueueHost,
+        /// The interruption queue on an SQS already running, e.g. your LocalStack
+        /// (`--sqs endpoint:<url>`).
+        #[arg(long, value_name = "URL", conflicts_with = "sqs")]
+        sqs_endpoint: Option<String>,
     },
     /// The spot scale-up scenario end to end on the local cluster (fake-ec2 + autoscaler), shown as
     /// it happens, with the resulting fleet and its cost.
@@ -75,6 +84,9 @@ enum Cmd {
         /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
         #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
         autoscaler: AutoscalerKind,
+        /// Where the interruption queue lives for scenarios that watch one (overrides their `sqs:`).
+        #[arg(long, value_enum)]
+        sqs: Option<SqsKind>,
     },
     /// A/B: each scenario with both autoscalers on the same seed; one HTML page per scenario (both
     /// runs on one time axis) and a summary table in Markdown (default bench/compare.md).
@@ -131,7 +143,19 @@ fn main() -> anyhow::Result<()> {
         .init();
     let root = repo_root();
     match Args::parse().command {
-        Cmd::Up { backend, autoscaler, cluster_only: false, world, seed, clock_factor, fixtures, bare, .. } => {
+        Cmd::Up {
+            backend,
+            autoscaler,
+            cluster_only: false,
+            world,
+            seed,
+            clock_factor,
+            fixtures,
+            bare,
+            sqs,
+            sqs_endpoint,
+            ..
+        } => {
             let fixtures = match (bare, fixtures.is_empty()) {
                 (true, _) => Vec::new(),
                 (false, true) => e2e::up::DEFAULT_FIXTURES.iter().map(|f| (*f).to_owned()).collect(),
@@ -143,6 +167,10 @@ fn main() -> anyhow::Result<()> {
                 clock_factor,
                 backend,
                 autoscaler,
+                sqs: match sqs_endpoint {
+                    Some(url) => format!("endpoint:{url}").parse().map_err(anyhow::Error::msg)?,
+                    None => sqs,
+                },
                 ..e2e::env::EnvConfig::with_interruption_queue()
             };
             let rt = tokio::runtime::Runtime::new()?;
@@ -167,10 +195,10 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep, autoscaler))
         }
-        Cmd::Run { scenarios, junit, report_dir, timeline, matrix, backend, autoscaler } => {
+        Cmd::Run { scenarios, junit, report_dir, timeline, matrix, backend, autoscaler, sqs } => {
             let rt = tokio::runtime::Runtime::new()?;
             let backend = backend.unwrap_or_else(e2e::env::default_backend);
-            let opts = e2e::scenario::runner::RunOptions { backend, autoscaler };
+            let opts = e2e::scenario::runner::RunOptions { backend, autoscaler, sqs };
             let ok = rt.block_on(e2e::scenario::cli::run(
                 &root,
                 &scenarios,
@@ -228,5 +256,30 @@ mod tests {
     #[test]
     fn cli_is_valid() {
         <super::Args as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn the_interruption_queue_host_is_chosen_on_the_command_line() {
+        use clap::Parser as _;
+        let sqs_of = |args: &[&str]| match super::Args::try_parse_from(args).map(|a| a.command) {
+            Ok(super::Cmd::Up { sqs, sqs_endpoint, .. }) => Ok((sqs, sqs_endpoint)),
+            Ok(super::Cmd::Run { sqs, .. }) => Ok((sqs.map(Into::into).unwrap_or_default(), None)),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
+        };
+        use super::QueueHost;
+        assert_eq!(sqs_of(&["e2e", "up"]), Ok((QueueHost::BuiltIn, None)));
+        assert_eq!(sqs_of(&["e2e", "up", "--sqs", "localstack"]), Ok((QueueHost::LocalStack, None)));
+        assert_eq!(
+            sqs_of(&["e2e", "up", "--sqs", "endpoint:http://localhost:4566"]),
+            Ok((QueueHost::Endpoint("http://localhost:4566".into()), None))
+        );
+        assert_eq!(
+            sqs_of(&["e2e", "up", "--sqs-endpoint", "http://localhost:4566"]),
+            Ok((QueueHost::BuiltIn, Some("http://localhost:4566".into())))
+        );
+        assert!(sqs_of(&["e2e", "up", "--sqs", "moto", "--sqs-endpoint", "http://x"]).is_err());
+        assert_eq!(sqs_of(&["e2e", "run", "--sqs", "moto"]), Ok((QueueHost::Moto, None)));
+        assert!(sqs_of(&["e2e", "run", "--sqs", "endpoint:http://x"]).is_err());
     }
 }

@@ -69,6 +69,18 @@ pub fn howto(env: &Env) -> String {
     line(&format!(
         "aws --endpoint-url {endpoint} sqs get-queue-attributes --attribute-names ApproximateNumberOfMessages --queue-url $(aws --endpoint-url {endpoint} sqs get-queue-url --queue-name {INTERRUPTION_QUEUE} --output text)"
     ));
+    if let Some(queue) = env.external_sqs() {
+        line(&format!(
+            "# The interruption queue is on {}: fake-ec2's rules feed it, the autoscaler reads it",
+            queue.host()
+        ));
+        line(&format!(
+            "aws --endpoint-url {} sqs get-queue-attributes --attribute-names All --queue-url {}",
+            queue.endpoint(),
+            queue.queue_url()
+        ));
+        line(&format!("curl -s {endpoint}/_fake/events/forwarded"));
+    }
     line("");
     line("# Faults: interrupt one instance (2-minute notice on the scaled clock), or run an FIS experiment");
     line("cargo run -q -p fake-ec2 -- state --instances");

@@ -19,7 +19,7 @@ fn run_with_karpenter(file: &str) {
     let path = repo_root().join("fixtures/scenarios").join(file);
     let scenario = load_file(&repo_root(), &path).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let opts = RunOptions { backend: Backend::Local, autoscaler: AutoscalerKind::Karpenter };
+    let opts = RunOptions { backend: Backend::Local, autoscaler: AutoscalerKind::Karpenter, sqs: None };
     let outcome = rt.block_on(runner::run_with(&scenario, opts)).unwrap();
     println!("{} with karpenter: {:?} in {:.0}s", scenario.name, outcome.status, outcome.wall.as_secs_f64());
     match &outcome.status {

@@ -330,4 +330,38 @@ async fn events_are_forwarded_to_an_external_sqs_endpoint() {
     let log = reqwest::get(format!("{}/_fake/events/log?since=1", s.endpoint)).await.unwrap().text().await.unwrap();
     let line: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(line["deliveries"][1], json!({"rule": "ToExternal", "target": url}));
+    let want = json!({"queued": 1, "delivered": 1, "failed": 0});
+    assert_eq!(forwarded_once(&s, &want, Duration::from_secs(10)).await, want);
+}
+
+/// The forwarder's counts once they equal `want`, or as they are when `timeout` has passed.
+async fn forwarded_once(s: &Server, want: &Value, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now: Value =
+            reqwest::get(format!("{}/_fake/events/forwarded", s.endpoint)).await.unwrap().json().await.unwrap();
+        if now == *want || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_the_external_endpoint_never_takes_is_counted_as_failed() {
+    // A port nothing listens on: every send is refused, retried, then given up on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let target = format!("http://{closed}/123456789012/nowhere");
+    let s = Server::start(common::world_with(4, move |cfg| {
+        cfg.rules.push(fake_ec2::events::RuleConfig {
+            name: "ToNowhere".into(),
+            pattern: json!({"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}),
+            targets: vec![target],
+        });
+    }))
+    .await;
+    let id = launch_spot(&s).await;
+    admin(&s, "/_fake/interrupt", json!({"instance_ids": [id], "rebalance": false})).await;
+    let want = json!({"queued": 1, "delivered": 0, "failed": 1});
+    assert_eq!(forwarded_once(&s, &want, Duration::from_secs(60)).await, want);
 }

@@ -16,16 +16,24 @@ const KWOK_MANIFESTS: [&str; 2] = [
 /// The node image matching the local backend's Kubernetes version.
 const KIND_NODE_IMAGE: &str = "kindest/node:v1.34.0";
 
-/// Why kind cannot run here, if it cannot: no `docker` or `kind`, or no engine behind the client.
-pub fn unavailable() -> Option<String> {
+/// Why no Docker engine answers here (one line, `no Docker engine (...)`), if none does: the
+/// client's `docker info`, which honours DOCKER_HOST and the current context as testcontainers does.
+pub fn docker_unavailable() -> Option<String> {
     match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
-        Err(_) => return Some("no docker command on PATH".into()),
+        Err(_) => Some("no Docker engine (no docker command on PATH)".into()),
         Ok(o) if !o.status.success() => {
             let err = String::from_utf8_lossy(&o.stderr);
             let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("docker info failed").trim().to_owned();
-            return Some(format!("no Docker engine ({first})"));
+            Some(format!("no Docker engine ({first})"))
         }
-        Ok(_) => {}
+        Ok(_) => None,
+    }
+}
+
+/// Why kind cannot run here, if it cannot: no Docker engine, or no `kind`.
+pub fn unavailable() -> Option<String> {
+    if let Some(reason) = docker_unavailable() {
+        return Some(reason);
     }
     match Command::new("kind").arg("version").output() {
         Ok(o) if o.status.success() => None,

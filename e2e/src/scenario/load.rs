@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{Expect, Scenario, Step};
+use crate::external_sqs::{SqsKind, interruption_queue};
 use crate::under_test::AutoscalerKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,16 @@ pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError>
         return Err(invalid(
             format!("line {}: {m}", line_of(text, "autoscalers").max(line_of(text, "reason"))),
             "`autoscalers: [spotbench]` with `reason: <why the other cannot run it>`, or neither",
+        ));
+    }
+    if scenario.sqs != SqsKind::BuiltIn && interruption_queue(&scenario.autoscaler_args).is_none() {
+        return Err(invalid(
+            format!(
+                "line {}: `sqs: {}` without an interruption queue for it",
+                line_of(text, "sqs"),
+                sqs_name(scenario.sqs)
+            ),
+            "add `autoscaler_args: [--interruption-queue, karpenter-interruption]`, or leave `sqs:` out",
         ));
     }
     let step_lines = step_lines(text);
@@ -192,7 +203,9 @@ fn expect_problem(e: &Expect) -> Option<String> {
 
 /// A hint for serde's messages.
 fn fix_for(message: &str) -> &'static str {
-    if message.contains("unknown variant") {
+    if message.contains("expected one of built-in") {
+        "`sqs:` is one of built-in, moto, localstack (an SQS already running is given when run: `e2e up --sqs-endpoint <url>`)"
+    } else if message.contains("unknown variant") {
         "a step is one of: apply, delete, scale, wait, fault, clock, kill_autoscaler, start_autoscaler, expect (see README \"Scenarios\")"
     } else if message.contains("unknown field") {
         "remove or rename the field; the fields each step takes are listed in README \"Scenarios\""
@@ -203,6 +216,11 @@ fn fix_for(message: &str) -> &'static str {
     } else {
         "check the YAML at the position above against the example in README \"Scenarios\""
     }
+}
+
+/// `sqs:`'s value as written.
+fn sqs_name(kind: SqsKind) -> String {
+    clap::ValueEnum::to_possible_value(&kind).map(|v| v.get_name().to_owned()).unwrap_or_default()
 }
 
 /// The 1-based line of the first top-level `key:`.
@@ -285,6 +303,24 @@ mod tests {
     }
 
     const HEAD: &str = "name: x\ndescription: y\nsteps:\n";
+
+    #[test]
+    fn the_interruption_queue_may_live_on_moto_or_localstack() {
+        let watched = "name: x\ndescription: y\nautoscaler_args: [--interruption-queue, q]\n";
+        for (sqs, kind) in
+            [("moto", SqsKind::Moto), ("localstack", SqsKind::LocalStack), ("built-in", SqsKind::BuiltIn)]
+        {
+            let s = parse(&root(), "x", &format!("{watched}sqs: {sqs}\nsteps:\n  - kill_autoscaler\n")).unwrap();
+            assert_eq!(s.sqs, kind);
+        }
+        let s = parse(&root(), "x", &format!("{HEAD}  - kill_autoscaler\n")).unwrap();
+        assert_eq!(s.sqs, SqsKind::BuiltIn);
+        let e = err(&format!("{watched}sqs: elasticmq\nsteps:\n  - kill_autoscaler\n"));
+        assert!(e.contains("line 4") && e.contains("`sqs:` is one of built-in, moto, localstack"), "{e}");
+        let e = err("name: x\ndescription: y\nsqs: moto\nsteps:\n  - kill_autoscaler\n");
+        assert!(e.contains("line 3: `sqs: moto` without an interruption queue"), "{e}");
+        assert!(e.contains("--interruption-queue"), "{e}");
+    }
 
     #[test]
     fn steps_and_scenarios_may_be_for_one_autoscaler_with_a_reason() {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::external_sqs::SqsKind;
 use crate::under_test::AutoscalerKind;
 
 fn default_world() -> String {
@@ -51,6 +52,10 @@ pub struct Scenario {
     /// Why the scenario runs only with `autoscalers` (required with it).
     #[serde(default)]
     pub reason: Option<String>,
+    /// Where the interruption queue lives: `built-in` (fake-ec2's, the default), `moto` or
+    /// `localstack` (started for the run; `e2e run --sqs` overrides it).
+    #[serde(default)]
+    pub sqs: SqsKind,
     pub steps: Vec<StepEntry>,
 }
 

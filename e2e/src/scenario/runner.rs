@@ -16,6 +16,7 @@ use super::observe::Observer;
 use super::steps::{run_step, running_pods_by_app};
 use crate::cluster::Backend;
 use crate::env::{AutoscalerKind, Env, EnvConfig};
+use crate::external_sqs::{ExternalQueueReport, QueueHost, SqsKind, interruption_queue};
 use crate::karpenter::settings::{ArgMapping, map_autoscaler_args};
 use crate::report::timeline::{Normalizer, StepRecord, Timeline};
 use crate::report::view::{RunMeta, RunStatus, RunView, Samples};
@@ -37,11 +38,14 @@ pub fn autoscaler_features() -> BTreeSet<String> {
 pub struct RunOptions {
     pub backend: Backend,
     pub autoscaler: AutoscalerKind,
+    /// Where the interruption queue lives, for every scenario that watches one (default: what
+    /// each scenario's `sqs:` says).
+    pub sqs: Option<SqsKind>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { backend: crate::env::default_backend(), autoscaler: AutoscalerKind::default() }
+        RunOptions { backend: crate::env::default_backend(), autoscaler: AutoscalerKind::default(), sqs: None }
     }
 }
 
@@ -72,6 +76,8 @@ pub struct Outcome {
     pub aws_calls: Vec<CallCount>,
     /// The interruption queue's messages, sent and received.
     pub messages: MessageCounts,
+    /// What went through the interruption queue when it was on an external SQS.
+    pub external_queue: Option<ExternalQueueReport>,
 }
 
 impl Outcome {
@@ -93,6 +99,7 @@ impl Outcome {
             notes: Vec::new(),
             aws_calls: Vec::new(),
             messages: MessageCounts::default(),
+            external_queue: None,
         }
     }
 
@@ -146,11 +153,20 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         }
         None => None,
     };
+    // Only a scenario watching an interruption queue can have it elsewhere.
+    let sqs = match interruption_queue(&scenario.autoscaler_args) {
+        Some(_) => QueueHost::from(opts.sqs.unwrap_or(scenario.sqs)),
+        None => QueueHost::BuiltIn,
+    };
+    let skip = skip.or_else(|| sqs.unavailable().map(|why| format!("not run: the interruption queue on {sqs}: {why}")));
     if let Some(why) = skip {
         println!("[{name}] skipped with {kind}: {why}");
         return Ok(Outcome::not_run(scenario, kind, Status::Skipped(why), started.elapsed()));
     }
     let (karpenter_env, mut notes) = settings_for(scenario, kind)?;
+    if sqs != QueueHost::BuiltIn {
+        notes.push(format!("interruption queue on {sqs}"));
+    }
     for n in &notes {
         println!("[{name}] {n}");
     }
@@ -164,6 +180,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         clock_factor: scenario.clock_factor,
         autoscaler_args: scenario.autoscaler_args.clone(),
         sqs_endpoint: None,
+        sqs,
         backend: opts.backend,
         autoscaler: kind,
         karpenter_env,
@@ -238,6 +255,15 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     for t in &side {
         t.abort();
     }
+    // Before the queue goes with the environment: what crossed it, once the last message is through.
+    let external_queue = match env.external_sqs() {
+        Some(queue) => Some(queue.settle(&env.fake, EXTERNAL_QUEUE_SETTLE).await),
+        None => None,
+    };
+    if let Some(report) = &external_queue {
+        println!("[{name}] {}", report.describe());
+        notes.push(report.describe());
+    }
     let samples = observer.finish(&env.kube).await;
     let messages = observer.messages();
     let aws_calls = env.fake.requests().counts();
@@ -263,8 +289,12 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         notes,
         aws_calls,
         messages,
+        external_queue,
     })
 }
+
+/// How long a run's end waits for its external queue's last messages to be forwarded and consumed.
+const EXTERNAL_QUEUE_SETTLE: Duration = Duration::from_secs(30);
 
 /// Karpenter's extra environment for the scenario's `autoscaler_args`, and a note per flag
 /// saying how it was taken (nothing for the project's autoscaler, which takes them as they are).

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events))
         .route("/events/log", get(event_log))
         .route("/events/rules", get(rules).post(put_rule))
+        .route("/events/forwarded", get(forwarded))
         .route("/interrupt", post(interrupt))
         .route("/health-event", post(health_event))
         .route("/pools", get(pools).post(set_pools))
@@ -354,6 +355,11 @@ async fn rules(State(s): State<AppState>) -> Json<Value> {
         .map(|r| json!({"name": r.name, "pattern": r.pattern_json, "targets": r.targets}))
         .collect();
     Json(json!(list))
+}
+
+/// What the forwarder sent to external SQS queues, and gave up on after its retries.
+async fn forwarded(State(s): State<AppState>) -> Json<crate::events::Forwarded> {
+    Json(s.cloud().events.forwarded())
 }
 
 async fn put_rule(State(s): State<AppState>, Json(c): Json<crate::events::RuleConfig>) -> Response {

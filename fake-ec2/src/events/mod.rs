@@ -10,8 +10,11 @@
 //! record, in the order they happened on the world clock, so the same seed and requests give the
 //! same messages in the same order.
 
+mod forward;
 pub mod pattern;
 pub mod snapshot;
+
+pub use forward::{Forward, ForwardCounters, Forwarded, forward};
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -334,13 +337,8 @@ pub struct Bus {
     sink: Option<std::io::LineWriter<std::fs::File>>,
     /// Where events for external SQS queues (targets that are queue URLs) go: the forwarder task.
     external: Option<tokio::sync::mpsc::UnboundedSender<Forward>>,
-}
-
-/// One message for a queue of an external SQS endpoint (LocalStack, moto_server, AWS).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    pub queue_url: String,
-    pub body: String,
+    /// What the forwarder delivered and gave up on, shared with its task.
+    forwarded: std::sync::Arc<ForwardCounters>,
 }
 
 impl Bus {
@@ -357,6 +355,16 @@ impl Bus {
     /// Sends messages for targets that are queue URLs (`http(s)://host/account/name`) to `tx`.
     pub fn set_forwarder(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Forward>) {
         self.external = Some(tx);
+    }
+
+    /// The counters the forwarder task updates (hand them to [`forward`]).
+    pub fn forward_counters(&self) -> std::sync::Arc<ForwardCounters> {
+        self.forwarded.clone()
+    }
+
+    /// What the forwarder has delivered to external SQS queues so far, and given up on.
+    pub fn forwarded(&self) -> Forwarded {
+        self.forwarded.read()
     }
 
     /// Adds or replaces a rule by name.
@@ -391,6 +399,7 @@ impl Bus {
                     let sent = match &self.external {
                         Some(tx) => tx
                             .send(Forward { queue_url: target.clone(), body: body.clone() })
+                            .map(|()| self.forwarded.queue())
                             .map_err(|_| "the forwarder has stopped".to_owned()),
                         None => Err("no forwarder to external SQS endpoints runs".to_owned()),
                     };
@@ -445,47 +454,6 @@ impl Bus {
     /// How many events were published.
     pub fn published(&self) -> u64 {
         self.next_seq.saturating_sub(1)
-    }
-}
-
-/// Sends forwarded events to external SQS queues with aws-sdk-sqs, one at a time in the order
-/// they happened (at-least-once: a failed send is retried a few times, then logged and dropped).
-/// Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, else dummy ones (moto and
-/// LocalStack take any).
-pub async fn forward(mut rx: tokio::sync::mpsc::UnboundedReceiver<Forward>, region: String) {
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
-    let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "fake-ec2".into());
-    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "fake-ec2".into());
-    let mut clients: std::collections::BTreeMap<String, aws_sdk_sqs::Client> = std::collections::BTreeMap::new();
-    while let Some(f) = rx.recv().await {
-        let endpoint = match f.queue_url.match_indices('/').nth(2) {
-            Some((i, _)) => f.queue_url[..i].to_owned(),
-            None => f.queue_url.clone(),
-        };
-        let client = clients.entry(endpoint.clone()).or_insert_with(|| {
-            let cfg = aws_sdk_sqs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.clone()))
-                .endpoint_url(&endpoint)
-                .credentials_provider(Credentials::new(&key, &secret, None, None, "fake-ec2"))
-                .build();
-            aws_sdk_sqs::Client::from_conf(cfg)
-        });
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match client.send_message().queue_url(&f.queue_url).message_body(&f.body).send().await {
-                Ok(_) => break,
-                Err(e) if attempt < 5 => {
-                    tracing::debug!(queue = %f.queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "retrying a forwarded event");
-                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
-                }
-                Err(e) => {
-                    tracing::warn!(queue = %f.queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not forward an event");
-                    break;
-                }
-            }
-        }
     }
 }
 

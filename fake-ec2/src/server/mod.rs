@@ -90,12 +90,12 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let ticker = tokio::spawn(drive_clock(state.clone()));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let region = {
+    let (region, counters) = {
         let mut c = state.cloud();
         c.events.set_forwarder(tx);
-        c.region().to_owned()
+        (c.region().to_owned(), c.events.forward_counters())
     };
-    let forwarder = tokio::spawn(crate::events::forward(rx, region));
+    let forwarder = tokio::spawn(crate::events::forward(rx, region, counters));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -17,6 +17,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
 pub use drain::drain_groups;
+pub use hold::MAX_HOLD;
 
 use super::context::Context;
 use super::error::Error;

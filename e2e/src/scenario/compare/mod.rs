@@ -48,7 +48,7 @@ pub async fn run(root: &Path, cfg: CompareConfig) -> anyhow::Result<bool> {
         let mut pair = Vec::new();
         for autoscaler in AutoscalerKind::ALL {
             println!("compare: {} with {autoscaler}", s.name);
-            let o = run_one(s, RunOptions { backend: cfg.backend, autoscaler }).await;
+            let o = run_one(s, RunOptions { backend: cfg.backend, autoscaler, sqs: None }).await;
             let json = cfg.report_dir.join(format!("{}.{autoscaler}.json", s.name));
             std::fs::write(&json, serde_json::to_string_pretty(&o.view())?)
                 .with_context(|| format!("writing {}", json.display()))?;
