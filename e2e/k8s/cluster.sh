@@ -120,10 +120,17 @@ leased_ports() {
   done
 }
 
-# pick_ports N: N ports below 32767 that no live cluster holds and nothing listens on (TCP, any address).
+# TCP ports something listens on (any address, IPv4 or IPv6), from /proc/net (state 0A = LISTEN).
+listening_ports() {
+  local hex
+  awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    while read -r hex; do echo $((16#$hex)); done
+}
+
+# pick_ports N: N ports below 32767 that no live cluster holds and nothing listens on.
 pick_ports() {
   local want="$1" p=32767 taken out=()
-  taken=" $(leased_ports | tr '\n' ' ') $(ss -Htln | awk '{n = split($4, a, ":"); print a[n]}' | tr '\n' ' ') "
+  taken=" $(leased_ports | tr '\n' ' ') $(listening_ports | tr '\n' ' ') "
   while ((${#out[@]} < want && p > 10000)); do
     p=$((p - 1))
     [[ "$taken" == *" $p "* ]] || out+=("$p")

@@ -112,7 +112,7 @@ fn spot_scale_up_on_an_existing_cluster_passes_and_leaves_nothing_behind() {
     let real: Node = serde_json::from_value(serde_json::json!({"metadata": {"name": "worker-1"}})).unwrap();
     rt.block_on(nodes.create(&PostParams::default(), &real)).unwrap();
     let err =
-        Cluster::up(Backend::Kubeconfig(existing), &root, None).err().expect("a cluster with a real Node is refused");
+        Cluster::up(Backend::Kubeconfig(existing), &root, None).expect_err("a cluster with a real Node is refused");
     let msg = err.to_string();
     assert!(
         msg.contains("1 Node(s) are not kwok fake nodes (worker-1;") && msg.contains("--allow-real-nodes"),

@@ -385,10 +385,11 @@ async fn clean_up(kubeconfig: &Path, attached: &Attached) -> anyhow::Result<Vec<
 /// (fake-ec2's) and the Nodes' heartbeat Leases (kwok sets the Node as their owner, but the
 /// garbage collector takes its time).
 async fn sweep(kube: &kube::Client, selector: &str, nodes: &Mutex<BTreeSet<String>>) {
-    delete_labelled::<Pod>(kube, selector).await;
-    delete_labelled::<autoscaler::apis::NodeClaim>(kube, selector).await;
+    let pods = |ns: Option<&str>| Api::<Pod>::namespaced(kube.clone(), ns.unwrap_or("default"));
+    delete_labelled(kube, selector, pods).await;
+    delete_labelled(kube, selector, |_| Api::<autoscaler::apis::NodeClaim>::all(kube.clone())).await;
     let seen = labelled::<Node>(kube, selector).await;
-    delete_labelled::<Node>(kube, selector).await;
+    delete_labelled(kube, selector, |_| Api::<Node>::all(kube.clone())).await;
     let names: Vec<String> = {
         let mut all = nodes.lock().unwrap_or_else(PoisonError::into_inner);
         all.extend(seen.into_iter().map(|(_, name)| name));
@@ -429,16 +430,14 @@ where
     items.iter().map(|o| (o.meta().namespace.clone(), o.meta().name.clone().unwrap_or_default())).collect()
 }
 
-async fn delete_labelled<K>(kube: &kube::Client, selector: &str)
+/// Deletes the objects of kind `K` carrying `selector`; `api` gives the API of a namespace (None:
+/// cluster-scoped).
+async fn delete_labelled<K>(kube: &kube::Client, selector: &str, api: impl Fn(Option<&str>) -> Api<K>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     for (ns, name) in labelled::<K>(kube, selector).await {
-        let api: Api<K> = match &ns {
-            Some(ns) => Api::namespaced_with(kube.clone(), ns, &()),
-            None => Api::all(kube.clone()),
-        };
-        delete(&api, &name).await;
+        delete(&api(ns.as_deref()), &name).await;
     }
 }
 
