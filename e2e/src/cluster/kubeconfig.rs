@@ -341,6 +341,8 @@ pub fn detach(kubeconfig: &Path, attached: &Attached) -> Result<(), ClusterError
     }
     let leftovers = leftovers?;
     if leftovers.is_empty() {
+        // Its kwok's config and log, kept only when something went wrong.
+        let _ = std::fs::remove_dir_all(kwok_dir(&attached.run_id));
         Ok(())
     } else {
         Err(ClusterError::Existing {
@@ -370,10 +372,28 @@ async fn clean_up(kubeconfig: &Path, attached: &Attached) -> anyhow::Result<Vec<
         remaining(k, c, s, n).await.is_empty().then_some(())
     })
     .await;
-    let leftovers = if gone.is_ok() { Vec::new() } else { remaining(&kube, &created, &selector, &nodes).await };
+    let mut leftovers = if gone.is_ok() { Vec::new() } else { remaining(&kube, &created, &selector, &nodes).await };
+    // A CRD goes once the API server has deleted every object of it (its own finalizer).
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
     for name in &attached.crds_added {
         let _ = crds.delete(name, &DeleteParams::default()).await;
+    }
+    let (api, added) = (&crds, attached.crds_added.as_slice());
+    let crds_left = move || async move {
+        let mut left = Vec::new();
+        for name in added {
+            if api.get_opt(name).await.ok().flatten().is_some() {
+                left.push(format!("CustomResourceDefinition {name}"));
+            }
+        }
+        left
+    };
+    let crds_gone = crate::env::wait_for("the CRDs the run added deleted", CLEANUP_TIMEOUT, move || async move {
+        crds_left().await.is_empty().then_some(())
+    })
+    .await;
+    if crds_gone.is_err() {
+        leftovers.extend(crds_left().await);
     }
     for ns in LEASE_NAMESPACES.iter().filter(|ns| !attached.leases_before.contains(**ns)) {
         let _ = Api::<Lease>::namespaced(kube.clone(), ns).delete(LEADER_LEASE, &DeleteParams::default()).await;
