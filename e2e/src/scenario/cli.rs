@@ -129,7 +129,9 @@ pub async fn run(root: &Path, args: &[String], run: RunArgs) -> anyhow::Result<b
     print_summary(&outcomes);
     let wall_s = started.elapsed().as_secs_f64();
     println!("wall time: {wall_s:.0}s with {} job(s)", run.jobs.max(1));
-    if let Some(md) = &run.wall_time_to {
+    if run.wall_time_to.is_some() && opts.autoscaler != crate::env::AutoscalerKind::Spotbench {
+        println!("wall time not recorded: the section compares jobs with the project's autoscaler, not autoscalers");
+    } else if let Some(md) = &run.wall_time_to {
         let row = super::wall_time::Row {
             jobs: run.jobs.max(1),
             scenarios: outcomes.len(),

@@ -1,6 +1,7 @@
 //! `e2e run --wall-time-to FILE`: one row per `--jobs` value in a section of a Markdown file
 //! (bench/results.md), so the suite's wall time at 1 and 2 jobs is written by the runs that
-//! measured it. A new row replaces the one with the same jobs; the others stay.
+//! measured it, with the project's autoscaler. A new row replaces the one with the same jobs; the
+//! others stay.
 
 use std::path::Path;
 
