@@ -104,6 +104,18 @@ fn spot_scale_up_on_an_existing_cluster_passes_and_leaves_nothing_behind() {
     let root = repo_root();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let kube = rt.block_on(client(&outside.kubeconfig));
+    // The controller-manager and the scheduler take their leader Leases a few seconds after the
+    // cluster is up: only once they hold them is the cluster's own state settled for the snapshot.
+    let system_leases: Api<Lease> = Api::namespaced(kube.clone(), "kube-system");
+    let api = &system_leases;
+    rt.block_on(e2e::env::wait_for("the control plane's leader Leases", Duration::from_secs(60), move || async move {
+        let names = names(api.clone(), None).await;
+        ["kube-system/kube-controller-manager", "kube-system/kube-scheduler"]
+            .iter()
+            .all(|l| names.contains(*l))
+            .then_some(())
+    }))
+    .unwrap();
     let before = rt.block_on(snapshot(&kube));
     assert!(before.iter().all(|(what, set)| !what.starts_with("labelled") || set.is_empty()));
 
