@@ -17,7 +17,7 @@ AUTOSCALER ?= spotbench
 
 help:
 	@echo "make demo   - spot scale-up end to end: local cluster, fake-ec2, autoscaler, 10 pods (KEEP=1 leaves it up)"
-	@echo "make e2e    - every scenario in fixtures/scenarios on the local backend, a summary, HTML reports (SCENARIOS=\"a b\" for some)"
+	@echo "make e2e    - every scenario in fixtures/scenarios on the local backend, a summary, HTML reports (SCENARIOS=\"a b\" for some, JOBS=2 for two at once)"
 	@echo "              (AUTOSCALER=karpenter runs them with upstream Karpenter; the results go to bench/matrix-*.json, bench/matrix.md, README)"
 	@echo "make compare - each scenario with both autoscalers on one seed: a page per scenario, bench/compare.md (SCENARIOS=\"a b\")"
 	@echo "make serve  - build and serve fake-ec2 with the default world on 127.0.0.1:$(PORT)"
@@ -56,10 +56,13 @@ demo: setup k8s-bins
 # BACKEND=kind runs them on kind clusters (Docker) instead of the local kwokctl binary runtime.
 JUNIT ?= $(CACHE_DIR)/reports/junit.xml
 BACKEND ?= local
+# Scenarios run at once, each on its own cluster (JOBS=2); each one's lines are printed together.
+# WALL_TIME=bench/results.md records the run's wall time there, as the row for its JOBS.
+JOBS ?= 1
 # Every result is recorded in bench/matrix-$(AUTOSCALER).json and the scenario × autoscaler matrix
 # (bench/matrix.md, README) is rewritten from those files.
 e2e: $(if $(filter local,$(BACKEND)),k8s-bins) $(if $(filter karpenter,$(AUTOSCALER)),karpenter-bin)
-	cargo run -p e2e -- run --backend $(BACKEND) --autoscaler $(AUTOSCALER) --matrix --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
+	cargo run -p e2e -- run --backend $(BACKEND) --autoscaler $(AUTOSCALER) --jobs $(JOBS) $(if $(WALL_TIME),--wall-time-to $(WALL_TIME)) --matrix --junit $(JUNIT) --report-dir $(CACHE_DIR)/reports $(SCENARIOS)
 
 # A/B: each scenario (SCENARIOS, else the core five) with both autoscalers on the same seed: an HTML
 # page per scenario under $(CACHE_DIR)/reports/compare and the summary bench/compare.md.

@@ -58,6 +58,7 @@ write_config() {
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
+$(port_lines)
   runtime: binary
   bindAddress: 127.0.0.1
   kubeVersion: ${KUBE_VERSION}
@@ -115,6 +116,51 @@ componentsPatches:
 EOF
 }
 
+# kwokctl's own choice (probing downwards from 32767 for a port nothing listens on) relies on
+# every earlier cluster's components listening already: kube-apiserver does once `--wait`
+# returns, but the controller-manager, scheduler and kwok may bind later, and a component that
+# restarts frees its port for a moment. So `up` chooses every port itself, under the create lock,
+# among ports no live cluster of this work dir holds (a cluster's config file is its lease until
+# `down`) and nothing listens on, and writes them into the config.
+PORT_KEYS=(etcdPeerPort etcdPort kubeApiserverPort kwokControllerPort kubeControllerManagerPort kubeSchedulerPort)
+
+# The `options:` lines for CLUSTER_PORTS (none when unset: dry runs leave the choice to kwokctl).
+port_lines() {
+  [[ -n "${CLUSTER_PORTS:-}" ]] || return 0
+  local ports i
+  read -ra ports <<<"$CLUSTER_PORTS"
+  for i in "${!PORT_KEYS[@]}"; do
+    printf '  %s: %s\n' "${PORT_KEYS[$i]}" "${ports[$i]}"
+  done
+}
+
+leased_ports() {
+  local f
+  for f in "$KWOK_WORKDIR"/configs/*.yaml; do
+    [[ -e "$f" && -d "$(cluster_dir "$(basename "$f" .yaml)")" ]] || continue
+    grep -Eo '^  [a-zA-Z]+Port: [0-9]+$' "$f" | awk '{print $2}' || true
+  done
+}
+
+# TCP ports something listens on (any address, IPv4 or IPv6), from /proc/net (state 0A = LISTEN).
+listening_ports() {
+  local hex
+  awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    while read -r hex; do echo $((16#$hex)); done
+}
+
+# pick_ports N: N ports below 32767 that no live cluster holds and nothing listens on.
+pick_ports() {
+  local want="$1" p=32767 taken out=()
+  taken=" $(leased_ports | tr '\n' ' ') $(listening_ports | tr '\n' ' ') "
+  while ((${#out[@]} < want && p > 10000)); do
+    p=$((p - 1))
+    [[ "$taken" == *" $p "* ]] || out+=("$p")
+  done
+  ((${#out[@]} == want)) || die "no $want free ports below 32767"
+  echo "${out[*]}"
+}
+
 default_name() { printf 'spotbench-%s-%04x%04x' "$$" "$RANDOM" "$RANDOM"; }
 
 # kwokctl create cluster, loopback only, with our config. Extra args are appended.
@@ -158,14 +204,16 @@ do_up() {
   local name="$1"
   check_dry_run "$name" >/dev/null
   log "creating cluster $name (kube $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION) in $(cluster_dir "$name")"
-  # kwokctl picks ports by probing downwards from 32767, so two creates at the same time would
-  # pick the same ports: serialise creation machine-wide until the components listen. (fd 8 is
+  # Ports are chosen from what listens now and what other clusters hold (pick_ports), so two
+  # creates at the same time would pick the same ones: serialise creation machine-wide. (fd 8 is
   # closed for kwokctl so the daemons it forks do not inherit the lock.)
   local lock="${TMPDIR:-/tmp}/spotbench-kwokctl-create.lock"
   { exec 8>>"$lock"; } 2>/dev/null || exec 8<"$lock"
   flock -w 600 8 || die "timed out waiting for $lock"
   local rc=0
-  kwokctl_create "$name" >&2 8>&- || rc=$?
+  CLUSTER_PORTS="$(pick_ports "${#PORT_KEYS[@]}")"
+  log "ports ${PORT_KEYS[*]}: $CLUSTER_PORTS"
+  CLUSTER_PORTS="$CLUSTER_PORTS" kwokctl_create "$name" >&2 8>&- || rc=$?
   flock -u 8
   exec 8>&-
   if [[ $rc -ne 0 ]]; then

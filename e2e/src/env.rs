@@ -57,10 +57,7 @@ pub struct EnvConfig {
 
 /// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
 pub fn default_backend() -> Backend {
-    match std::env::var("SPOTBENCH_BACKEND").as_deref() {
-        Ok("kind") => Backend::Kind,
-        _ => Backend::Local,
-    }
+    std::env::var("SPOTBENCH_BACKEND").ok().and_then(|b| Backend::parse(&b).ok()).unwrap_or(Backend::Local)
 }
 
 impl Default for EnvConfig {
@@ -199,7 +196,7 @@ impl Env {
         let aws = AwsClients::from_sdk_config(&sdk);
         let cluster_name = CLUSTER_NAME.to_owned();
         // A fixed port, so a restarted autoscaler serves its metrics where tests look.
-        let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+        let metrics_addr = format!("127.0.0.1:{}", crate::ports::reserve(std::net::Ipv4Addr::LOCALHOST.into())?);
         let mut args = vec![
             "--cluster-name".to_owned(),
             cluster_name.clone(),
@@ -377,18 +374,23 @@ impl Env {
             .filter(|d| !d.is_empty() && d.lines().any(|l| !l.trim_start().starts_with('#')))
         {
             let value: serde_json::Value = serde_saphyr::from_str(doc).context("parsing manifest")?;
-            let obj: DynamicObject = serde_json::from_value(value).context("manifest is not a Kubernetes object")?;
+            let mut obj: DynamicObject =
+                serde_json::from_value(value).context("manifest is not a Kubernetes object")?;
             let types = obj.types.clone().context("manifest without apiVersion/kind")?;
             let gvk = GroupVersionKind::try_from(&types)?;
             let (resource, caps) = pinned_kind(&self.kube, &gvk).await?;
             let name = obj.metadata.name.clone().context("manifest without metadata.name")?;
-            let api: Api<DynamicObject> = match caps.scope {
+            let namespace = match caps.scope {
                 kube::discovery::Scope::Namespaced => {
-                    let ns = obj.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned());
-                    Api::namespaced_with(self.kube.clone(), &ns, &resource)
+                    Some(obj.metadata.namespace.clone().unwrap_or_else(|| "default".to_owned()))
                 }
-                kube::discovery::Scope::Cluster => Api::all_with(self.kube.clone(), &resource),
+                kube::discovery::Scope::Cluster => None,
             };
+            let api: Api<DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(self.kube.clone(), ns, &resource),
+                None => Api::all_with(self.kube.clone(), &resource),
+            };
+            self.cluster.mark(&mut obj, &resource, namespace.as_deref());
             api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&obj))
                 .await
                 .with_context(|| format!("applying {} {name}", gvk.kind))?;

@@ -16,8 +16,12 @@ enum Cmd {
     /// An environment for manual play: cluster, fake-ec2 and the autoscaler (watching the
     /// interruption queue), running until Ctrl-C; prints KUBECONFIG, the endpoints and commands to try.
     Up {
-        #[arg(long, value_enum, default_value_t = Backend::Local)]
+        /// local, kind, or kubeconfig:<file> (a cluster you have: what the run adds is removed at exit).
+        #[arg(long, default_value = "local", value_parser = Backend::parse)]
         backend: Backend,
+        /// With kubeconfig:<file>, run even though the cluster has Nodes that are not kwok fake nodes.
+        #[arg(long)]
+        allow_real_nodes: bool,
         /// The autoscaler to run: the project's, or upstream Karpenter (built and cached on first use).
         #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
         autoscaler: AutoscalerKind,
@@ -78,15 +82,28 @@ enum Cmd {
         /// README's scenario × autoscaler matrix from those files.
         #[arg(long)]
         matrix: bool,
-        /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
-        #[arg(long, value_enum)]
+        /// Cluster backend: local, kind, or kubeconfig:<file> for a cluster you have (everything a run
+        /// creates there is labelled spotbench.io/run=<id> and deleted after it). Default:
+        /// SPOTBENCH_BACKEND, else local.
+        #[arg(long, value_parser = Backend::parse)]
         backend: Option<Backend>,
+        /// With kubeconfig:<file>, run even though the cluster has Nodes that are not kwok fake nodes.
+        #[arg(long)]
+        allow_real_nodes: bool,
         /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
         #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
         autoscaler: AutoscalerKind,
         /// Where the interruption queue lives for scenarios that watch one (overrides their `sqs:`).
         #[arg(long, value_enum)]
         sqs: Option<SqsKind>,
+        /// Scenarios run at once, each on its own cluster; each one's lines are printed together
+        /// when it ends. Reports, JUnit and the summary keep the scenarios' order.
+        #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Record the run's wall time, as the row for its --jobs, in this Markdown file (a section of
+        /// bench/results.md).
+        #[arg(long, value_name = "FILE")]
+        wall_time_to: Option<std::path::PathBuf>,
     },
     /// A/B: each scenario with both autoscalers on the same seed; one HTML page per scenario (both
     /// runs on one time axis) and a summary table in Markdown (default bench/compare.md).
@@ -100,7 +117,7 @@ enum Cmd {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
         /// Cluster backend (default: SPOTBENCH_BACKEND, else local).
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = Backend::parse)]
         backend: Option<Backend>,
     },
     /// End-to-end performance: pending to Running for N pods, interruption notice to replacement
@@ -125,7 +142,7 @@ enum Cmd {
     List,
     /// Delete a cluster started with `up`.
     Down {
-        #[arg(long, value_enum, default_value_t = Backend::Local)]
+        #[arg(long, default_value = "local", value_parser = Backend::parse)]
         backend: Backend,
         name: String,
     },
@@ -143,8 +160,12 @@ fn main() -> anyhow::Result<()> {
         .init();
     let root = repo_root();
     match Args::parse().command {
+        Cmd::Up { backend: Backend::Kubeconfig(_), cluster_only: true, .. } => {
+            anyhow::bail!("--cluster-only with kubeconfig:<file>: that cluster is up already")
+        }
         Cmd::Up {
             backend,
+            allow_real_nodes,
             autoscaler,
             cluster_only: false,
             world,
@@ -156,6 +177,7 @@ fn main() -> anyhow::Result<()> {
             sqs_endpoint,
             ..
         } => {
+            let backend = backend.with_real_nodes_allowed(allow_real_nodes);
             let fixtures = match (bare, fixtures.is_empty()) {
                 (true, _) => Vec::new(),
                 (false, true) => e2e::up::DEFAULT_FIXTURES.iter().map(|f| (*f).to_owned()).collect(),
@@ -195,19 +217,32 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(e2e::demo::run(replicas, keep, autoscaler))
         }
-        Cmd::Run { scenarios, junit, report_dir, timeline, matrix, backend, autoscaler, sqs } => {
+        Cmd::Run {
+            scenarios,
+            junit,
+            report_dir,
+            timeline,
+            matrix,
+            backend,
+            allow_real_nodes,
+            autoscaler,
+            sqs,
+            jobs,
+            wall_time_to,
+        } => {
             let rt = tokio::runtime::Runtime::new()?;
-            let backend = backend.unwrap_or_else(e2e::env::default_backend);
+            let backend = backend.unwrap_or_else(e2e::env::default_backend).with_real_nodes_allowed(allow_real_nodes);
             let opts = e2e::scenario::runner::RunOptions { backend, autoscaler, sqs };
-            let ok = rt.block_on(e2e::scenario::cli::run(
-                &root,
-                &scenarios,
-                junit.as_deref(),
+            let run = e2e::scenario::cli::RunArgs {
+                junit,
                 report_dir,
                 timeline,
                 matrix,
+                jobs: jobs.into(),
+                wall_time_to,
                 opts,
-            ))?;
+            };
+            let ok = rt.block_on(e2e::scenario::cli::run(&root, &scenarios, run))?;
             if !ok {
                 std::process::exit(1);
             }
@@ -245,6 +280,9 @@ fn main() -> anyhow::Result<()> {
             let r = match backend {
                 Backend::Local => e2e::cluster::local::down(&root, &name),
                 Backend::Kind => e2e::cluster::kind::down(&name),
+                Backend::Kubeconfig(_) => {
+                    anyhow::bail!("nothing to delete: runs on kubeconfig:<file> remove what they added")
+                }
             };
             r.with_context(|| format!("deleting cluster {name}"))
         }

@@ -22,7 +22,7 @@ pub const DEFAULT_FIXTURES: [&str; 2] = ["nodepools/ec2nodeclass-default.yaml", 
 pub async fn run(cfg: UpConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     println!(
-        "up: {:?} cluster + fake-ec2 ({}, seed {}, clock x{}) + {} ...",
+        "up: {} cluster + fake-ec2 ({}, seed {}, clock x{}) + {} ...",
         cfg.env.backend, cfg.env.world, cfg.env.seed, cfg.env.clock_factor, cfg.env.autoscaler
     );
     let env = Env::start(cfg.env.clone()).await?;

@@ -62,7 +62,15 @@ pub fn up(repo_root: &Path, name: Option<&str>) -> Result<Cluster, ClusterError>
     if let Some(reason) = unavailable() {
         return Err(ClusterError::NotRun { backend: "kind", reason });
     }
-    let name = name.map_or_else(|| format!("spotbench-{}", std::process::id()), str::to_owned);
+    // The process id and a count: clusters of one process running side by side (`--jobs`) differ.
+    static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = name.map_or_else(
+        || {
+            let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("spotbench-{}-{n}", std::process::id())
+        },
+        str::to_owned,
+    );
     let kubeconfig = kubeconfig_path(&name);
     if let Some(dir) = kubeconfig.parent() {
         std::fs::create_dir_all(dir)
@@ -75,6 +83,7 @@ pub fn up(repo_root: &Path, name: Option<&str>) -> Result<Cluster, ClusterError>
         kubeconfig: kubeconfig.clone(),
         repo_root: repo_root.to_path_buf(),
         keep: false,
+        attached: None,
     };
     run(
         "kind create cluster",

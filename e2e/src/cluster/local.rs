@@ -13,11 +13,16 @@ pub fn up(repo_root: &Path, name: Option<&str>) -> Result<Cluster, ClusterError>
     if let Some(n) = name {
         cmd.arg(n);
     }
-    // Progress (and the long first build of the binaries) goes to our stderr as it happens.
+    // Progress (and the long first build of the binaries) goes to our stderr as it happens, or,
+    // for a scenario running beside others, into its group of lines.
+    let grouped = crate::output::buffering();
     let out = cmd
-        .stderr(Stdio::inherit())
+        .stderr(if grouped { Stdio::piped() } else { Stdio::inherit() })
         .output()
         .map_err(|source| ClusterError::Spawn { what: script.display().to_string(), source })?;
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        crate::output::line(line);
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let kubeconfig = stdout
         .lines()
@@ -33,7 +38,14 @@ pub fn up(repo_root: &Path, name: Option<&str>) -> Result<Cluster, ClusterError>
                 .and_then(|p| p.file_name())
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            Ok(Cluster { name, backend: Backend::Local, kubeconfig, repo_root: repo_root.to_path_buf(), keep: false })
+            Ok(Cluster {
+                name,
+                backend: Backend::Local,
+                kubeconfig,
+                repo_root: repo_root.to_path_buf(),
+                keep: false,
+                attached: None,
+            })
         }
         _ => Err(ClusterError::Failed {
             what: "cluster.sh up".into(),

@@ -1,16 +1,20 @@
-//! Kubernetes clusters to run against: `local` (kwokctl's binary runtime, no Docker; the default)
-//! and `kind` (where a Docker engine runs). Either way a real kube-apiserver, scheduler and
-//! controller-manager, with kwok playing the kubelet for fake-ec2's Nodes.
+//! Kubernetes clusters to run against: `local` (kwokctl's binary runtime, no Docker; the default),
+//! `kind` (where a Docker engine runs) and `kubeconfig:<file>` (a cluster the user already has).
+//! Either way a real kube-apiserver, scheduler and controller-manager, with kwok playing the
+//! kubelet for fake-ec2's Nodes.
 
 pub mod kind;
+pub mod kubeconfig;
 pub mod local;
 
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Local,
     Kind,
+    /// `kubeconfig:<file>`: an existing cluster ([`kubeconfig`]).
+    Kubeconfig(kubeconfig::Existing),
 }
 
 impl Backend {
@@ -18,6 +22,34 @@ impl Backend {
         match self {
             Backend::Local => "local",
             Backend::Kind => "kind",
+            Backend::Kubeconfig(_) => "kubeconfig",
+        }
+    }
+
+    /// `local`, `kind` or `kubeconfig:<file>` (a command-line value).
+    pub fn parse(s: &str) -> Result<Backend, String> {
+        match (s, s.strip_prefix("kubeconfig:")) {
+            ("local", _) => Ok(Backend::Local),
+            ("kind", _) => Ok(Backend::Kind),
+            (_, Some(file)) => kubeconfig::Existing::parse(file).map(Backend::Kubeconfig),
+            _ => Err(format!("unknown backend `{s}`: local, kind or kubeconfig:<file>")),
+        }
+    }
+
+    /// This backend, with `--allow-real-nodes` as given (only an existing cluster can have real ones).
+    pub fn with_real_nodes_allowed(self, allow: bool) -> Backend {
+        match self {
+            Backend::Kubeconfig(e) => Backend::Kubeconfig(kubeconfig::Existing { allow_real_nodes: allow, ..e }),
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Kubeconfig(e) => write!(f, "kubeconfig:{}", e.kubeconfig.display()),
+            other => f.write_str(other.name()),
         }
     }
 }
@@ -35,6 +67,9 @@ pub enum ClusterError {
     },
     #[error("{what} failed (exit {code:?}): {stderr_tail}")]
     Failed { what: String, code: Option<i32>, stderr_tail: String },
+    /// An existing cluster (`kubeconfig:<file>`) refused, unreachable or not cleaned up.
+    #[error("kubeconfig backend ({kubeconfig}): {message}")]
+    Existing { kubeconfig: String, message: String },
 }
 
 /// A running cluster, deleted when dropped (normal exit, failure or panic).
@@ -45,6 +80,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     repo_root: PathBuf,
     keep: bool,
+    /// What a run adds to an existing cluster (`kubeconfig:` backend only), deleted on teardown.
+    attached: Option<Box<kubeconfig::Attached>>,
 }
 
 impl Cluster {
@@ -52,6 +89,7 @@ impl Cluster {
         match backend {
             Backend::Local => local::up(repo_root, name),
             Backend::Kind => kind::up(repo_root, name),
+            Backend::Kubeconfig(existing) => kubeconfig::up(repo_root, existing),
         }
     }
 
@@ -60,6 +98,8 @@ impl Cluster {
         match backend {
             Backend::Local => None,
             Backend::Kind => kind::unavailable(),
+            // The user's own cluster: one that cannot be reached is a failure, not a missing capability.
+            Backend::Kubeconfig(_) => None,
         }
     }
 
@@ -94,10 +134,21 @@ impl Cluster {
             .ok_or_else(|| anyhow::anyhow!("no server URL in {}", self.kubeconfig.display()))
     }
 
+    /// Labels an object about to be applied and remembers it, on an existing cluster (where
+    /// teardown deletes exactly what the run created); nothing otherwise.
+    pub fn mark(&self, obj: &mut kube::api::DynamicObject, resource: &kube::api::ApiResource, namespace: Option<&str>) {
+        if let Some(attached) = &self.attached {
+            attached.mark(obj, resource, namespace);
+        }
+    }
+
+    /// Deletes the cluster; on an existing one, what the run added to it.
     pub fn down(&self) -> Result<(), ClusterError> {
-        match self.backend {
-            Backend::Local => local::down(&self.repo_root, &self.name),
-            Backend::Kind => kind::down(&self.name),
+        match (self.backend, &self.attached) {
+            (Backend::Kubeconfig(_), Some(attached)) => kubeconfig::detach(&self.kubeconfig, attached),
+            (Backend::Kubeconfig(_), None) => Ok(()),
+            (Backend::Local, _) => local::down(&self.repo_root, &self.name),
+            (Backend::Kind, _) => kind::down(&self.name),
         }
     }
 }

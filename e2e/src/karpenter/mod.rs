@@ -102,9 +102,10 @@ impl Build {
     }
 }
 
-/// A TCP port free on every interface now (Karpenter binds its ports on all of them).
+/// A TCP port free on every interface now (Karpenter binds its ports on all of them), never one
+/// handed out before in this process ([`crate::ports`]).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("0.0.0.0:0")?.local_addr()?.port())
+    crate::ports::reserve(std::net::Ipv4Addr::UNSPECIFIED.into())
 }
 
 /// Waits until `GET http://127.0.0.1:<port>/readyz` answers 200, as the chart's readiness probe.

@@ -1,5 +1,5 @@
-//! `e2e run` and `e2e list`: run scenarios one after another, print a summary table, write the
-//! reports and JUnit XML.
+//! `e2e run` and `e2e list`: run scenarios (one after another, or `--jobs N` at a time), print a
+//! summary table, write the reports and JUnit XML.
 
 use std::path::{Path, PathBuf};
 
@@ -72,60 +72,116 @@ fn stem(scenario: &str, autoscaler: crate::env::AutoscalerKind) -> String {
     }
 }
 
-/// Runs the scenarios; true when none failed.
-pub async fn run(
-    root: &Path,
-    args: &[String],
-    junit: Option<&Path>,
-    report_dir: Option<PathBuf>,
-    write_timeline: bool,
-    matrix: bool,
-    opts: RunOptions,
-) -> anyhow::Result<bool> {
+/// What `e2e run` was asked for, besides the scenarios.
+#[derive(Clone, Debug, Default)]
+pub struct RunArgs {
+    /// Write JUnit XML here.
+    pub junit: Option<PathBuf>,
+    /// Where the HTML reports go (default [`default_report_dir`]).
+    pub report_dir: Option<PathBuf>,
+    /// Also write each normalized timeline as YAML and what the report draws as JSON.
+    pub timeline: bool,
+    /// Record the results in the scenario × autoscaler matrix.
+    pub matrix: bool,
+    /// Scenarios run at once, each on its own cluster (1: one after another, lines as they come).
+    pub jobs: usize,
+    /// Record the run's wall time, by jobs, in this Markdown file's section ([`super::wall_time`]).
+    pub wall_time_to: Option<PathBuf>,
+    pub opts: RunOptions,
+}
+
+/// Runs the scenarios; true when none failed. The summary, the JUnit XML and the matrix list them
+/// in the order given, however many ran at once.
+pub async fn run(root: &Path, args: &[String], run: RunArgs) -> anyhow::Result<bool> {
     let scenarios = load_named(root, args)?;
+    let opts = run.opts;
     // A backend this machine cannot run is a missing capability, not a failure: one line, exit 0.
     if let Some(reason) = crate::cluster::Cluster::unavailable(opts.backend) {
         println!("not run: {} scenario(s) on the {} backend: {reason}", scenarios.len(), opts.backend.name());
         return Ok(true);
     }
-    let dir = report_dir.unwrap_or_else(default_report_dir);
+    if run.jobs > 1 && matches!(opts.backend, crate::cluster::Backend::Kubeconfig(_)) {
+        anyhow::bail!(
+            "--jobs {} with kubeconfig:<file>: the scenarios would share one cluster; run them one at a time",
+            run.jobs
+        );
+    }
+    let dir = run.report_dir.clone().unwrap_or_else(default_report_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     println!("autoscaler under test: {}", opts.autoscaler);
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    for s in &scenarios {
-        // Kept next to the report: `fake-ec2 replay` re-asks a failed run's requests on a laptop.
-        let record = dir.join(format!("{}.requests.ndjson", stem(&s.name, opts.autoscaler)));
-        let outcome = run_one_recorded(s, opts, Some(record.clone())).await;
-        if record.exists() {
-            println!("[{}] fake-ec2's requests: {} (fake-ec2 replay)", s.name, record.display());
+    let started = std::time::Instant::now();
+    let load_at_start = super::wall_time::load_average();
+    let results: Vec<anyhow::Result<Outcome>> = if run.jobs <= 1 {
+        let mut results = Vec::new();
+        for s in &scenarios {
+            results.push(run_and_report(s, opts, &dir, run.timeline).await);
         }
-        if !matches!(outcome.status, Status::Skipped(_)) {
-            let path = dir.join(format!("{}.html", report_stem(&outcome)));
-            std::fs::write(&path, report::html::render(&outcome.view()))
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!("[{}] report: {}", outcome.name, path.display());
-            if write_timeline {
-                let path = dir.join(format!("{}.timeline.yaml", report_stem(&outcome)));
-                std::fs::write(&path, serde_saphyr::to_string(&outcome.timeline)?)?;
-                println!("[{}] timeline: {}", outcome.name, path.display());
-                let path = dir.join(format!("{}.run.json", report_stem(&outcome)));
-                std::fs::write(&path, serde_json::to_string_pretty(&outcome.view())?)?;
-                println!("[{}] what the report draws: {}", outcome.name, path.display());
-            }
-        }
-        outcomes.push(outcome);
-    }
+        results
+    } else {
+        super::parallel::run(
+            scenarios.len(),
+            run.jobs,
+            |i| scenarios[i].name.clone(),
+            |i| run_and_report(&scenarios[i], opts, &dir, run.timeline),
+        )?
+    };
+    let outcomes = results.into_iter().collect::<anyhow::Result<Vec<Outcome>>>()?;
     print_summary(&outcomes);
-    if let Some(j) = junit {
+    let wall_s = started.elapsed().as_secs_f64();
+    println!("wall time: {wall_s:.0}s with {} job(s)", run.jobs.max(1));
+    if run.wall_time_to.is_some() && opts.autoscaler != crate::env::AutoscalerKind::Spotbench {
+        println!("wall time not recorded: the section compares jobs with the project's autoscaler, not autoscalers");
+    } else if let Some(md) = &run.wall_time_to {
+        let row = super::wall_time::Row {
+            jobs: run.jobs.max(1),
+            scenarios: outcomes.len(),
+            passed: outcomes.iter().filter(|o| o.status == Status::Passed).count(),
+            wall_s,
+            sum_s: outcomes.iter().map(|o| o.wall.as_secs_f64()).sum(),
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            load: (load_at_start, super::wall_time::load_average()),
+            git: super::compare::git_head(root),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        super::wall_time::record(md, &row)?;
+        println!("wall time recorded: {}", md.display());
+    }
+    if let Some(j) = &run.junit {
         std::fs::write(j, report::junit::render(&outcomes)).with_context(|| format!("writing {}", j.display()))?;
         println!("JUnit XML: {}", j.display());
     }
-    if matrix {
+    if run.matrix {
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let md = super::matrix::record(root, &outcomes, &super::compare::git_head(root), &at)?;
         println!("matrix: {} (and the README's)", md.display());
     }
     Ok(!outcomes.iter().any(|o| matches!(o.status, Status::Failed(_))))
+}
+
+/// Runs one scenario and writes its report (and timeline files); the lines go through
+/// [`crate::say!`], grouped when scenarios run side by side.
+async fn run_and_report(s: &Scenario, opts: RunOptions, dir: &Path, write_timeline: bool) -> anyhow::Result<Outcome> {
+    // Kept next to the report: `fake-ec2 replay` re-asks a failed run's requests on a laptop.
+    let record = dir.join(format!("{}.requests.ndjson", stem(&s.name, opts.autoscaler)));
+    let outcome = run_one_recorded(s, opts, Some(record.clone())).await;
+    if record.exists() {
+        crate::say!("[{}] fake-ec2's requests: {} (fake-ec2 replay)", s.name, record.display());
+    }
+    if !matches!(outcome.status, Status::Skipped(_)) {
+        let path = dir.join(format!("{}.html", report_stem(&outcome)));
+        std::fs::write(&path, report::html::render(&outcome.view()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        crate::say!("[{}] report: {}", outcome.name, path.display());
+        if write_timeline {
+            let path = dir.join(format!("{}.timeline.yaml", report_stem(&outcome)));
+            std::fs::write(&path, serde_saphyr::to_string(&outcome.timeline)?)?;
+            crate::say!("[{}] timeline: {}", outcome.name, path.display());
+            let path = dir.join(format!("{}.run.json", report_stem(&outcome)));
+            std::fs::write(&path, serde_json::to_string_pretty(&outcome.view())?)?;
+            crate::say!("[{}] what the report draws: {}", outcome.name, path.display());
+        }
+    }
+    Ok(outcome)
 }
 
 pub fn print_summary(outcomes: &[Outcome]) {

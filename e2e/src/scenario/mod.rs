@@ -12,6 +12,8 @@ pub mod matrix;
 pub mod messages;
 pub mod model;
 pub mod observe;
+pub mod parallel;
 pub mod runner;
 pub mod steps;
+pub mod wall_time;
 pub mod world_events;

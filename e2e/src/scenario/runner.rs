@@ -160,7 +160,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     };
     let skip = skip.or_else(|| sqs.unavailable().map(|why| format!("not run: the interruption queue on {sqs}: {why}")));
     if let Some(why) = skip {
-        println!("[{name}] skipped with {kind}: {why}");
+        crate::say!("[{name}] skipped with {kind}: {why}");
         return Ok(Outcome::not_run(scenario, kind, Status::Skipped(why), started.elapsed()));
     }
     let (karpenter_env, mut notes) = settings_for(scenario, kind)?;
@@ -168,11 +168,12 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         notes.push(format!("interruption queue on {sqs}"));
     }
     for n in &notes {
-        println!("[{name}] {n}");
+        crate::say!("[{name}] {n}");
     }
-    println!(
+    crate::say!(
         "[{name}] starting: cluster + fake-ec2 (seed {}, clock x{}) + {kind}",
-        scenario.seed, scenario.clock_factor
+        scenario.seed,
+        scenario.clock_factor
     );
     let mut env = Env::start(EnvConfig {
         world: scenario.world.clone(),
@@ -189,7 +190,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     })
     .await
     .with_context(|| format!("starting the environment for {name} with {kind}"))?;
-    println!("[{name}] up in {:.1}s", started.elapsed().as_secs_f64());
+    crate::say!("[{name}] up in {:.1}s", started.elapsed().as_secs_f64());
     let observer = Observer::new(env.fake.clone(), env.autoscaler_restarts());
     let side = [
         tokio::spawn(observer.clone().watch_claims(env.kube.clone())),
@@ -206,13 +207,13 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         let t0 = Instant::now();
         let mut rec = StepRecord { step: i + 1, action: describe(step), ..StepRecord::default() };
         if let Some(why) = entry.skipped_for(kind) {
-            println!("[{name}] step {}/{total}: {} — skipped with {kind}: {why}", i + 1, rec.action);
+            crate::say!("[{name}] step {}/{total}: {} — skipped with {kind}: {why}", i + 1, rec.action);
             notes.push(format!("step {} ({}) skipped: {why}", i + 1, step.kind()));
             rec.action = format!("{} (skipped: {why})", rec.action);
             timeline.steps.push(rec);
             continue;
         }
-        println!("[{name}] step {}/{total}: {}", i + 1, rec.action);
+        crate::say!("[{name}] step {}/{total}: {}", i + 1, rec.action);
         let result = run_step(&mut env, &observer, scenario, step, &mut rec).await;
         if matches!(step, Step::Wait(_) | Step::Expect(_)) || result.is_err() {
             let claims = observer.refresh_claims(&env.kube).await;
@@ -232,13 +233,13 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         }
         let elapsed = t0.elapsed().as_secs_f64();
         match result {
-            Ok(()) => println!("[{name}]   ok ({elapsed:.1}s, world t={:.0}s)", observer.world_seconds()),
+            Ok(()) => crate::say!("[{name}]   ok ({elapsed:.1}s, world t={:.0}s)", observer.world_seconds()),
             Err(e) => {
                 let mut msg = format!("{e:#}");
                 if let Some(log) = env.autoscaler_log() {
                     msg.push_str(&format!("\n(Karpenter's log: {})", log.display()));
                 }
-                println!("[{name}]   FAILED ({elapsed:.1}s): {msg}");
+                crate::say!("[{name}]   FAILED ({elapsed:.1}s): {msg}");
                 rec.error = Some(first_line(&msg));
                 status = Status::Failed(format!("step {} ({}): {msg}", i + 1, step.kind()));
                 timeline.steps.push(rec);
@@ -269,7 +270,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     let aws_calls = env.fake.requests().counts();
     env.stop().await;
     let wall = started.elapsed();
-    println!(
+    crate::say!(
         "[{name}] {} with {kind} in {:.1}s",
         match &status {
             Status::Passed => "passed",

@@ -88,7 +88,7 @@ pub async fn run_step(
         Step::Expect(e) => {
             let (e, because) = e.resolved(env.autoscaler_kind());
             if let Some(why) = because {
-                println!("[{}]   {} differs: {why}", scenario.name, env.autoscaler_kind());
+                crate::say!("[{}]   {} differs: {why}", scenario.name, env.autoscaler_kind());
                 rec.expectations.push(format!("{} differs: {why}", env.autoscaler_kind()));
             }
             let checks = expect::check(env, observer, &e, scenario.clock_factor).await?;
@@ -96,11 +96,11 @@ pub async fn run_step(
             for (what, r) in checks {
                 match r {
                     Ok(()) => {
-                        println!("[{}]   ok: {what}", scenario.name);
+                        crate::say!("[{}]   ok: {what}", scenario.name);
                         rec.expectations.push(format!("ok: {what}"));
                     }
                     Err(seen) => {
-                        println!("[{}]   NOT: {what} ({seen})", scenario.name);
+                        crate::say!("[{}]   NOT: {what} ({seen})", scenario.name);
                         rec.expectations.push(format!("FAILED: {what}"));
                         failed.push(format!("{what} ({seen})"));
                     }
