@@ -53,3 +53,26 @@ fn fis_50_percent() {
 fn consolidation() {
     run_with_karpenter("consolidation.yaml");
 }
+
+// The chaos scenarios: Karpenter against a fake-ec2 that restarts or is cut off, and an API
+// server that restarts.
+
+#[test]
+fn fake_ec2_restart_keeps_state() {
+    run_with_karpenter("fake-ec2-restart-keeps-state.yaml");
+}
+
+#[test]
+fn fake_ec2_restart_loses_state() {
+    run_with_karpenter("fake-ec2-restart-loses-state.yaml");
+}
+
+#[test]
+fn apiserver_restart() {
+    run_with_karpenter("apiserver-restart.yaml");
+}
+
+#[test]
+fn aws_blackhole() {
+    run_with_karpenter("aws-blackhole.yaml");
+}

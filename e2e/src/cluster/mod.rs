@@ -33,6 +33,8 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what} is not supported on the {backend} backend yet ({hint})")]
+    Unsupported { what: &'static str, backend: &'static str, hint: &'static str },
     #[error("{what} failed (exit {code:?}): {stderr_tail}")]
     Failed { what: String, code: Option<i32>, stderr_tail: String },
 }
@@ -92,6 +94,18 @@ impl Cluster {
             .or(kc.clusters.first())
             .and_then(|c| c.cluster.as_ref()?.server.clone())
             .ok_or_else(|| anyhow::anyhow!("no server URL in {}", self.kubeconfig.display()))
+    }
+
+    /// Restarts kube-apiserver (and etcd, with `etcd`): the local backend only for now.
+    pub async fn restart_apiserver(&self, etcd: bool) -> Result<(), ClusterError> {
+        match self.backend {
+            Backend::Local => local::restart_apiserver(&self.repo_root, &self.name, etcd).await,
+            Backend::Kind => Err(ClusterError::Unsupported {
+                what: "restarting the API server",
+                backend: "kind",
+                hint: "its control plane runs in a container the harness does not manage; run the scenario on the local backend",
+            }),
+        }
     }
 
     pub fn down(&self) -> Result<(), ClusterError> {

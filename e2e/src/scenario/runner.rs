@@ -158,6 +158,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         "[{name}] starting: cluster + fake-ec2 (seed {}, clock x{}) + {kind}",
         scenario.seed, scenario.clock_factor
     );
+    let state_file = state_file_for(scenario, kind, record.as_deref());
     let mut env = Env::start(EnvConfig {
         world: scenario.world.clone(),
         seed: scenario.seed,
@@ -168,6 +169,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         autoscaler: kind,
         karpenter_env,
         record,
+        state_file: state_file.clone(),
         ..EnvConfig::default()
     })
     .await
@@ -242,6 +244,9 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     let messages = observer.messages();
     let aws_calls = env.fake.requests().counts();
     env.stop().await;
+    if let Some(f) = state_file.filter(|_| matches!(status, Status::Passed)) {
+        let _ = std::fs::remove_file(f);
+    }
     let wall = started.elapsed();
     println!(
         "[{name}] {} with {kind} in {:.1}s",
@@ -263,6 +268,20 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         notes,
         aws_calls,
         messages,
+    })
+}
+
+/// Where fake-ec2 keeps its state file when a step restarts it keeping its state: beside the
+/// recording when there is one, else in the temporary directory (kept when the run fails).
+fn state_file_for(scenario: &Scenario, kind: AutoscalerKind, record: Option<&Path>) -> Option<PathBuf> {
+    let needed = scenario.plain_steps().any(|s| matches!(s, Step::RestartFakeEc2(r) if r.keep_state));
+    if !needed {
+        return None;
+    }
+    let name = format!("{}-{}-{}.state.json", scenario.name, kind.name(), std::process::id());
+    Some(match record.and_then(Path::parent) {
+        Some(dir) => dir.join(name),
+        None => std::env::temp_dir().join(name),
     })
 }
 
