@@ -369,7 +369,8 @@ impl Env {
 
     /// POSTs JSON to fake-ec2's admin API (`/_fake/<path>`).
     pub async fn admin(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let resp = self.http.post(format!("{}/_fake/{path}", self.endpoint)).json(&body).send().await?;
+        let resp =
+            self.http.post(format!("{}/_fake/{path}", self.fake_ec2.admin_endpoint())).json(&body).send().await?;
         let status = resp.status();
         let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
         if !status.is_success() {
@@ -380,7 +381,7 @@ impl Env {
 
     /// GETs JSON from fake-ec2's admin API (`/_fake/<path_and_query>`).
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let resp = self.http.get(format!("{}/_fake/{path}", self.endpoint)).send().await?;
+        let resp = self.http.get(format!("{}/_fake/{path}", self.fake_ec2.admin_endpoint())).send().await?;
         let status = resp.status();
         let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
         if !status.is_success() {

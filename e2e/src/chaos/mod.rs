@@ -117,6 +117,15 @@ impl FakeEc2Host {
         format!("http://{}", self.front.addr())
     }
 
+    /// fake-ec2 itself, past the front: the harness's way to its admin API, which a blackhole
+    /// of the AWS endpoint does not cut off. Changes when fake-ec2 restarts.
+    pub fn admin_endpoint(&self) -> String {
+        match &self.serving {
+            Some(s) => format!("http://{}", s.addr),
+            None => self.endpoint(),
+        }
+    }
+
     /// What the blackholes did to connections so far.
     pub fn cuts(&self) -> Cuts {
         self.front.cuts()
@@ -199,3 +208,6 @@ impl FakeEc2Host {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -190,7 +190,8 @@ async fn fault(env: &Env, f: &Fault) -> anyhow::Result<()> {
         env.admin("interrupt", json!({"instance_ids": ids})).await?;
     }
     if f.clear_api_faults {
-        let resp = reqwest::Client::new().delete(format!("{}/_fake/faults", env.endpoint)).send().await?;
+        let resp =
+            reqwest::Client::new().delete(format!("{}/_fake/faults", env.fake_ec2.admin_endpoint())).send().await?;
         if !resp.status().is_success() {
             bail!("clearing faults: {}", resp.status());
         }
