@@ -144,7 +144,8 @@ impl FakeEc2Host {
     /// Stops fake-ec2 and starts it again at the same endpoint. With `keep_state` the world comes
     /// back from the state file the stopped one wrote (instances, launch templates, queues and
     /// their messages, clock, RNG positions); without, a fresh world from the same world file and
-    /// seed replaces it (its clock goes on from the old one's time).
+    /// seed replaces it (its clock and random streams go on from the old one's, so no instance id
+    /// comes twice).
     pub async fn restart(&mut self, keep_state: bool) -> anyhow::Result<Restarted> {
         let instances_before = live_instances(&self.state);
         let file = match (keep_state, &self.hooks.state_file) {
@@ -155,8 +156,17 @@ impl FakeEc2Host {
         if let Some(s) = self.serving.take() {
             s.stop().await;
         }
-        let now = self.state.cloud().now();
-        let fresh = self.recipe.build(if keep_state { None } else { Some(now) })?;
+        let (now, positions) = {
+            let cloud = self.state.cloud();
+            (cloud.now(), cloud.rng.positions())
+        };
+        let mut fresh = self.recipe.build(if keep_state { None } else { Some(now) })?;
+        if !keep_state {
+            // Its random streams go on from the old world's: EC2 never hands out an instance id
+            // twice, and a fresh world that did would give a relaunch the id of an instance an
+            // old NodeClaim still names (its finalizer then terminates the relaunch).
+            fresh.rng.set_positions(&positions).map_err(anyhow::Error::msg)?;
+        }
         {
             let mut cloud = self.state.cloud();
             let cloud: &mut fake_ec2::cloud::Cloud = &mut cloud;

@@ -68,6 +68,17 @@ async fn restarts_keep_the_endpoint_and_keep_or_lose_the_world() {
     assert_eq!(lost, Restarted { instances_before: 1, instances_after: 0 });
     assert!(live_ids(&c).await.is_empty(), "a fresh world has no instance");
     assert!(state.cloud().now() >= before, "the fresh world's clock goes on, not back");
+    let again = c
+        .run_instances()
+        .image_id(testkit::fleet::AMI)
+        .instance_type(InstanceType::M5Large)
+        .subnet_id(testkit::fleet::SUBNET_A)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(again.instances()[0].instance_id(), Some(id.as_str()), "an instance id came twice");
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
