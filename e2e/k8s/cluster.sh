@@ -241,7 +241,9 @@ stop_component() {
   echo "$log" >"$saved/log"
   log "stopping $comp (pid $pid)"
   kill "$pid" 2>/dev/null || true
-  timeout 15 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+  # kube-apiserver drains its watches for up to a minute on TERM: a restart does not wait for that.
+  timeout 3 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+  while alive "$pid"; do sleep 0.1; done
 }
 
 # Starts a component stopped by stop_component again, detached, and writes its pid file where
@@ -277,6 +279,7 @@ cmd_restart() {
     fi
     sleep 0.25
   done
+  tail -n 30 "$(cat "$dir/restart/kube-apiserver/log")" >&2 || true
   die "kube-apiserver of $name not ready 60 s after its restart (log: $(cat "$dir/restart/kube-apiserver/log"))"
 }
 
