@@ -145,7 +145,7 @@ impl FakeEc2Host {
     /// back from the state file the stopped one wrote (instances, launch templates, queues and
     /// their messages, clock, RNG positions); without, a fresh world from the same world file and
     /// seed replaces it (its clock and random streams go on from the old one's, so no instance id
-    /// comes twice).
+    /// comes twice; IAM, a global service, keeps its instance profiles).
     pub async fn restart(&mut self, keep_state: bool) -> anyhow::Result<Restarted> {
         let instances_before = live_instances(&self.state);
         let file = match (keep_state, &self.hooks.state_file) {
@@ -156,9 +156,9 @@ impl FakeEc2Host {
         if let Some(s) = self.serving.take() {
             s.stop().await;
         }
-        let (now, positions) = {
+        let (now, positions, iam) = {
             let cloud = self.state.cloud();
-            (cloud.now(), cloud.rng.positions())
+            (cloud.now(), cloud.rng.positions(), cloud.iam.snapshot())
         };
         let mut fresh = self.recipe.build(if keep_state { None } else { Some(now) })?;
         if !keep_state {
@@ -166,6 +166,10 @@ impl FakeEc2Host {
             // twice, and a fresh world that did would give a relaunch the id of an instance an
             // old NodeClaim still names (its finalizer then terminates the relaunch).
             fresh.rng.set_positions(&positions).map_err(anyhow::Error::msg)?;
+            // IAM is global, not EC2's: instance profiles outlive what EC2 loses. (Karpenter
+            // keeps the profile it made in its EC2NodeClass status and would not notice it gone
+            // for many minutes: every launch would fail on it.)
+            fresh.iam.restore(iam);
         }
         {
             let mut cloud = self.state.cloud();
