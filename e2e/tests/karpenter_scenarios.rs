@@ -2,7 +2,7 @@
 //! karpenter`): each must pass, with its documented differences (`karpenter: {because: ...}`
 //! overrides). Only the core five run here, to keep `make test` within CI's time (161 s for the
 //! five on 2 CPUs, 74 s of it consolidation), and the four chaos scenarios (fake-ec2 restarted
-//! with and without its state, the API server restarted, AWS blackholed: 30 to 51 s each);
+//! with and without its state, the API server restarted, AWS blackholed: 20 to 51 s each);
 //! `make e2e AUTOSCALER=karpenter` runs all of them. One at a time, as in scenarios.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
