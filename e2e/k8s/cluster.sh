@@ -7,6 +7,8 @@
 #   cluster.sh up [NAME]     create a cluster (default name spotbench-<pid>-<random>); the last
 #                            stdout line is `export KUBECONFIG=...`
 #   cluster.sh down NAME     delete it (kills leftover processes if kwokctl cannot)
+#   cluster.sh restart NAME [--etcd]  stop kube-apiserver (and etcd) and start it again as kwokctl
+#                            started it (same command line, environment, log); waits until ready
 #   cluster.sh smoke         up -> fake Node -> Deployment -> CRD + object -> delete -> down
 #   cluster.sh dry-run [NAME] print what `up` would run (kwokctl --dry-run), and check that
 #                            nothing would be downloaded
@@ -292,6 +294,65 @@ do_down() {
   log "cluster $name deleted"
 }
 
+# What a restart needs of a running component, saved under the cluster dir: its command line,
+# environment, working directory and log. Stops it (TERM, KILL after 15 s).
+stop_component() {
+  local dir="$1" comp="$2" pid saved
+  pid=$(cat "$dir/pids/$comp.pid" 2>/dev/null || true)
+  [[ "$pid" =~ ^[0-9]+$ ]] && alive "$pid" || die "$comp of $dir is not running"
+  saved="$dir/restart/$comp"
+  mkdir -p "$saved"
+  cp "/proc/$pid/cmdline" "$saved/cmdline"
+  cp "/proc/$pid/environ" "$saved/environ"
+  readlink "/proc/$pid/cwd" >"$saved/cwd"
+  local log
+  log=$(readlink "/proc/$pid/fd/2" 2>/dev/null || true)
+  [[ -f "$log" ]] || log="$dir/logs/$comp.log"
+  echo "$log" >"$saved/log"
+  log "stopping $comp (pid $pid)"
+  kill "$pid" 2>/dev/null || true
+  # kube-apiserver drains its watches for up to a minute on TERM: a restart does not wait for that.
+  timeout 3 tail --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null || true
+  while alive "$pid"; do sleep 0.1; done
+}
+
+# Starts a component stopped by stop_component again, detached, and writes its pid file where
+# kwokctl keeps it (so `down` stops it).
+start_component() {
+  local dir="$1" comp="$2" saved argv envv cwd log
+  saved="$dir/restart/$comp"
+  mapfile -d '' -t argv <"$saved/cmdline"
+  mapfile -d '' -t envv <"$saved/environ"
+  cwd=$(cat "$saved/cwd")
+  log=$(cat "$saved/log")
+  (cd "$cwd" && exec env -i "${envv[@]}" setsid "${argv[@]}" >>"$log" 2>&1 </dev/null) &
+  echo "$!" >"$dir/pids/$comp.pid"
+  log "started $comp again (pid $!)"
+}
+
+cmd_restart() {
+  local name="${1:?usage: cluster.sh restart NAME [--etcd]}" etcd="${2:-}" dir
+  setup_env
+  dir="$(cluster_dir "$name")"
+  [[ -d "$dir" ]] || die "no cluster $name in $KWOK_WORKDIR"
+  stop_component "$dir" kube-apiserver
+  if [[ "$etcd" == --etcd ]]; then
+    stop_component "$dir" etcd
+    start_component "$dir" etcd
+  fi
+  start_component "$dir" kube-apiserver
+  local i
+  for ((i = 0; i < 240; i++)); do
+    if kubectl --kubeconfig "$(kubeconfig_of "$name")" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; then
+      log "kube-apiserver of $name ready again"
+      return 0
+    fi
+    sleep 0.25
+  done
+  tail -n 30 "$(cat "$dir/restart/kube-apiserver/log")" >&2 || true
+  die "kube-apiserver of $name not ready 60 s after its restart (log: $(cat "$dir/restart/kube-apiserver/log"))"
+}
+
 cmd_up() {
   local name="${1:-$(default_name)}"
   setup_env
@@ -443,10 +504,11 @@ smoke_teardown() {
 case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
   smoke) shift; cmd_smoke "$@" ;;
   dry-run) shift; cmd_dry_run "$@" ;;
   *)
-    echo "usage: $0 up [NAME] | down NAME | smoke | dry-run [NAME]" >&2
+    echo "usage: $0 up [NAME] | down NAME | restart NAME [--etcd] | smoke | dry-run [NAME]" >&2
     exit 2
     ;;
 esac

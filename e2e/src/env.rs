@@ -13,7 +13,7 @@ use autoscaler::cloud::AwsClients;
 use autoscaler::options::Options;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
-use fake_ec2::server::{AppState, Hooks, Listeners, bind, serve_with};
+use fake_ec2::server::{AppState, Hooks};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -53,6 +53,9 @@ pub struct EnvConfig {
     pub karpenter_env: Vec<(String, String)>,
     /// Where fake-ec2 records every request and answer (`serve --record`), for `fake-ec2 replay`.
     pub record: Option<PathBuf>,
+    /// fake-ec2's state file (`serve --state-file`), written after every change: what a
+    /// `restart_fake_ec2` with `keep_state` comes back from.
+    pub state_file: Option<PathBuf>,
 }
 
 /// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
@@ -74,6 +77,7 @@ impl Default for EnvConfig {
             log_dir: None,
             karpenter_env: Vec::new(),
             record: None,
+            state_file: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Env {
     pub cluster: Cluster,
     pub kube: kube::Client,
     pub fake: AppState,
+    /// fake-ec2 as this environment hosts it (restarts, blackholes).
+    pub fake_ec2: crate::chaos::FakeEc2Host,
     /// fake-ec2's endpoint (EC2, SQS, admin API under /_fake).
     pub endpoint: String,
     pub cluster_name: String,
@@ -157,34 +163,13 @@ impl Env {
             Some(build) => install_crds(&kube, build.crds()?).await?,
         }
 
-        let text = std::fs::read_to_string(root.join(&cfg.world)).with_context(|| format!("reading {}", cfg.world))?;
-        let text = scaled_clock(&text, cfg.clock_factor);
-        let mut wc = fake_ec2::world::config::WorldConfig::parse(&text, &cfg.world)?;
-        // A scaled clock runs ahead of every client's wall clock, so comparisons with it (launch
-        // times, ImpairedSince, Karpenter's 30 s grace before collecting unknown instances) cannot
-        // all be right: a fixed start in the past keeps every world time behind the clients',
-        // as an instance launched seconds ago always looks old enough. On the real clock the
-        // world starts at the wall clock's now. Prices count from the start either way.
-        if cfg.clock_factor != 1.0 {
-            wc.clock.start.get_or_insert_with(|| fake_ec2::world::config::FIXED_START.to_owned());
-        }
-        let world =
-            fake_ec2::cloud::Cloud::new(wc, cfg.seed, root.join(&cfg.world).parent().unwrap_or(Path::new(".")))?;
-        let fake = AppState::new(world);
-        let hooks = Arc::new(Hooks { state_file: None, recorder: recorder(&cfg, &fake)? });
-        let listener = bind("127.0.0.1:0".parse()?).await?;
-        let endpoint = format!("http://{}", listener.local_addr()?);
-        let mut tasks = Vec::new();
-        let serving = fake.clone();
-        tasks.push(tokio::spawn(async move {
-            let listeners = Listeners { aws: listener, admin: None, admin_token: None, hooks };
-            let _ = serve_with(listeners, serving, std::future::pending()).await;
-        }));
-        let nodes = fake.clone();
-        let nodes_kube = kube.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ = fake_ec2::nodes::run(nodes, nodes_kube).await;
-        }));
+        let recipe = crate::chaos::WorldRecipe::read(&root, &cfg.world, cfg.seed, cfg.clock_factor)?;
+        let fake = AppState::new(recipe.build(None)?);
+        let state_file = cfg.state_file.clone().map(|p| recipe.state_file(p)).transpose()?;
+        let hooks = Arc::new(Hooks { state_file, recorder: recorder(&cfg, &fake)? });
+        let fake_ec2 = crate::chaos::FakeEc2Host::start(fake.clone(), hooks, kube.clone(), recipe).await?;
+        let endpoint = fake_ec2.endpoint();
+        let tasks = Vec::new();
 
         // The SDK config a deployment gets from AWS_REGION, AWS_ENDPOINT_URL and its credentials.
         let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -255,6 +240,7 @@ impl Env {
             cluster,
             kube,
             fake,
+            fake_ec2,
             endpoint,
             cluster_name,
             http: reqwest::Client::new(),
@@ -294,6 +280,7 @@ impl Env {
         if let Some(running) = self.autoscaler.take() {
             running.stop().await;
         }
+        self.fake_ec2.stop().await;
         let tasks: Vec<JoinHandle<()>> = self.tasks.drain(..).collect();
         for t in &tasks {
             t.abort();
@@ -407,7 +394,8 @@ impl Env {
 
     /// POSTs JSON to fake-ec2's admin API (`/_fake/<path>`).
     pub async fn admin(&self, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
-        let resp = self.http.post(format!("{}/_fake/{path}", self.endpoint)).json(&body).send().await?;
+        let resp =
+            self.http.post(format!("{}/_fake/{path}", self.fake_ec2.admin_endpoint())).json(&body).send().await?;
         let status = resp.status();
         let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
         if !status.is_success() {
@@ -418,7 +406,7 @@ impl Env {
 
     /// GETs JSON from fake-ec2's admin API (`/_fake/<path_and_query>`).
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let resp = self.http.get(format!("{}/_fake/{path}", self.endpoint)).send().await?;
+        let resp = self.http.get(format!("{}/_fake/{path}", self.fake_ec2.admin_endpoint())).send().await?;
         let status = resp.status();
         let value: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
         if !status.is_success() {
@@ -555,10 +543,6 @@ fn recorder(cfg: &EnvConfig, fake: &AppState) -> anyhow::Result<Option<fake_ec2:
     };
     let file = std::fs::File::create(path).with_context(|| format!("creating recording {}", path.display()))?;
     Ok(Some(fake_ec2::record::Recorder::start(std::io::BufWriter::new(file), &header)?))
-}
-
-fn scaled_clock(text: &str, factor: f64) -> String {
-    text.replace("mode: real", "mode: scaled").replace("factor: 1\n", &format!("factor: {factor}\n"))
 }
 
 /// Installs CRDs (the autoscaler's) and waits until the API server serves them.

@@ -3,6 +3,7 @@
 //! reports they leave.
 
 pub mod aws_calls;
+pub mod chaos;
 pub mod cluster;
 pub mod demo;
 pub mod env;

@@ -1,8 +1,9 @@
 //! The core scenarios with upstream Karpenter as the autoscaler under test (`--autoscaler
 //! karpenter`): each must pass, with its documented differences (`karpenter: {because: ...}`
 //! overrides). Only the core five run here, to keep `make test` within CI's time (161 s for the
-//! five on 2 CPUs, 74 s of it consolidation); `make e2e AUTOSCALER=karpenter` runs all of them.
-//! One at a time, as in scenarios.rs.
+//! five on 2 CPUs, 74 s of it consolidation), and the four chaos scenarios (fake-ec2 restarted
+//! with and without its state, the API server restarted, AWS blackholed: 20 to 51 s each);
+//! `make e2e AUTOSCALER=karpenter` runs all of them. One at a time, as in scenarios.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Mutex;
@@ -52,4 +53,27 @@ fn fis_50_percent() {
 #[test]
 fn consolidation() {
     run_with_karpenter("consolidation.yaml");
+}
+
+// The chaos scenarios: Karpenter against a fake-ec2 that restarts or is cut off, and an API
+// server that restarts.
+
+#[test]
+fn fake_ec2_restart_keeps_state() {
+    run_with_karpenter("fake-ec2-restart-keeps-state.yaml");
+}
+
+#[test]
+fn fake_ec2_restart_loses_state() {
+    run_with_karpenter("fake-ec2-restart-loses-state.yaml");
+}
+
+#[test]
+fn apiserver_restart() {
+    run_with_karpenter("apiserver-restart.yaml");
+}
+
+#[test]
+fn aws_blackhole() {
+    run_with_karpenter("aws-blackhole.yaml");
 }

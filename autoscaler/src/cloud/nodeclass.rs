@@ -251,9 +251,12 @@ impl NodeClassResolver {
                 }
                 // Some variants are missing in some regions and versions; the set as a whole
                 // must not be empty.
-                Err(e) => {
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => {
                     debug!(path = %param.name, error = %aws_sdk_ssm::error::DisplayErrorContext(&e), "no AMI parameter")
                 }
+                // Anything else (SSM unreachable, throttling) says nothing about the variant: a
+                // set resolved without it would be cached as whole and leave its types out.
+                Err(e) => return Err(CloudError::api("GetParameter", e)),
             }
         }
         if out.is_empty() {

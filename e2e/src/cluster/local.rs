@@ -73,3 +73,28 @@ pub fn down(repo_root: &Path, name: &str) -> Result<(), ClusterError> {
         })
     }
 }
+
+/// Restarts kube-apiserver (and etcd first, with `etcd`) of a local cluster; returns once the API
+/// server is ready again.
+pub async fn restart_apiserver(repo_root: &Path, name: &str, etcd: bool) -> Result<(), ClusterError> {
+    let script = repo_root.join("e2e/k8s/cluster.sh");
+    let mut cmd = tokio::process::Command::new("bash");
+    cmd.arg(&script).args(["restart", name]);
+    if etcd {
+        cmd.arg("--etcd");
+    }
+    let out = cmd
+        .stdout(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| ClusterError::Spawn { what: script.display().to_string(), source })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ClusterError::Failed {
+            what: format!("cluster.sh restart {name}"),
+            code: out.status.code(),
+            stderr_tail: tail(&out.stderr),
+        })
+    }
+}

@@ -65,6 +65,8 @@ pub enum ClusterError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what} is not supported on the {backend} backend yet ({hint})")]
+    Unsupported { what: &'static str, backend: &'static str, hint: &'static str },
     #[error("{what} failed (exit {code:?}): {stderr_tail}")]
     Failed { what: String, code: Option<i32>, stderr_tail: String },
     /// An existing cluster (`kubeconfig:<file>`) refused, unreachable or not cleaned up.
@@ -139,6 +141,23 @@ impl Cluster {
     pub fn mark(&self, obj: &mut kube::api::DynamicObject, resource: &kube::api::ApiResource, namespace: Option<&str>) {
         if let Some(attached) = &self.attached {
             attached.mark(obj, resource, namespace);
+        }
+    }
+
+    /// Restarts kube-apiserver (and etcd, with `etcd`): the local backend only for now.
+    pub async fn restart_apiserver(&self, etcd: bool) -> Result<(), ClusterError> {
+        match self.backend {
+            Backend::Local => local::restart_apiserver(&self.repo_root, &self.name, etcd).await,
+            Backend::Kind => Err(ClusterError::Unsupported {
+                what: "restarting the API server",
+                backend: "kind",
+                hint: "its control plane runs in a container the harness does not manage; run the scenario on the local backend",
+            }),
+            Backend::Kubeconfig(_) => Err(ClusterError::Unsupported {
+                what: "restarting the API server",
+                backend: "kubeconfig",
+                hint: "the harness does not own that cluster's control plane; run the scenario on the local backend",
+            }),
         }
     }
 

@@ -35,6 +35,19 @@ pub fn describe(step: &Step) -> String {
         Step::KillAutoscaler => "kill the autoscaler".to_owned(),
         Step::StartAutoscaler => "start the autoscaler".to_owned(),
         Step::Expect(_) => "expect".to_owned(),
+        Step::RestartFakeEc2(_) | Step::RestartApiserver(_) | Step::BlackholeAws(_) => describe_chaos(step),
+    }
+}
+
+/// A chaos step, as the timeline and its marker say it.
+pub fn describe_chaos(step: &Step) -> String {
+    match step {
+        Step::RestartFakeEc2(r) if r.keep_state => "restart fake-ec2 (state kept)".to_owned(),
+        Step::RestartFakeEc2(_) => "restart fake-ec2 (state lost: a fresh world)".to_owned(),
+        Step::RestartApiserver(r) if r.etcd => "restart etcd and kube-apiserver".to_owned(),
+        Step::RestartApiserver(_) => "restart kube-apiserver".to_owned(),
+        Step::BlackholeAws(b) => format!("blackhole the AWS endpoint for {}s ({})", b.seconds, b.mode.name()),
+        other => other.kind().to_owned(),
     }
 }
 

@@ -144,8 +144,10 @@ pub fn describe_wait(w: &Wait) -> String {
     format!("wait for {}", parts.join(" and "))
 }
 
-async fn max_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Result<Check> {
-    let pods = env.pods(&m.selector).await?;
+/// The longest any pod of `selector` stayed pending before it was scheduled (world seconds),
+/// and how many are not scheduled yet.
+async fn longest_pending(env: &Env, selector: &str, clock_factor: f64) -> anyhow::Result<(f64, usize)> {
+    let pods = env.pods(selector).await?;
     let mut worst: f64 = 0.0;
     let mut unscheduled = 0;
     for p in &pods {
@@ -164,6 +166,11 @@ async fn max_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Re
             _ => unscheduled += 1,
         }
     }
+    Ok((worst, unscheduled))
+}
+
+async fn max_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Result<Check> {
+    let (worst, unscheduled) = longest_pending(env, &m.selector, clock_factor).await?;
     let what = format!("longest pending of pods {} <= {}s (world)", m.selector, m.seconds);
     Ok(if unscheduled > 0 {
         (what, Err(format!("{unscheduled} pods not scheduled")))
@@ -172,6 +179,37 @@ async fn max_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Re
     } else {
         (what, Err(format!("a pod waited {worst:.0}s")))
     })
+}
+
+async fn min_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Result<Check> {
+    let (worst, _) = longest_pending(env, &m.selector, clock_factor).await?;
+    let what = format!("longest pending of pods {} >= {}s (world)", m.selector, m.seconds);
+    Ok(if worst >= m.seconds { (what, Ok(())) } else { (what, Err(format!("the longest wait was {worst:.0}s"))) })
+}
+
+/// How long an object may be deleting (held by its finalizers) before it counts as stuck, in
+/// world seconds.
+const STUCK_AFTER_WORLD_SECONDS: f64 = 60.0;
+
+/// NodeClaims and Nodes deleting for longer than [`STUCK_AFTER_WORLD_SECONDS`], as `kind/name`.
+async fn stuck_finalizers(env: &Env, clock_factor: f64) -> anyhow::Result<Check> {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let deleting_for = |t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.map(|t| now.duration_since(t.0).as_secs_f64() * clock_factor)
+    };
+    let mut stuck = Vec::new();
+    for c in env.node_claims().await? {
+        if deleting_for(c.metadata.deletion_timestamp.as_ref()).is_some_and(|s| s > STUCK_AFTER_WORLD_SECONDS) {
+            stuck.push(format!("NodeClaim/{}", c.metadata.name.unwrap_or_default()));
+        }
+    }
+    for n in env.nodes().await? {
+        if deleting_for(n.metadata.deletion_timestamp.as_ref()).is_some_and(|s| s > STUCK_AFTER_WORLD_SECONDS) {
+            stuck.push(format!("Node/{}", n.metadata.name.unwrap_or_default()));
+        }
+    }
+    let what = format!("no NodeClaim or Node held by its finalizers over {STUCK_AFTER_WORLD_SECONDS}s (world)");
+    Ok((what, if stuck.is_empty() { Ok(()) } else { Err(stuck.join(", ")) }))
 }
 
 /// Evaluates every expectation in `e`.
@@ -185,6 +223,9 @@ pub async fn check(env: &Env, observer: &Observer, e: &Expect, clock_factor: f64
     }
     if let Some(m) = &e.max_pending_seconds {
         out.push(max_pending(env, m, clock_factor).await?);
+    }
+    if let Some(m) = &e.min_pending_seconds {
+        out.push(min_pending(env, m, clock_factor).await?);
     }
     if e.no_pdb_violated {
         let v = observer.lock().samples.pdb_violations.clone();
@@ -214,6 +255,9 @@ pub async fn check(env: &Env, observer: &Observer, e: &Expect, clock_factor: f64
                 Err(format!("{} live instances without a NodeClaim", leaked.len()))
             },
         ));
+    }
+    if e.no_stuck_finalizers {
+        out.push(stuck_finalizers(env, clock_factor).await?);
     }
     if let Some(c) = &e.nodeclaims {
         out.push(nodeclaims(env, c).await?);

@@ -154,6 +154,12 @@ pub fn parse(root: &Path, file: &str, text: &str) -> Result<Scenario, LoadError>
                     "`- clock: {advance_seconds: 120}` or `- clock: {factor: 60}`",
                 ));
             }
+            Step::BlackholeAws(b) if !(b.seconds.is_finite() && b.seconds > 0.0) => {
+                return Err(invalid(
+                    at(format!("seconds {} must be positive", b.seconds)),
+                    "`- blackhole_aws: {seconds: 60, mode: refuse}` (world seconds; mode refuse or hang)",
+                ));
+            }
             Step::Expect(e) => {
                 if let Some(m) = expect_problem(e) {
                     return Err(invalid(
@@ -206,7 +212,7 @@ fn fix_for(message: &str) -> &'static str {
     if message.contains("expected one of built-in") {
         "`sqs:` is one of built-in, moto, localstack (an SQS already running is given when run: `e2e up --sqs-endpoint <url>`)"
     } else if message.contains("unknown variant") {
-        "a step is one of: apply, delete, scale, wait, fault, clock, kill_autoscaler, start_autoscaler, expect (see README \"Scenarios\")"
+        "a step is one of: apply, delete, scale, wait, fault, clock, kill_autoscaler, start_autoscaler, expect, restart_fake_ec2, restart_apiserver, blackhole_aws (see README \"Scenarios\")"
     } else if message.contains("unknown field") {
         "remove or rename the field; the fields each step takes are listed in README \"Scenarios\""
     } else if message.contains("missing field") {
@@ -377,6 +383,28 @@ mod tests {
         assert!(e.contains("max_pending") && e.contains("line 5"), "{e}");
         let e = err(&format!("{HEAD}  - expect:\n      because: x\n      nodeclaims: 1\n"));
         assert!(e.contains("belongs in an override block"), "{e}");
+    }
+
+    #[test]
+    fn chaos_steps_load_with_their_fields_and_reject_bad_ones() {
+        let s = parse(
+            &root(),
+            "x.yaml",
+            "name: x\ndescription: d\nsteps:\n  - restart_fake_ec2: {keep_state: true}\n  - restart_apiserver: {etcd: true}\n  - blackhole_aws: {seconds: 60, mode: hang}\n  - blackhole_aws: {seconds: 5}\n",
+        )
+        .unwrap();
+        assert!(matches!(&s.steps[0].step, Step::RestartFakeEc2(r) if r.keep_state));
+        assert!(matches!(&s.steps[1].step, Step::RestartApiserver(r) if r.etcd));
+        assert!(
+            matches!(&s.steps[2].step, Step::BlackholeAws(b) if b.mode == crate::chaos::BlackholeMode::Hang && b.seconds == 60.0)
+        );
+        assert!(matches!(&s.steps[3].step, Step::BlackholeAws(b) if b.mode == crate::chaos::BlackholeMode::Refuse));
+        let e = err("name: x\ndescription: d\nsteps:\n  - blackhole_aws: {seconds: 0}\n");
+        assert!(e.contains("line 4") && e.contains("must be positive"), "{e}");
+        let e = err("name: x\ndescription: d\nsteps:\n  - blackhole_aws: {seconds: 5, mode: drop}\n");
+        assert!(e.contains("drop"), "{e}");
+        let e = err("name: x\ndescription: d\nsteps:\n  - restart_fake_ec2: {keep: true}\n");
+        assert!(e.contains("keep"), "{e}");
     }
 
     #[test]

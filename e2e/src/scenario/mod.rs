@@ -1,8 +1,9 @@
 //! Scenarios: YAML files under fixtures/scenarios that drive an [`crate::env::Env`] through steps
-//! (manifests, waits, faults, clock, autoscaler restarts, expectations) with either autoscaler
+//! (manifests, waits, faults, clock, autoscaler restarts, chaos, expectations) with either autoscaler
 //! under test, the runner that records what happened as a normalized timeline, and the A/B
 //! comparison of both autoscalers on one scenario.
 
+pub mod chaos_steps;
 pub mod cli;
 pub mod compare;
 pub mod describe;

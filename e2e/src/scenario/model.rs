@@ -109,8 +109,20 @@ impl From<Step> for StepEntry {
 }
 
 /// The step kinds, as written.
-pub const STEP_KINDS: &[&str] =
-    &["apply", "delete", "scale", "wait", "fault", "clock", "kill_autoscaler", "start_autoscaler", "expect"];
+pub const STEP_KINDS: &[&str] = &[
+    "apply",
+    "delete",
+    "scale",
+    "wait",
+    "fault",
+    "clock",
+    "kill_autoscaler",
+    "start_autoscaler",
+    "expect",
+    "restart_fake_ec2",
+    "restart_apiserver",
+    "blackhole_aws",
+];
 
 /// No fields: `- kill_autoscaler:` with nothing, or `{}`.
 #[derive(Deserialize)]
@@ -132,6 +144,9 @@ impl<'de> DeserializeSeed<'de> for StepOf<'_> {
             "fault" => Step::Fault(Fault::deserialize(d)?),
             "clock" => Step::Clock(Clock::deserialize(d)?),
             "expect" => Step::Expect(Expect::deserialize(d)?),
+            "restart_fake_ec2" => Step::RestartFakeEc2(RestartFakeEc2::deserialize(d)?),
+            "restart_apiserver" => Step::RestartApiserver(RestartApiserver::deserialize(d)?),
+            "blackhole_aws" => Step::BlackholeAws(BlackholeAws::deserialize(d)?),
             "kill_autoscaler" => {
                 Option::<Nothing>::deserialize(d)?;
                 Step::KillAutoscaler
@@ -207,6 +222,9 @@ pub enum Step {
     KillAutoscaler,
     StartAutoscaler,
     Expect(Expect),
+    RestartFakeEc2(RestartFakeEc2),
+    RestartApiserver(RestartApiserver),
+    BlackholeAws(BlackholeAws),
 }
 
 impl Step {
@@ -221,6 +239,9 @@ impl Step {
             Step::KillAutoscaler => "kill_autoscaler",
             Step::StartAutoscaler => "start_autoscaler",
             Step::Expect(_) => "expect",
+            Step::RestartFakeEc2(_) => "restart_fake_ec2",
+            Step::RestartApiserver(_) => "restart_apiserver",
+            Step::BlackholeAws(_) => "blackhole_aws",
         }
     }
 }
@@ -462,6 +483,13 @@ pub struct Expect {
     /// a fault scenario proves its fault was met (`RequestLimitExceeded: {min: 1}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_errors: BTreeMap<String, Count>,
+    /// The longest any pod of `selector` stayed pending is at least this (world seconds): an
+    /// outage was felt, not slept through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_pending_seconds: Option<MaxPending>,
+    /// No NodeClaim or Node has been deleting (held by its finalizers) for over a world minute.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_stuck_finalizers: bool,
     /// What differs with the project's autoscaler: these fields replace the ones above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spotbench: Option<Box<Expect>>,
@@ -492,6 +520,7 @@ impl Expect {
         }
         replace(&mut e.pods_running, &o.pods_running);
         replace(&mut e.max_pending_seconds, &o.max_pending_seconds);
+        replace(&mut e.min_pending_seconds, &o.min_pending_seconds);
         replace(&mut e.instances_launched, &o.instances_launched);
         replace(&mut e.instances_terminated, &o.instances_terminated);
         replace(&mut e.nodeclaims, &o.nodeclaims);
@@ -500,6 +529,7 @@ impl Expect {
         }
         e.no_pdb_violated |= o.no_pdb_violated;
         e.no_leaked_instances |= o.no_leaked_instances;
+        e.no_stuck_finalizers |= o.no_stuck_finalizers;
         e.events.extend(o.events.clone());
         e.api_errors.extend(o.api_errors.clone());
         (e, o.because.clone())
@@ -527,6 +557,8 @@ impl Expect {
             && self.events.is_empty()
             && self.max_fleet_cost_per_hour.is_none()
             && self.api_errors.is_empty()
+            && self.min_pending_seconds.is_none()
+            && !self.no_stuck_finalizers
     }
 }
 
@@ -535,4 +567,34 @@ impl Expect {
 pub struct MaxPending {
     pub selector: String,
     pub seconds: f64,
+}
+
+/// `restart_fake_ec2`: fake-ec2 stops and starts again behind the same endpoint; with
+/// `keep_state` its world comes back from its state file, without it a fresh world (same world
+/// file and seed) replaces it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartFakeEc2 {
+    #[serde(default)]
+    pub keep_state: bool,
+}
+
+/// `restart_apiserver`: kube-apiserver (and etcd with `etcd: true`) stops and starts again (the
+/// local backend only).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartApiserver {
+    #[serde(default)]
+    pub etcd: bool,
+}
+
+/// `blackhole_aws`: for `seconds` world seconds every connection to fake-ec2's AWS endpoint is
+/// refused (`refuse`) or accepted and never answered (`hang`); then it is reachable again. The
+/// step returns at once, as a fault with a duration does.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlackholeAws {
+    pub seconds: f64,
+    #[serde(default)]
+    pub mode: crate::chaos::BlackholeMode,
 }

@@ -74,6 +74,14 @@ impl Observer {
         self.lock().messages.counts()
     }
 
+    /// fake-ec2's world was replaced (a restart): its event log starts over, or where its state
+    /// file had it; read from there on.
+    pub fn world_replaced(&self) {
+        let published = self.fake.cloud().events.published();
+        let mut o = self.lock();
+        o.events_read = o.events_read.min(published);
+    }
+
     /// Marks supervised restarts of the autoscaler not marked yet.
     fn mark_restarts(&self) {
         let now = self.restarts.count();

@@ -175,6 +175,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         scenario.seed,
         scenario.clock_factor
     );
+    let state_file = state_file_for(scenario, kind, record.as_deref());
     let mut env = Env::start(EnvConfig {
         world: scenario.world.clone(),
         seed: scenario.seed,
@@ -186,6 +187,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         autoscaler: kind,
         karpenter_env,
         record,
+        state_file: state_file.clone(),
         ..EnvConfig::default()
     })
     .await
@@ -269,6 +271,9 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
     let messages = observer.messages();
     let aws_calls = env.fake.requests().counts();
     env.stop().await;
+    if let Some(f) = state_file.filter(|_| matches!(status, Status::Passed)) {
+        let _ = std::fs::remove_file(f);
+    }
     let wall = started.elapsed();
     crate::say!(
         "[{name}] {} with {kind} in {:.1}s",
@@ -296,6 +301,20 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
 
 /// How long a run's end waits for its external queue's last messages to be forwarded and consumed.
 const EXTERNAL_QUEUE_SETTLE: Duration = Duration::from_secs(30);
+
+/// Where fake-ec2 keeps its state file when a step restarts it keeping its state: beside the
+/// recording when there is one, else in the temporary directory (kept when the run fails).
+fn state_file_for(scenario: &Scenario, kind: AutoscalerKind, record: Option<&Path>) -> Option<PathBuf> {
+    let needed = scenario.plain_steps().any(|s| matches!(s, Step::RestartFakeEc2(r) if r.keep_state));
+    if !needed {
+        return None;
+    }
+    let name = format!("{}-{}-{}.state.json", scenario.name, kind.name(), std::process::id());
+    Some(match record.and_then(Path::parent) {
+        Some(dir) => dir.join(name),
+        None => std::env::temp_dir().join(name),
+    })
+}
 
 /// Karpenter's extra environment for the scenario's `autoscaler_args`, and a note per flag
 /// saying how it was taken (nothing for the project's autoscaler, which takes them as they are).

@@ -1,5 +1,5 @@
 //! What each step does to the environment: apply, delete, scale, wait, fault, clock, autoscaler
-//! kill and start, expect.
+//! kill and start, expect; the chaos steps are in [`super::chaos_steps`].
 
 use std::time::Duration;
 
@@ -85,6 +85,9 @@ pub async fn run_step(
             env.start_autoscaler();
             Ok(())
         }
+        Step::RestartFakeEc2(r) => super::chaos_steps::restart_fake_ec2(env, observer, r).await,
+        Step::RestartApiserver(r) => super::chaos_steps::restart_apiserver(env, observer, r).await,
+        Step::BlackholeAws(b) => super::chaos_steps::blackhole_aws(env, observer, b).await,
         Step::Expect(e) => {
             let (e, because) = e.resolved(env.autoscaler_kind());
             if let Some(why) = because {
@@ -187,7 +190,8 @@ async fn fault(env: &Env, f: &Fault) -> anyhow::Result<()> {
         env.admin("interrupt", json!({"instance_ids": ids})).await?;
     }
     if f.clear_api_faults {
-        let resp = reqwest::Client::new().delete(format!("{}/_fake/faults", env.endpoint)).send().await?;
+        let resp =
+            reqwest::Client::new().delete(format!("{}/_fake/faults", env.fake_ec2.admin_endpoint())).send().await?;
         if !resp.status().is_success() {
             bail!("clearing faults: {}", resp.status());
         }
