@@ -264,7 +264,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         None => None,
     };
     if let Some(report) = &external_queue {
-        println!("[{name}] {}", report.describe());
+        crate::say!("[{name}] {}", report.describe());
         notes.push(report.describe());
     }
     let samples = observer.finish(&env.kube).await;
