@@ -106,6 +106,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p fake-ec2 --test fuzz -- --test-threads=1 --nocapture
 	cargo test -p userdata --test never_panics
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test -p e2e --test fuzz_scenarios -- --nocapture
 
 lint:
 	cargo fmt --all --check

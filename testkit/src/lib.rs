@@ -6,4 +6,5 @@
 
 pub mod fake;
 pub mod fleet;
+pub mod fuzz;
 pub mod wait;
