@@ -63,15 +63,7 @@ pub fn down(repo_root: &Path, name: &str) -> Result<(), ClusterError> {
         .stdout(Stdio::null())
         .output()
         .map_err(|source| ClusterError::Spawn { what: script.display().to_string(), source })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(ClusterError::Failed {
-            what: format!("cluster.sh down {name}"),
-            code: out.status.code(),
-            stderr_tail: tail(&out.stderr),
-        })
-    }
+    succeeded(&format!("cluster.sh down {name}"), &out)
 }
 
 /// Restarts kube-apiserver (and etcd first, with `etcd`) of a local cluster; returns once the API
@@ -88,13 +80,13 @@ pub async fn restart_apiserver(repo_root: &Path, name: &str, etcd: bool) -> Resu
         .output()
         .await
         .map_err(|source| ClusterError::Spawn { what: script.display().to_string(), source })?;
+    succeeded(&format!("cluster.sh restart {name}"), &out)
+}
+
+/// Ok when the script exited 0, else what failed with the tail of its stderr.
+fn succeeded(what: &str, out: &std::process::Output) -> Result<(), ClusterError> {
     if out.status.success() {
-        Ok(())
-    } else {
-        Err(ClusterError::Failed {
-            what: format!("cluster.sh restart {name}"),
-            code: out.status.code(),
-            stderr_tail: tail(&out.stderr),
-        })
+        return Ok(());
     }
+    Err(ClusterError::Failed { what: what.to_owned(), code: out.status.code(), stderr_tail: tail(&out.stderr) })
 }
