@@ -29,7 +29,7 @@ pub async fn run(ctx: Arc<Context>) {
     loop {
         // Wait for a trigger (or the periodic resync), then for the batch to close.
         let _ = tokio::time::timeout(RESYNC, triggered.changed()).await;
-        if needing_a_place(ctx.state.pods.state(), &ctx.state.marked_for_deletion()).next().is_none() {
+        if needing_a_place(&ctx.state.pods.state(), &ctx.state.marked_for_deletion()).next().is_none() {
             continue;
         }
         batch(&ctx, &mut triggered).await;
@@ -39,8 +39,8 @@ pub async fn run(ctx: Arc<Context>) {
 
 /// The pods a pass places: pending ones, and those on nodes that are going away (interruption,
 /// disruption), so their replacement starts before the old node drains.
-fn needing_a_place<'a>(pods: Vec<Arc<Pod>>, leaving: &'a BTreeSet<String>) -> impl Iterator<Item = Arc<Pod>> + 'a {
-    pods.into_iter().filter(move |pod| {
+fn needing_a_place<'a>(pods: &'a [Arc<Pod>], leaving: &'a BTreeSet<String>) -> impl Iterator<Item = &'a Arc<Pod>> {
+    pods.iter().filter(move |pod| {
         let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("");
         convert::is_provisionable(pod)
             || (leaving.contains(on) && !convert::is_terminal(pod) && !is_daemon(pod) && has_controller(pod))
@@ -67,8 +67,7 @@ async fn batch(ctx: &Context, triggered: &mut tokio::sync::watch::Receiver<u64>)
 pub async fn provision(ctx: &Context) -> Results {
     let all_pods = ctx.state.pods.state();
     let leaving = ctx.state.marked_for_deletion();
-    let mut pending: Vec<SchedPod> =
-        needing_a_place(all_pods.clone(), &leaving).map(|p| SchedPod::from_pod(&p)).collect();
+    let mut pending: Vec<SchedPod> = needing_a_place(&all_pods, &leaving).map(|p| SchedPod::from_pod(p)).collect();
     if pending.is_empty() {
         return Results::default();
     }

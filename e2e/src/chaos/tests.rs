@@ -29,6 +29,21 @@ async fn live_ids(c: &aws_sdk_ec2::Client) -> Vec<String> {
         .collect()
 }
 
+/// Launches one m5.large (RunInstances) and returns its id.
+async fn launch_one(c: &aws_sdk_ec2::Client) -> String {
+    let run = c
+        .run_instances()
+        .image_id(testkit::fleet::AMI)
+        .instance_type(InstanceType::M5Large)
+        .subnet_id(testkit::fleet::SUBNET_A)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    run.instances()[0].instance_id().unwrap().to_owned()
+}
+
 /// A host with a state file, its kubelet pointed at a cluster that is not there (it retries).
 async fn host(dir: &std::path::Path) -> (FakeEc2Host, AppState) {
     let recipe = WorldRecipe::read(&crate::cluster::repo_root(), "fixtures/worlds/default.yaml", 7, 10.0).unwrap();
@@ -45,17 +60,7 @@ async fn restarts_keep_the_endpoint_and_keep_or_lose_the_world() {
     std::fs::create_dir_all(&dir).unwrap();
     let (mut host, state) = host(&dir).await;
     let c = ec2(&host.endpoint());
-    let run = c
-        .run_instances()
-        .image_id(testkit::fleet::AMI)
-        .instance_type(InstanceType::M5Large)
-        .subnet_id(testkit::fleet::SUBNET_A)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    let id = run.instances()[0].instance_id().unwrap().to_owned();
+    let id = launch_one(&c).await;
     let endpoint = host.endpoint();
 
     let kept = host.restart(true).await.unwrap();
@@ -68,17 +73,7 @@ async fn restarts_keep_the_endpoint_and_keep_or_lose_the_world() {
     assert_eq!(lost, Restarted { instances_before: 1, instances_after: 0 });
     assert!(live_ids(&c).await.is_empty(), "a fresh world has no instance");
     assert!(state.cloud().now() >= before, "the fresh world's clock goes on, not back");
-    let again = c
-        .run_instances()
-        .image_id(testkit::fleet::AMI)
-        .instance_type(InstanceType::M5Large)
-        .subnet_id(testkit::fleet::SUBNET_A)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(again.instances()[0].instance_id(), Some(id.as_str()), "an instance id came twice");
+    assert_ne!(launch_one(&c).await, id, "an instance id came twice");
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
