@@ -56,6 +56,9 @@ pub struct EnvConfig {
     /// fake-ec2's state file (`serve --state-file`), written after every change: what a
     /// `restart_fake_ec2` with `keep_state` comes back from.
     pub state_file: Option<PathBuf>,
+    /// Runs the project's autoscaler as this binary, a child process configured as its Deployment
+    /// would be, instead of in this process: `e2e perf` measures its memory and CPU apart.
+    pub autoscaler_binary: Option<PathBuf>,
 }
 
 /// The backend `SPOTBENCH_BACKEND` names (`local` when unset or unknown).
@@ -78,6 +81,7 @@ impl Default for EnvConfig {
             karpenter_env: Vec::new(),
             record: None,
             state_file: None,
+            autoscaler_binary: None,
         }
     }
 }
@@ -200,13 +204,27 @@ impl Env {
         }
         let sqs_endpoint = external_sqs.as_ref().map(|q| q.endpoint().to_owned()).or_else(|| cfg.sqs_endpoint.clone());
         let (launcher, metrics_addr) = match karpenter_build {
-            None => {
-                let autoscaler_aws = match &sqs_endpoint {
-                    Some(url) => aws.clone().with_sqs_endpoint(url),
-                    None => aws.clone(),
-                };
-                (Launcher::Spotbench { kube: kube.clone(), aws: autoscaler_aws, options }, metrics_addr)
-            }
+            None => match &cfg.autoscaler_binary {
+                None => {
+                    let autoscaler_aws = match &sqs_endpoint {
+                        Some(url) => aws.clone().with_sqs_endpoint(url),
+                        None => aws.clone(),
+                    };
+                    (Launcher::Spotbench { kube: kube.clone(), aws: autoscaler_aws, options }, metrics_addr)
+                }
+                Some(binary) => {
+                    let log_dir = cfg.log_dir.clone().unwrap_or_else(|| crate::cluster::cache_dir().join("logs"));
+                    let launch = autoscaler_process(
+                        binary,
+                        &args,
+                        &cluster.kubeconfig,
+                        &endpoint,
+                        sqs_endpoint.as_deref(),
+                        log_dir.join(format!("{}-autoscaler.log", cluster.name)),
+                    );
+                    (Launcher::SpotbenchProcess { launch }, metrics_addr)
+                }
+            },
             Some(build) => {
                 ensure_namespace(&kube, karpenter::NAMESPACE).await?;
                 let settings = karpenter::Settings {
@@ -229,6 +247,7 @@ impl Env {
                 let log_dir = cfg.log_dir.clone().unwrap_or_else(|| crate::cluster::cache_dir().join("logs"));
                 let launch = karpenter::Launch {
                     binary: build.binary.clone(),
+                    args: Vec::new(),
                     env: settings.env(),
                     log_path: log_dir.join(format!("{}-karpenter.log", cluster.name)),
                 };
@@ -323,7 +342,9 @@ impl Env {
     /// Karpenter's log file (None for the in-process autoscaler, whose logs go to `tracing`).
     pub fn autoscaler_log(&self) -> Option<&Path> {
         match &self.launcher {
-            Launcher::Karpenter { launch, .. } => Some(launch.log_path.as_path()),
+            Launcher::Karpenter { launch, .. } | Launcher::SpotbenchProcess { launch } => {
+                Some(launch.log_path.as_path())
+            }
             Launcher::Spotbench { .. } => None,
         }
     }
@@ -332,7 +353,7 @@ impl Env {
     pub fn karpenter(&self) -> Option<(&karpenter::Build, &karpenter::Settings)> {
         match &self.launcher {
             Launcher::Karpenter { build, settings, .. } => Some((build, settings)),
-            Launcher::Spotbench { .. } => None,
+            Launcher::Spotbench { .. } | Launcher::SpotbenchProcess { .. } => None,
         }
     }
 
@@ -343,7 +364,7 @@ impl Env {
             Launcher::Karpenter { settings, launch, .. } => {
                 karpenter::wait_ready(&self.http, settings.health_probe_port, timeout, &launch.log_path).await?;
             }
-            Launcher::Spotbench { .. } => {
+            Launcher::Spotbench { .. } | Launcher::SpotbenchProcess { .. } => {
                 let url = format!("http://{}/readyz", self.metrics_addr);
                 if !karpenter::answers_ready(&self.http, &url, timeout).await {
                     anyhow::bail!("the autoscaler did not answer {url} within {timeout:?} (see its log lines above)");
@@ -487,9 +508,14 @@ pub struct InstanceRow {
 /// Pods matching `selector` that are Running, and the nodes they run on.
 pub fn running(pods: &[Pod]) -> Vec<(&str, &str)> {
     pods.iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter(|p| is_running(p))
         .filter_map(|p| Some((p.metadata.name.as_deref()?, p.spec.as_ref()?.node_name.as_deref()?)))
         .collect()
+}
+
+/// Whether a pod's phase is Running.
+pub fn is_running(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
 /// Whether a NodeClaim's Ready condition is True.
@@ -501,7 +527,9 @@ pub fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.metadata.labels.as_ref()?.get(key).map(String::as_str)
 }
 
-/// Polls `f` every 250 ms until it returns Some, or fails naming what it waited for.
+/// Polls `f` every 250 ms until it returns Some, or fails naming what it waited for. A check that
+/// takes long (listing 10,000 pods) is spaced by four times its own duration, at most 2 s, so
+/// the harness never spends more than a fifth of its time checking.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
@@ -509,20 +537,52 @@ where
 {
     let start = Instant::now();
     loop {
+        let check = Instant::now();
         if let Some(v) = f().await {
             return Ok(v);
         }
         if start.elapsed() > timeout {
             bail!("timed out after {timeout:?} waiting for {what}");
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(poll_pause(check.elapsed())).await;
     }
+}
+
+fn poll_pause(check: Duration) -> Duration {
+    (check * 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
 }
 
 /// The value of one sample in Prometheus text, e.g.
 /// `metric(&text, "karpenter_interruption_deleted_messages_total{message_type=\"unparseable\"}")`.
 pub fn metric(text: &str, sample: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The project's binary as its Deployment configures it: `run` with the flags the in-process one
+/// gets, the cluster from KUBECONFIG, AWS from the standard variables, nothing else of this
+/// process's environment (RUST_LOG excepted, default info).
+fn autoscaler_process(
+    binary: &Path,
+    args: &[String],
+    kubeconfig: &Path,
+    aws_endpoint: &str,
+    sqs_endpoint: Option<&str>,
+    log_path: PathBuf,
+) -> crate::karpenter::Launch {
+    let mut env = vec![
+        ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
+        ("AWS_REGION".to_owned(), REGION.to_owned()),
+        ("AWS_ENDPOINT_URL".to_owned(), aws_endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), ACCESS_KEY_ID.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), SECRET_ACCESS_KEY.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+        ("RUST_LOG".to_owned(), std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())),
+    ];
+    if let Some(url) = sqs_endpoint {
+        env.push(("AWS_ENDPOINT_URL_SQS".to_owned(), url.to_owned()));
+    }
+    let args = std::iter::once("run".to_owned()).chain(args.iter().cloned()).collect();
+    crate::karpenter::Launch { binary: binary.to_path_buf(), args, env, log_path }
 }
 
 /// The recorder for `cfg.record`: a header naming the world and seed the replay rebuilds.

@@ -16,3 +16,4 @@ pub mod report;
 pub mod scenario;
 pub mod under_test;
 pub mod up;
+pub mod watched;

@@ -123,12 +123,21 @@ enum Cmd {
     /// End-to-end performance: pending to Running for N pods, interruption notice to replacement
     /// Ready, the suite's wall time; written into bench/results.md (section) and bench/e2e.json.
     Perf {
-        /// Deployment sizes to scale up to, each on a fresh cluster.
-        #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+        /// Sizes of the one-Deployment scale-up (`inflate`), each on a fresh cluster.
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "10,100,1000")]
         sizes: Vec<u32>,
+        /// Sizes of the realistic mix (fixtures/workloads/scale-mix.yaml), each on a fresh cluster.
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000,5000,10000")]
+        mix_sizes: Vec<u32>,
         /// Skip the interruption measurement.
         #[arg(long)]
         no_interruption: bool,
+        /// The mass interruption's fleet (one pod per node; FIS warns 10% of it); 0 skips it.
+        #[arg(long, default_value_t = 500)]
+        mass_interruption_nodes: u32,
+        /// Run the project's autoscaler in this process instead of as its binary beside this one.
+        #[arg(long)]
+        in_process: bool,
         /// Skip running the scenario suite for its wall time.
         #[arg(long)]
         no_suite: bool,
@@ -262,13 +271,31 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Perf { sizes, no_interruption, no_suite, clock_factor, autoscaler } => {
+        Cmd::Perf {
+            sizes,
+            mix_sizes,
+            no_interruption,
+            mass_interruption_nodes,
+            in_process,
+            no_suite,
+            clock_factor,
+            autoscaler,
+        } => {
+            let autoscaler_binary = match (autoscaler, in_process) {
+                (AutoscalerKind::Spotbench, false) => Some(e2e::perf::sibling_autoscaler_binary().context(
+                    "no autoscaler binary beside this one: build it in the same profile (cargo build [--release] -p autoscaler), or pass --in-process",
+                )?),
+                _ => None,
+            };
             let cfg = e2e::perf::PerfConfig {
                 sizes,
+                mix_sizes,
                 interruption: !no_interruption,
+                mass_interruption_nodes: (mass_interruption_nodes > 0).then_some(mass_interruption_nodes),
                 suite: !no_suite,
                 clock_factor,
                 autoscaler,
+                autoscaler_binary,
             };
             let rt = tokio::runtime::Runtime::new()?;
             let json = root.join("bench").join(e2e::perf::json_name(autoscaler));

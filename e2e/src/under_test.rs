@@ -1,6 +1,6 @@
-//! The autoscaler under test: the project's own (`spotbench`, run in this process) or upstream
-//! Karpenter (the unmodified binary, a supervised child process). Either is started, killed like a
-//! crashed pod and restarted the same way.
+//! The autoscaler under test: the project's own (`spotbench`, run in this process, or its binary
+//! as a child process when it is measured) or upstream Karpenter (the unmodified binary, a
+//! supervised child process). Either is started, killed like a crashed pod and restarted the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -73,14 +73,28 @@ impl Restarts {
 /// Everything needed to start (and restart) the autoscaler.
 #[derive(Clone)]
 pub enum Launcher {
-    Spotbench { kube: kube::Client, aws: AwsClients, options: Options },
-    Karpenter { build: karpenter::Build, settings: karpenter::Settings, launch: karpenter::Launch },
+    Spotbench {
+        kube: kube::Client,
+        aws: AwsClients,
+        options: Options,
+    },
+    /// The project's autoscaler as its own binary, a supervised child process like Karpenter (so
+    /// its memory and CPU can be measured apart from the harness and fake-ec2).
+    SpotbenchProcess {
+        launch: karpenter::Launch,
+    },
+    Karpenter {
+        build: karpenter::Build,
+        settings: karpenter::Settings,
+        launch: karpenter::Launch,
+    },
 }
 
 /// A running autoscaler; dropping it kills it.
 pub enum Running {
     InProcess(InProcess),
-    Karpenter(karpenter::Supervisor),
+    /// A supervised child process: Karpenter, or the project's binary.
+    Child(karpenter::Supervisor),
 }
 
 /// The in-process autoscaler's task, aborted when dropped.
@@ -97,7 +111,7 @@ impl Drop for InProcess {
 impl Launcher {
     pub fn kind(&self) -> AutoscalerKind {
         match self {
-            Launcher::Spotbench { .. } => AutoscalerKind::Spotbench,
+            Launcher::Spotbench { .. } | Launcher::SpotbenchProcess { .. } => AutoscalerKind::Spotbench,
             Launcher::Karpenter { .. } => AutoscalerKind::Karpenter,
         }
     }
@@ -111,8 +125,8 @@ impl Launcher {
                 options.clone(),
                 restarts.clone(),
             ))))),
-            Launcher::Karpenter { launch, .. } => {
-                Ok(Running::Karpenter(karpenter::Supervisor::start(launch.clone(), restarts.clone())?))
+            Launcher::Karpenter { launch, .. } | Launcher::SpotbenchProcess { launch } => {
+                Ok(Running::Child(karpenter::Supervisor::start(launch.clone(), restarts.clone())?))
             }
         }
     }
@@ -133,15 +147,15 @@ impl Running {
                     let _ = task.await;
                 }
             }
-            Running::Karpenter(sup) => sup.stop().await,
+            Running::Child(sup) => sup.stop().await,
         }
     }
 
-    /// The child process's id (Karpenter), None in-process or between a crash and its restart.
+    /// The child process's id, None in-process or between a crash and its restart.
     pub fn pid(&self) -> Option<u32> {
         match self {
             Running::InProcess(_) => None,
-            Running::Karpenter(sup) => sup.pid(),
+            Running::Child(sup) => sup.pid(),
         }
     }
 }

@@ -79,6 +79,21 @@ scenario_tests! {
     zone_spread_min_domains => "zone-spread-min-domains.yaml",
 }
 
+/// Scenarios too heavy for `make test` on two cores: `make e2e` runs them (as does
+/// `cargo test -p e2e --test scenarios -- --ignored`).
+const HEAVY_SCENARIO_FILES: &[&str] = &["scale-10000-pods.yaml"];
+
+#[test]
+#[ignore = "10,000 pods, minutes on two cores: make e2e runs it"]
+fn scale_10000_pods() {
+    run_scenario("scale-10000-pods.yaml");
+}
+
+/// Every scenario file: those `make test` runs and the heavy ones.
+fn all_scenario_files() -> impl Iterator<Item = &'static &'static str> {
+    SCENARIO_FILES.iter().chain(HEAVY_SCENARIO_FILES)
+}
+
 /// A scenario added to fixtures/scenarios without a test here would silently never run in CI.
 #[test]
 fn every_scenario_file_has_a_test() {
@@ -88,7 +103,7 @@ fn every_scenario_file_has_a_test() {
         .filter(|name| name.ends_with(".yaml"))
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = SCENARIO_FILES.iter().map(|f| (*f).to_owned()).collect();
+    let mut listed: Vec<String> = all_scenario_files().map(|f| (*f).to_owned()).collect();
     listed.sort();
     assert_eq!(on_disk, listed, "add the new scenario to scenario_tests! in e2e/tests/scenarios.rs");
 }
@@ -113,7 +128,7 @@ fn same_seed_same_timeline() {
 fn every_fault_is_needed_by_an_expectation() {
     use e2e::scenario::model::{Count, Step};
     let at_least_one = |c: &Count| !c.holds(0);
-    for file in SCENARIO_FILES {
+    for file in all_scenario_files() {
         let s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
         let expects: Vec<_> =
             s.plain_steps().filter_map(|st| if let Step::Expect(e) = st { Some(e) } else { None }).collect();
@@ -147,7 +162,7 @@ fn every_fault_is_needed_by_an_expectation() {
 #[test]
 fn every_chaos_step_is_seen_to_bite() {
     use e2e::scenario::model::{Count, Step};
-    for file in SCENARIO_FILES {
+    for file in all_scenario_files() {
         let s = load_file(&repo_root(), &repo_root().join("fixtures/scenarios").join(file)).unwrap();
         let steps: Vec<&Step> = s.plain_steps().collect();
         for (i, step) in steps.iter().enumerate() {

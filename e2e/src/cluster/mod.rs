@@ -105,6 +105,27 @@ impl Cluster {
         }
     }
 
+    /// The local backend's processes, by component (kube-apiserver, etcd, ...), from kwokctl's
+    /// pid files beside the kubeconfig; nothing for the other backends.
+    pub fn component_pids(&self) -> Vec<(String, u32)> {
+        if self.backend != Backend::Local {
+            return Vec::new();
+        }
+        let Some(dir) = self.kubeconfig.parent().map(|d| d.join("pids")) else { return Vec::new() };
+        let mut pids: Vec<(String, u32)> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().strip_suffix(".pid")?.to_owned();
+                let pid = std::fs::read_to_string(e.path()).ok()?.trim().parse().ok()?;
+                Some((name, pid))
+            })
+            .collect();
+        pids.sort();
+        pids
+    }
+
     /// Leaves the cluster running after this handle is dropped (for `e2e up`).
     pub fn keep(mut self) -> Self {
         self.keep = true;

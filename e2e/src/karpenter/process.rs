@@ -1,4 +1,5 @@
-//! Karpenter's controller as a child process, kept running as kubelet keeps a Deployment's pod: a
+//! An autoscaler as a child process (upstream Karpenter, or the project's own binary when it is
+//! measured apart from the harness), kept running as kubelet keeps a Deployment's pod: a
 //! process that exits is started again after a back-off (10 s doubling to 5 min, reset after
 //! 10 min of running), a kill is a crash, and nothing outlives its [`Supervisor`]. Its stdout and
 //! stderr go to one log file, appended across restarts.
@@ -38,6 +39,8 @@ struct Slot {
 #[derive(Clone, Debug)]
 pub struct Launch {
     pub binary: PathBuf,
+    /// Command-line arguments (Karpenter takes none: its chart configures it through `env`).
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_path: PathBuf,
 }
@@ -117,6 +120,7 @@ fn spawn(launch: &Launch, start: u32) -> Result<Child, KarpenterError> {
         .map_err(log_err)?;
     let stderr = log.try_clone().map_err(log_err)?;
     Command::new(&launch.binary)
+        .args(&launch.args)
         // Only what the chart gives the container: nothing of this process's AWS_*, HOME, ... leaks in.
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -156,7 +160,8 @@ async fn supervise(slot: Arc<Mutex<Slot>>, launch: Launch, restarts: Restarts) {
             status = %status,
             restart_in_s = backoff.as_secs(),
             log = %launch.log_path.display(),
-            "karpenter exited; restarting it"
+            binary = %launch.binary.display(),
+            "autoscaler process exited; restarting it"
         );
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(300));
@@ -171,7 +176,7 @@ async fn supervise(slot: Arc<Mutex<Slot>>, launch: Launch, restarts: Restarts) {
                 restarts.bump();
             }
             Err(e) => {
-                tracing::error!(error = %e, "karpenter could not be restarted");
+                tracing::error!(error = %e, binary = %launch.binary.display(), "autoscaler process could not be restarted");
                 return;
             }
         }

@@ -20,6 +20,7 @@ use super::world_events::{self, What, WorldEvent};
 use crate::report::timeline::{ClaimSeen, InstanceSeen};
 use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Samples};
 use crate::under_test::Restarts;
+use crate::watched::Watched;
 
 /// What the side tasks saw, shared with the runner.
 #[derive(Debug, Default)]
@@ -136,8 +137,15 @@ impl Observer {
         self.read_events();
         self.follow_messages();
         self.mark_restarts();
-        if let Some(s) = self.take_sample(kube).await {
-            self.lock().samples.samples.push(s);
+        // Once, at the end: a fresh list rather than a watch's view.
+        let nodes = Api::<Node>::all(kube.clone()).list(&ListParams::default()).await;
+        let pods = Api::<Pod>::all(kube.clone()).list(&ListParams::default()).await;
+        if let (Ok(nodes), Ok(pods)) = (nodes, pods) {
+            let (nodes, pods): (Vec<_>, Vec<_>) =
+                (nodes.items.into_iter().map(Arc::new).collect(), pods.items.into_iter().map(Arc::new).collect());
+            if let Some(s) = self.take_sample(kube, &nodes, &pods).await {
+                self.lock().samples.samples.push(s);
+            }
         }
         let o = self.lock();
         let mut samples = o.samples.clone();
@@ -380,25 +388,38 @@ impl Observer {
 
     /// Samples once a second until aborted.
     pub async fn sample(self, kube: kube::Client) {
+        // Nodes and pods from watches: a scenario of 10,000 pods would otherwise list them all every second.
+        let (nodes, pods) = loop {
+            match (
+                Watched::<Node>::start(Api::all(kube.clone()), None).await,
+                Watched::<Pod>::start(Api::all(kube.clone()), None).await,
+            ) {
+                (Ok(nodes), Ok(pods)) => break (nodes, pods),
+                (n, p) => {
+                    let error = n.err().or(p.err()).map(|e| format!("{e:#}")).unwrap_or_default();
+                    tracing::warn!(%error, "the observer's watches did not start; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             self.read_events();
             self.follow_messages();
             self.mark_restarts();
-            if let Some(s) = self.take_sample(&kube).await {
+            if let Some(s) = self.take_sample(&kube, &nodes.all(), &pods.all()).await {
                 self.lock().samples.samples.push(s);
             }
         }
     }
 
-    async fn take_sample(&self, kube: &kube::Client) -> Option<Sample> {
-        let nodes = Api::<Node>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
-        let pods = Api::<Pod>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
+    async fn take_sample(&self, kube: &kube::Client, nodes: &[Arc<Node>], pods: &[Arc<Pod>]) -> Option<Sample> {
         let pdbs = Api::<PodDisruptionBudget>::all(kube.clone()).list(&ListParams::default()).await.ok()?.items;
         let mut s = Sample { t: self.world_seconds(), real: self.started.elapsed().as_secs_f64(), ..Sample::default() };
         let mut tainted = Vec::new();
-        for n in &nodes {
+        for n in nodes {
             if n.spec
                 .as_ref()
                 .and_then(|s| s.taints.as_ref())
@@ -420,7 +441,7 @@ impl Observer {
                     .or_default() += 1;
             }
         }
-        for p in &pods {
+        for p in pods {
             match p.status.as_ref().and_then(|s| s.phase.as_deref()) {
                 Some("Pending") => s.pending_pods += 1,
                 Some("Running") => s.running_pods += 1,

@@ -4,22 +4,24 @@
 //! The kwok controller (annotation `kwok.x-k8s.io/node: fake`) plays the kubelet for them.
 
 pub mod desired;
+mod diff;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt as _, reflector, watcher};
 use kube::{Api, Client};
 use serde_json::json;
 use tracing::{info, warn};
 use userdata::{Family, NodeRegistration};
 
-use crate::clock::Millis;
 use crate::server::AppState;
-use crate::world::instances::{Instance, InstanceState};
+use crate::world::instances::InstanceState;
 use desired::{
     KWOK_ANNOTATION, KWOK_MANAGED, KWOK_STOPPED, MANAGED_BY, MANAGED_BY_LABEL, instance_id, node_for_family,
     read_user_data,
@@ -67,7 +69,7 @@ pub fn api_server(path: &Path) -> Result<(String, Option<String>), NodesError> {
     Ok((server, ca))
 }
 
-/// What one pass changed, for logs and tests.
+/// What one pass changed, for logs and tests (each list sorted by Node name).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub created: Vec<String>,
@@ -76,127 +78,175 @@ pub struct Pass {
     pub deleted: Vec<String>,
 }
 
-/// Keeps Nodes in step with instances until the task is dropped.
+/// Writes in flight at once: enough for hundreds of registrations a second, few enough not to
+/// crowd the API server's in-flight limit.
+const CONCURRENT_WRITES: usize = 16;
+
+/// Keeps Nodes in step with instances until the task is dropped. The Nodes come from a watch
+/// (a LIST of 1,000 Nodes four times a second would be most of the API server's work); each pass
+/// compares them with the world and writes the differences, several at a time.
 pub async fn run(state: AppState, client: Client) {
+    let api: Api<Node> = Api::all(client.clone());
+    let (store, writer) = reflector::store();
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+    let stream = watcher(api.clone(), watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let watch = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                warn!(error = %e, "node watch failed; retrying with back-off");
+            }
+        }
+    });
+    // Nothing is decided on an empty view: that would create Nodes that exist and miss orphans.
+    if store.wait_until_ready().await.is_err() {
+        watch.abort();
+        return;
+    }
     let mut failures = 0u32;
     loop {
-        match reconcile(&state, &client).await {
-            Ok(pass) => {
-                failures = 0;
-                if pass != Pass::default() {
-                    info!(created = ?pass.created, stopped = ?pass.stopped, restarted = ?pass.restarted, deleted = ?pass.deleted, "nodes synced");
-                }
-            }
-            Err(e) => {
-                failures += 1;
-                warn!(error = %e, source = ?std::error::Error::source(&e), failures, "node sync failed; retrying");
-            }
+        let nodes = store.state();
+        let pass = sync(&state, &api, nodes.iter().map(|n| &**n)).await;
+        if pass.failed == 0 {
+            failures = 0;
+        } else {
+            failures += 1;
+            warn!(failed = pass.failed, failures, "node sync: some writes failed; the next pass retries them");
+        }
+        let pass = pass.done;
+        if pass != Pass::default() {
+            info!(created = ?pass.created, stopped = ?pass.stopped, restarted = ?pass.restarted, deleted = ?pass.deleted, "nodes synced");
         }
         tokio::time::sleep(Duration::from_millis(if failures == 0 { 250 } else { 1000 })).await;
     }
 }
 
-struct Snapshot {
-    now: Millis,
-    delay: Millis,
-    region: String,
-    instances: Vec<(Instance, Option<crate::world::catalog::InstanceType>)>,
+/// One pass against a fresh LIST of the Nodes this process owns (tests, and callers without a
+/// watch): compare them with the instances and fix every difference.
+pub async fn reconcile(state: &AppState, client: &Client) -> Result<Pass, NodesError> {
+    let api: Api<Node> = Api::all(client.clone());
+    let owned = api.list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))).await?;
+    let pass = sync(state, &api, owned.items.iter()).await;
+    match pass.first_error {
+        Some(e) => Err(e),
+        None => Ok(pass.done),
+    }
 }
 
-fn snapshot(state: &AppState) -> Snapshot {
+/// What a pass did, and what it could not.
+struct Synced {
+    done: Pass,
+    failed: usize,
+    first_error: Option<NodesError>,
+}
+
+async fn sync<'a>(state: &AppState, api: &Api<Node>, nodes: impl Iterator<Item = &'a Node>) -> Synced {
+    let by_instance: BTreeMap<String, &Node> = nodes
+        .filter_map(|n| {
+            let id = n.spec.as_ref()?.provider_id.as_deref().and_then(instance_id)?;
+            Some((id.to_owned(), n))
+        })
+        .collect();
+    let view = snapshot(state, &by_instance);
+    let plan = diff::plan(&view, &by_instance);
+    let view = &view;
+    let results: Vec<(diff::Action, Result<bool, NodesError>)> = futures::stream::iter(plan)
+        .map(|action| async move {
+            let result = apply(api, view, &action).await;
+            (action, result)
+        })
+        .buffer_unordered(CONCURRENT_WRITES)
+        .collect()
+        .await;
+    let mut synced = Synced { done: Pass::default(), failed: 0, first_error: None };
+    for (action, result) in results {
+        match result {
+            Ok(true) => action.record(&mut synced.done),
+            Ok(false) => {}
+            Err(e) => {
+                warn!(node = %action.node_name(), error = %e, source = ?std::error::Error::source(&e), "node write failed");
+                synced.failed += 1;
+                synced.first_error.get_or_insert(e);
+            }
+        }
+    }
+    for list in
+        [&mut synced.done.created, &mut synced.done.stopped, &mut synced.done.restarted, &mut synced.done.deleted]
+    {
+        list.sort();
+    }
+    synced
+}
+
+/// The instances a pass looks at: every one not terminated, and terminated ones that still have a
+/// Node (an instance stays visible for an hour after termination; cloning those every 250 ms
+/// would cost more than the rest of the pass).
+fn snapshot(state: &AppState, nodes: &BTreeMap<String, &Node>) -> diff::View {
     let c = state.cloud();
     let w = &c.ec2;
-    Snapshot {
+    diff::View {
         now: c.now(),
         delay: w.cfg.lifecycle.node_registration_seconds * 1000,
         region: w.cfg.region.clone(),
-        instances: w.instances.values().map(|i| (i.clone(), w.catalog.get(&i.instance_type).cloned())).collect(),
+        instances: w
+            .instances
+            .values()
+            .filter(|i| i.state != InstanceState::Terminated || nodes.contains_key(&i.id))
+            .map(|i| (i.clone(), w.catalog.get(&i.instance_type).cloned()))
+            .collect(),
     }
 }
 
-fn annotation(n: &Node) -> Option<&str> {
-    n.metadata.annotations.as_ref()?.get(KWOK_ANNOTATION).map(String::as_str)
-}
-
-/// One pass: compare instances with the Nodes this process owns and fix every difference.
-pub async fn reconcile(state: &AppState, client: &Client) -> Result<Pass, NodesError> {
-    let snap = snapshot(state);
-    let api: Api<Node> = Api::all(client.clone());
-    let owned = api.list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))).await?;
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    for n in owned.items {
-        let id = n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(instance_id).map(str::to_owned);
-        if let Some(id) = id {
-            nodes.insert(id, n);
-        }
-    }
-    let mut pass = Pass::default();
+/// Carries out one action; Ok(false) when there was nothing to do after all (a Node created by
+/// someone else meanwhile).
+async fn apply(api: &Api<Node>, view: &diff::View, action: &diff::Action) -> Result<bool, NodesError> {
     let pp = PatchParams::default();
-    for (inst, itype) in &snap.instances {
-        let node = nodes.remove(&inst.id);
-        let name = inst.private_dns_name.clone();
-        match (inst.state, node) {
-            (InstanceState::Running, None) => {
-                let due = inst.running_since.is_some_and(|t| snap.now >= t + snap.delay);
-                let Some(t) = itype.as_ref().filter(|_| due) else { continue };
-                let (family, registration) = read_user_data(inst)
-                    .unwrap_or_else(|e| {
-                        // A kubelet with bad config still registers; it just ignores what it cannot read.
-                        warn!(instance = %inst.id, error = %e, "user data unreadable; registering with defaults");
-                        None
-                    })
-                    .unwrap_or((Family::Al2023, NodeRegistration::default()));
-                let desired = node_for_family(inst, t, &snap.region, family, &registration);
-                let status = desired.status.clone();
-                match api.create(&PostParams::default(), &desired).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                    Err(e) => return Err(e.into()),
-                }
-                // Status is a subresource: write capacity and allocatable as a kubelet does.
-                api.patch_status(&name, &pp, &Patch::Merge(json!({ "status": status }))).await?;
-                pass.created.push(name);
+    match action {
+        diff::Action::Create { instance, .. } => {
+            let Some((inst, Some(t))) = view.instances.get(*instance) else { return Ok(false) };
+            let (family, registration) = read_user_data(inst)
+                .unwrap_or_else(|e| {
+                    // A kubelet with bad config still registers; it just ignores what it cannot read.
+                    warn!(instance = %inst.id, error = %e, "user data unreadable; registering with defaults");
+                    None
+                })
+                .unwrap_or((Family::Al2023, NodeRegistration::default()));
+            let desired = node_for_family(inst, t, &view.region, family, &registration);
+            let status = desired.status.clone();
+            match api.create(&PostParams::default(), &desired).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
+                Err(e) => return Err(e.into()),
             }
-            (InstanceState::Running, Some(n)) if annotation(&n) == Some(KWOK_STOPPED) => {
-                let patch = json!({"metadata": {"annotations": {KWOK_ANNOTATION: KWOK_MANAGED}}});
-                api.patch(&name, &pp, &Patch::Merge(patch)).await?;
-                pass.restarted.push(name);
-            }
-            (InstanceState::Stopping | InstanceState::Stopped, Some(n)) if annotation(&n) != Some(KWOK_STOPPED) => {
-                let patch = json!({"metadata": {"annotations": {KWOK_ANNOTATION: KWOK_STOPPED}}});
-                api.patch(&name, &pp, &Patch::Merge(patch)).await?;
-                let ready = json!({"status": {"conditions": [{
-                    "type": "Ready", "status": "False", "reason": "KubeletNotReady",
-                    "message": format!("instance {} is {}", inst.id, inst.state.name()),
-                    "lastHeartbeatTime": crate::clock::iso_seconds(snap.now),
-                    "lastTransitionTime": crate::clock::iso_seconds(snap.now),
-                }]}});
-                api.patch_status(&name, &pp, &Patch::Strategic(ready)).await?;
-                pass.stopped.push(name);
-            }
-            (InstanceState::ShuttingDown | InstanceState::Terminated, Some(_)) => {
-                delete(&api, &name).await?;
-                pass.deleted.push(name);
-            }
-            (_, Some(_)) | (_, None) => {}
+            // Status is a subresource: write capacity and allocatable as a kubelet does.
+            api.patch_status(&inst.private_dns_name, &pp, &Patch::Merge(json!({ "status": status }))).await?;
         }
-    }
-    // Nodes whose instance no longer exists (expunged, or from before a restart).
-    for (_, n) in nodes {
-        if let Some(name) = n.metadata.name {
-            delete(&api, &name).await?;
-            pass.deleted.push(name);
+        diff::Action::Restart { node } => {
+            let patch = json!({"metadata": {"annotations": {KWOK_ANNOTATION: KWOK_MANAGED}}});
+            api.patch(node, &pp, &Patch::Merge(patch)).await?;
         }
+        diff::Action::Stop { node, instance } => {
+            let Some((inst, _)) = view.instances.get(*instance) else { return Ok(false) };
+            let patch = json!({"metadata": {"annotations": {KWOK_ANNOTATION: KWOK_STOPPED}}});
+            api.patch(node, &pp, &Patch::Merge(patch)).await?;
+            let ready = json!({"status": {"conditions": [{
+                "type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                "message": format!("instance {} is {}", inst.id, inst.state.name()),
+                "lastHeartbeatTime": crate::clock::iso_seconds(view.now),
+                "lastTransitionTime": crate::clock::iso_seconds(view.now),
+            }]}});
+            api.patch_status(node, &pp, &Patch::Strategic(ready)).await?;
+        }
+        diff::Action::Delete { node } => match api.delete(node, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        },
     }
-    Ok(pass)
-}
-
-async fn delete(api: &Api<Node>, name: &str) -> Result<(), NodesError> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -24,8 +24,36 @@ async fn a_leaked_instance_is_terminated_once_it_is_old_enough() {
     collect(&h.ctx).await.unwrap();
     assert_eq!(states(&cloud).await, [json!("pending")], "a launch in flight is not a leak");
     h.clock.advance(Duration::from_secs(30));
-    collect(&h.ctx).await.unwrap();
+    let ctx = h.ctx.clone();
+    let (result, ()) = tokio::join!(collect(&ctx), async {
+        // Confirmed against the API server before anything is terminated.
+        h.api.expect("GET", "/apis/karpenter.sh/v1/nodeclaims").await.ok(claim_list(&[]));
+    });
+    result.unwrap();
     assert_eq!(states(&cloud).await, [json!("shutting-down")]);
+    h.api.assert_idle();
+}
+
+fn claim_list(items: &[Value]) -> Value {
+    json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaimList", "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+/// Right after an API server restart the watch relists and the cache can lack a claim that
+/// exists: the fresh list from the API server keeps its instance alive.
+#[tokio::test]
+async fn an_instance_whose_claim_the_cache_lacks_is_kept() {
+    let cloud = FakeCloud::start().await;
+    let mut h = Harness::new(&cloud);
+    let class: EC2NodeClass = obj(node_class());
+    let launched = h.ctx.cloud.create(&obj(node_claim("default-a")), &class, None).await.unwrap();
+    h.clock.advance(Duration::from_secs(60));
+    let ctx = h.ctx.clone();
+    let (result, ()) = tokio::join!(collect(&ctx), async {
+        let owner = launched_claim("default-a", &launched.instance.provider_id, None, &[]);
+        h.api.expect("GET", "/apis/karpenter.sh/v1/nodeclaims").await.ok(claim_list(&[owner]));
+    });
+    result.unwrap();
+    assert_eq!(states(&cloud).await, [json!("pending")], "owned in the API server, so not a leak");
     h.api.assert_idle();
 }
 
