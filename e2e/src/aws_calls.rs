@@ -39,6 +39,9 @@ pub struct AwsCall {
 #[derive(Debug, Deserialize)]
 pub struct RequestLog {
     pub requests: Vec<AwsCall>,
+    /// How many of the oldest entries fake-ec2's memory budget let go (absent from older servers).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// An error answer a client is expected to meet by the API's design, in order to work.
@@ -71,7 +74,15 @@ impl Env {
         let body = self.admin_get("requests").await.context(
             "reading fake-ec2's request log: fake-ec2 must serve GET /_fake/requests (see e2e/src/aws_calls.rs)",
         )?;
-        Ok(serde_json::from_value::<RequestLog>(body).context("fake-ec2's request log")?.requests)
+        let log = serde_json::from_value::<RequestLog>(body).context("fake-ec2's request log")?;
+        // A check over "every call" must not pass on a log missing its start.
+        anyhow::ensure!(
+            log.dropped == 0,
+            "fake-ec2's request log dropped its {} oldest entries to stay within its memory budget \
+             (crate::chaos::HARNESS_LOG_BUDGET_BYTES); raise it to check every call",
+            log.dropped
+        );
+        Ok(log.requests)
     }
 }
 

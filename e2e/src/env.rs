@@ -169,6 +169,7 @@ impl Env {
 
         let recipe = crate::chaos::WorldRecipe::read(&root, &cfg.world, cfg.seed, cfg.clock_factor)?;
         let fake = AppState::new(recipe.build(None)?);
+        fake.requests().set_budget(crate::chaos::HARNESS_LOG_BUDGET_BYTES);
         let state_file = cfg.state_file.clone().map(|p| recipe.state_file(p)).transpose()?;
         let hooks = Arc::new(Hooks { state_file, recorder: recorder(&cfg, &fake)? });
         let fake_ec2 = crate::chaos::FakeEc2Host::start(fake.clone(), hooks, kube.clone(), recipe).await?;

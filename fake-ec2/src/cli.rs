@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// Append every AWS request answered (JSON lines, as `GET /_fake/requests` shows them).
     #[arg(long, env = "FAKE_EC2_REQUEST_LOG")]
     pub request_log: Option<PathBuf>,
+    /// MiB each in-memory log (requests, events) keeps of its newest entries, so memory stays flat
+    /// on long runs; `--request-log` and `--event-log` files keep everything.
+    #[arg(long, env = "FAKE_EC2_LOG_BUDGET_MIB", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub log_budget_mib: u32,
     /// Serve the admin API (/_fake/*) on this address only, not on --listen.
     #[arg(long, env = "FAKE_EC2_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bounded_log;
 pub mod cli;
 pub mod client;
 pub mod clock;

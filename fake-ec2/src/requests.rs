@@ -4,15 +4,13 @@
 //!
 //! It sits beside the cloud, not in it: recording a request changes no world state and no draw.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
 
+use crate::bounded_log::BoundedLog;
 use crate::clock::Millis;
-
-/// How many entries are kept in memory (counts and the file sink keep everything).
-const KEPT: usize = 100_000;
 
 /// One answered request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +29,17 @@ pub struct Entry {
     pub injected: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub user_agent: String,
+}
+
+impl Entry {
+    /// The memory it holds, roughly: the struct and its strings.
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.service.len()
+            + self.action.len()
+            + self.user_agent.len()
+            + self.error_code.as_ref().map_or(0, String::len)
+    }
 }
 
 /// What a request was, before it is answered.
@@ -55,9 +64,10 @@ pub struct Count {
 
 type CountKey = (String, String, u16, Option<String>);
 
+/// The newest entries within a byte budget; the counts and the file sink keep everything.
 #[derive(Default)]
 pub struct RequestLog {
-    entries: VecDeque<Entry>,
+    entries: BoundedLog<Entry>,
     next_seq: u64,
     counts: BTreeMap<CountKey, (u64, u64)>,
     sink: Option<Box<dyn Write + Send>>,
@@ -73,6 +83,11 @@ impl RequestLog {
     /// Appends every entry from now on to `sink` as a JSON line.
     pub fn set_sink(&mut self, sink: impl Write + Send + 'static) {
         self.sink = Some(Box::new(sink));
+    }
+
+    /// Keeps the newest entries within `bytes` in memory (see [`crate::bounded_log`]).
+    pub fn set_budget(&mut self, bytes: usize) {
+        self.entries.set_budget(bytes);
     }
 
     pub fn record(&mut self, call: Call, at_ms: Millis, status: u16, error_code: Option<String>, injected: bool) {
@@ -97,16 +112,20 @@ impl RequestLog {
             // A full disk must not fail the request being answered.
             let _ = writeln!(sink, "{line}").and_then(|()| sink.flush());
         }
-        if self.entries.len() >= KEPT {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(entry);
+        let bytes = entry.weight();
+        self.entries.push(entry, bytes);
     }
 
-    /// Entries with `seq > since`, oldest first.
+    /// Entries with `seq > since` still kept, oldest first.
     pub fn since(&self, since: u64) -> impl Iterator<Item = &Entry> {
         let skip = self.entries.partition_point(|e| e.seq <= since);
-        self.entries.iter().skip(skip)
+        self.entries.skip(skip)
+    }
+
+    /// How many of the oldest entries were dropped from memory to stay within the budget: a reader
+    /// asking from before them misses that many.
+    pub fn dropped(&self) -> u64 {
+        self.entries.dropped()
     }
 
     /// Every (service, action, status, error code) answered, with how many times, sorted.
@@ -188,5 +207,20 @@ mod tests {
         assert_eq!(log.errors_by_code().get("RequestLimitExceeded"), Some(&2));
         let throttled = log.counts().into_iter().find(|c| c.status == 503);
         assert_eq!(throttled.map(|c| (c.count, c.injected)), Some((2, 1)));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_the_counts_keep_everything() {
+        let mut log = RequestLog::default();
+        log.set_budget(4096);
+        for at in 0..1000 {
+            log.record(call("DescribeInstances"), at, 200, None, false);
+        }
+        let kept: Vec<u64> = log.since(0).map(|e| e.seq).collect();
+        assert!(kept.len() < 100, "{} entries kept in 4 KiB", kept.len());
+        assert_eq!(kept.last(), Some(&1000), "the newest entry is kept");
+        assert_eq!(log.dropped() + kept.len() as u64, 1000);
+        assert_eq!(log.since(990).count(), 10);
+        assert_eq!(log.counts().first().map(|c| c.count), Some(1000));
     }
 }

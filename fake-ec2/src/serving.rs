@@ -42,6 +42,8 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let base_dir = a.world.parent().unwrap_or(Path::new("."));
     let mut w = Cloud::new(cfg, a.seed, base_dir).with_context(loading)?;
+    let log_budget = a.log_budget_mib as usize * 1024 * 1024;
+    w.events.set_log_budget(log_budget);
     if let Some(path) = &a.event_log {
         w.events.set_sink(append(path, "event log")?);
     }
@@ -65,6 +67,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let restored = state_file.as_ref().is_some_and(|(_, r)| *r);
+    state.requests().set_budget(log_budget);
     if let Some(path) = &a.request_log {
         state.requests().set_sink(append(path, "request log")?);
     }

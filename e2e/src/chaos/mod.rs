@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use self::front::{BlackholeMode, Cuts, Front};
-pub use self::world::WorldRecipe;
+pub use self::world::{HARNESS_LOG_BUDGET_BYTES, WorldRecipe};
 
 /// How long a stopping fake-ec2 may finish its answers (an SQS long poll holds one for up to
 /// 20 s) before it is killed.

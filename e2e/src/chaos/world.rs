@@ -8,6 +8,11 @@ use fake_ec2::cloud::Cloud;
 use fake_ec2::persist::StateFile;
 use fake_ec2::world::config::{FIXED_START, WorldConfig};
 
+/// What each of fake-ec2's in-memory logs keeps in the harness: the observer reads the event log
+/// as it goes, and the request log is read whole at a scenario's end (checked for drops there), so
+/// it must hold a whole run: a few hundred bytes per AWS call, so 256 MiB holds about a million.
+pub const HARNESS_LOG_BUDGET_BYTES: usize = 256 << 20;
+
 pub struct WorldRecipe {
     /// The world file as the configuration names it (relative to the repository root).
     label: String,
@@ -44,7 +49,9 @@ impl WorldRecipe {
             }
             None => {}
         }
-        Ok(Cloud::new(wc, self.seed, self.path.parent().unwrap_or(Path::new(".")))?)
+        let mut cloud = Cloud::new(wc, self.seed, self.path.parent().unwrap_or(Path::new(".")))?;
+        cloud.events.set_log_budget(HARNESS_LOG_BUDGET_BYTES);
+        Ok(cloud)
     }
 
     /// The state file at `path` for worlds of this recipe (`serve --state-file`).

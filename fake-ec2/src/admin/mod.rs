@@ -335,6 +335,8 @@ struct LogQuery {
     since: u64,
 }
 
+const LOG_DROPPED: axum::http::HeaderName = axum::http::HeaderName::from_static("x-fake-ec2-log-dropped");
+
 /// The event log: one JSON object per line (`seq`, `at_ms`, `event`, `deliveries`), logical order.
 async fn event_log(State(s): State<AppState>, Query(q): Query<LogQuery>) -> Response {
     let w = s.cloud();
@@ -343,7 +345,10 @@ async fn event_log(State(s): State<AppState>, Query(q): Query<LogQuery>) -> Resp
         body.push_str(line);
         body.push('\n');
     }
-    ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+    // How many of the oldest lines the log's memory budget let go: a reader from before them misses them.
+    let dropped = w.events.log_dropped().to_string();
+    ([(axum::http::header::CONTENT_TYPE, "application/x-ndjson".to_owned()), (LOG_DROPPED, dropped)], body)
+        .into_response()
 }
 
 async fn rules(State(s): State<AppState>) -> Json<Value> {

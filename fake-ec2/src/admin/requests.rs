@@ -1,4 +1,5 @@
-//! `GET /_fake/requests?since=N`: the AWS requests answered after entry `N`, oldest first;
+//! `GET /_fake/requests?since=N`: the AWS requests answered after entry `N`, oldest first, of
+//! those still in memory (`dropped` says how many of the oldest the log's budget let go);
 //! `GET /_fake/requests/summary`: how many answers of each (service, action, status, error code),
 //! and error answers by code. Fault scenarios check with it that their fault was answered.
 
@@ -18,7 +19,7 @@ pub(super) struct Since {
 pub(super) async fn list(State(s): State<AppState>, Query(q): Query<Since>) -> Json<Value> {
     let log = s.requests();
     let requests: Vec<&crate::requests::Entry> = log.since(q.since).collect();
-    Json(json!({"requests": requests, "last_seq": log.last_seq()}))
+    Json(json!({"requests": requests, "last_seq": log.last_seq(), "dropped": log.dropped()}))
 }
 
 pub(super) async fn summary(State(s): State<AppState>) -> Json<Value> {

@@ -16,13 +16,13 @@ pub mod snapshot;
 
 pub use forward::{Forward, ForwardCounters, Forwarded, forward};
 
-use std::collections::VecDeque;
 use std::io::Write;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bounded_log::BoundedLog;
 use crate::clock::{Millis, iso_seconds, to_datetime};
 use crate::sqs::{MessageAttributes, Queues};
 pub use pattern::Pattern;
@@ -33,9 +33,6 @@ pub const REBALANCE: &str = "EC2 Instance Rebalance Recommendation";
 pub const HEALTH: &str = "AWS Health Event";
 pub const CAPACITY_RESERVATION_INTERRUPTION: &str = "EC2 Capacity Reservation Instance Interruption Warning";
 pub const FIS_EXPERIMENT_STATE_CHANGE: &str = "FIS Experiment State Change";
-
-/// How many log lines the world keeps in memory (the file sink keeps everything).
-const LOG_LINES: usize = 100_000;
 
 /// One event, serialised exactly as EventBridge delivers it to an SQS target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -331,7 +328,8 @@ struct LogLine<'a> {
 #[derive(Debug, Default)]
 pub struct Bus {
     pub rules: Vec<Rule>,
-    log: VecDeque<String>,
+    /// The newest log lines within a byte budget (the file sink keeps everything).
+    log: BoundedLog<String>,
     /// Sequence number of the next event (1-based).
     next_seq: u64,
     sink: Option<std::io::LineWriter<std::fs::File>>,
@@ -345,6 +343,16 @@ impl Bus {
     pub fn new(rules: &[RuleConfig]) -> Result<Self, String> {
         let rules = rules.iter().map(Rule::from_config).collect::<Result<Vec<_>, _>>()?;
         Ok(Self { rules, next_seq: 1, ..Self::default() })
+    }
+
+    /// Keeps the newest log lines within `bytes` in memory (see [`crate::bounded_log`]).
+    pub fn set_log_budget(&mut self, bytes: usize) {
+        self.log.set_budget(bytes);
+    }
+
+    /// How many of the oldest log lines were dropped from memory to stay within the budget.
+    pub fn log_dropped(&self) -> u64 {
+        self.log.dropped()
     }
 
     /// Appends every log line from now on to `file` as well.
@@ -437,18 +445,20 @@ impl Bus {
             tracing::warn!(error = %e, "cannot append to the event log file; no longer writing it");
             self.sink = None;
         }
-        if self.log.len() >= LOG_LINES {
-            self.log.pop_front();
-        }
-        self.log.push_back(line);
+        self.keep_line(line);
         deliveries
     }
 
-    /// Log lines with sequence number > `since`, oldest first.
+    fn keep_line(&mut self, line: String) {
+        let bytes = std::mem::size_of::<String>() + line.len();
+        self.log.push(line, bytes);
+    }
+
+    /// Log lines with sequence number > `since` still kept, oldest first.
     pub fn log_since(&self, since: u64) -> impl Iterator<Item = &str> {
         let first = self.next_seq - self.log.len() as u64;
         let skip = since.saturating_sub(first.saturating_sub(1)) as usize;
-        self.log.iter().skip(skip).map(String::as_str)
+        self.log.skip(skip).map(String::as_str)
     }
 
     /// How many events were published.
@@ -553,5 +563,28 @@ mod tests {
         assert!(
             Bus::new(&[RuleConfig { name: "bad".into(), pattern: json!({"source": "x"}), targets: vec![] }]).is_err()
         );
+    }
+
+    #[test]
+    fn the_log_keeps_its_newest_lines_within_its_budget() {
+        use rand::SeedableRng;
+        let mut queues = Queues::new("us-west-2", "123456789012");
+        let mut bus = Bus::new(&[]).unwrap_or_default();
+        bus.set_log_budget(2048);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for i in 0..100 {
+            let e = Event::build(
+                Kind::StateChange { instance_id: format!("i-{i}"), state: "running".into() },
+                format!("id-{i}"),
+                T,
+                O,
+            );
+            bus.publish(&e, T, &mut queues, &mut rng);
+        }
+        let kept: Vec<&str> = bus.log_since(0).collect();
+        assert!(!kept.is_empty() && kept.len() < 20, "{} lines kept in 2 KiB", kept.len());
+        assert_eq!(bus.log_dropped() + kept.len() as u64, 100);
+        assert!(kept.last().is_some_and(|l| l.starts_with(r#"{"seq":100,"#)), "{kept:?}");
+        assert_eq!(bus.log_since(98).count(), 2, "a reader keeping up misses nothing");
     }
 }
