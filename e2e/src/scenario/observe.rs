@@ -22,6 +22,9 @@ use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Sample
 use crate::under_test::Restarts;
 use crate::watched::Watched;
 
+/// How often a settling observation lists the NodeClaims again.
+const SETTLE_POLL: Duration = Duration::from_millis(50);
+
 /// What the side tasks saw, shared with the runner.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -259,6 +262,32 @@ impl Observer {
             }
         }
         self.claims()
+    }
+
+    /// [`Observer::refresh_claims`], once no claim is caught between its launch and its status: an
+    /// autoscaler creates the instance (CreateFleet) and only then writes the NodeClaim's provider
+    /// id, so a step whose condition fake-ec2 satisfied can end in between. Waits for that write,
+    /// at most `timeout`, so a step's record does not depend on which of the two was seen first.
+    pub async fn settled_claims(&self, kube: &kube::Client, timeout: Duration) -> BTreeMap<String, ClaimSeen> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let claims = self.refresh_claims(kube).await;
+            if !self.launch_unrecorded(&claims) || Instant::now() >= deadline {
+                return claims;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
+
+    /// Whether a live instance tagged with a NodeClaim's name belongs to a claim that has not
+    /// recorded it yet.
+    fn launch_unrecorded(&self, claims: &BTreeMap<String, ClaimSeen>) -> bool {
+        let w = self.fake.cloud();
+        w.ec2.instances.values().filter(|i| !matches!(i.state.name(), "shutting-down" | "terminated")).any(|i| {
+            i.tags
+                .get(autoscaler::cloud::fleet::TAG_NODECLAIM)
+                .is_some_and(|name| claims.values().any(|c| &c.name == name && !c.deleted && c.instance_id.is_none()))
+        })
     }
 
     /// The claims, with placements filled in from fake-ec2 for any launched since last seen.

@@ -218,7 +218,7 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
         crate::say!("[{name}] step {}/{total}: {}", i + 1, rec.action);
         let result = run_step(&mut env, &observer, scenario, step, &mut rec).await;
         if matches!(step, Step::Wait(_) | Step::Expect(_)) || result.is_err() {
-            let claims = observer.refresh_claims(&env.kube).await;
+            let claims = observer.settled_claims(&env.kube, CLAIMS_SETTLE).await;
             let instances = observer.instances();
             let pods = running_pods_by_app(&env).await.unwrap_or_default();
             // Where pods run is recorded only once a step has settled them.
@@ -301,6 +301,9 @@ pub async fn run_recorded(scenario: &Scenario, opts: RunOptions, record: Option<
 
 /// How long a run's end waits for its external queue's last messages to be forwarded and consumed.
 const EXTERNAL_QUEUE_SETTLE: Duration = Duration::from_secs(30);
+/// How long a step's observation waits for an autoscaler to record an instance it launched on its
+/// NodeClaim (one status write; milliseconds unless the machine is starved).
+const CLAIMS_SETTLE: Duration = Duration::from_secs(5);
 
 /// Where fake-ec2 keeps its state file when a step restarts it keeping its state: beside the
 /// recording when there is one, else in the temporary directory (kept when the run fails).
