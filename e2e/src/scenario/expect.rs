@@ -89,7 +89,7 @@ fn live_instances(env: &Env, want: &Count) -> Check {
 /// Instances launched, and those shutting down or terminated, since the world began.
 fn launched_and_gone(env: &Env) -> (u64, u64) {
     let w = env.fake.cloud();
-    let gone = w.ec2.instances.values().filter(|i| matches!(i.state.name(), "shutting-down" | "terminated")).count();
+    let gone = w.ec2.instances.values().filter(|i| i.state.is_terminating_or_terminated()).count();
     (w.ec2.instances.len() as u64, gone as u64)
 }
 

@@ -248,7 +248,7 @@ impl Observer {
                 seq: i.seq,
                 id: i.id.clone(),
                 key: format!("{} {} {}", i.capacity_type.as_str(), i.zone, i.instance_type),
-                gone: matches!(i.state.name(), "shutting-down" | "terminated"),
+                gone: i.state.is_terminating_or_terminated(),
             })
             .collect()
     }
@@ -283,7 +283,7 @@ impl Observer {
     /// recorded it yet.
     fn launch_unrecorded(&self, claims: &BTreeMap<String, ClaimSeen>) -> bool {
         let w = self.fake.cloud();
-        w.ec2.instances.values().filter(|i| !matches!(i.state.name(), "shutting-down" | "terminated")).any(|i| {
+        w.ec2.instances.values().filter(|i| !i.state.is_terminating_or_terminated()).any(|i| {
             i.tags
                 .get(autoscaler::cloud::fleet::TAG_NODECLAIM)
                 .is_some_and(|name| claims.values().any(|c| &c.name == name && !c.deleted && c.instance_id.is_none()))

@@ -42,6 +42,11 @@ impl InstanceState {
         }
     }
 
+    /// Whether the instance is terminating or terminated: it will never run again.
+    pub fn is_terminating_or_terminated(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
+
     /// Whether an instance in this state holds pool capacity and counts against quotas.
     pub fn holds_capacity(self) -> bool {
         matches!(self, Self::Pending | Self::Running)

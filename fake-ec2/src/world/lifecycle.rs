@@ -122,7 +122,7 @@ impl World {
         message: &str,
     ) -> Option<(InstanceState, InstanceState)> {
         let prev = self.instance(id)?.state;
-        if matches!(prev, InstanceState::ShuttingDown | InstanceState::Terminated) {
+        if prev.is_terminating_or_terminated() {
             return Some((prev, prev));
         }
         self.begin_transition(id, InstanceState::ShuttingDown, now, reason, (code, message));

@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 
 use super::Lab;
 use super::template::{ROLE, SPOT_INSTANCE, Selection, Target, instance_of_arn};
-use crate::world::instances::{Instance, InstanceState};
+use crate::world::instances::Instance;
 use crate::world::pools::CapacityType;
 
 /// An instance's value at a DescribeInstances path, for target filters.
@@ -33,7 +33,7 @@ pub fn attribute(i: &Instance, path: &str) -> Option<String> {
 
 fn matches(t: &Target, i: &Instance, arns: &BTreeSet<&str>) -> bool {
     // Instances on their way out are gone as far as FIS is concerned.
-    if matches!(i.state, InstanceState::ShuttingDown | InstanceState::Terminated) {
+    if i.state.is_terminating_or_terminated() {
         return false;
     }
     if t.resource_type == SPOT_INSTANCE && i.capacity_type != CapacityType::Spot {
