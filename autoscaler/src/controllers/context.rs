@@ -20,6 +20,8 @@ pub struct Context {
     pub cloud: Arc<CloudProvider>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// Karpenter's dedupe and rate limit for pod events.
+    pub event_gate: std::sync::Mutex<super::event_gate::EventGate>,
     pub options: Options,
     /// For the interruption queue.
     pub sqs: aws_sdk_sqs::Client,

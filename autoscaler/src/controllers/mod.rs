@@ -8,6 +8,7 @@
 pub mod context;
 pub mod disruption;
 pub mod error;
+pub mod event_gate;
 pub mod garbage_collection;
 pub mod instance_status;
 pub mod interruption;

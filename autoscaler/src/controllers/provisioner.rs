@@ -86,16 +86,18 @@ pub async fn provision(ctx: &Context) -> Results {
     let by_key: HashMap<String, &Arc<Pod>> =
         all_pods.iter().map(|p| (format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any()), p)).collect();
     let mut events = Vec::new();
+    let now = ctx.clock.now();
     for (pod, reason) in &results.pod_errors {
         tracing::error!(pod = %pod, error = %reason, "could not schedule pod");
-        events.extend(pod_event(&by_key, pod, EventType::Warning, "FailedScheduling", reason));
+        if admitted(ctx, &by_key, pod, |gate, uid| gate.admit_failed_scheduling(uid, now)) {
+            events.extend(pod_event(&by_key, pod, EventType::Warning, "FailedScheduling", reason));
+        }
     }
     if !results.new_node_claims.is_empty() {
         let pods: usize = results.new_node_claims.iter().map(|p| p.pods.len()).sum();
         tracing::info!(nodeclaims = results.new_node_claims.len(), pods, "computed new nodeclaim(s) to fit pod(s)");
     }
     // Existing and in-flight capacity the pods were placed on must not be disrupted meanwhile.
-    let now = ctx.clock.now();
     for name in results.existing.keys() {
         ctx.state.nominations.nominate(name, now);
     }
@@ -107,7 +109,9 @@ pub async fn provision(ctx: &Context) -> Results {
                 ctx.state.nominations.nominate(&name, now);
                 let note = format!("Pod should schedule on: nodeclaim/{name}");
                 for pod in &plan.pods {
-                    events.extend(pod_event(&by_key, pod, EventType::Normal, "Nominated", &note));
+                    if admitted(ctx, &by_key, pod, |gate, uid| gate.admit_nominated(uid, now)) {
+                        events.extend(pod_event(&by_key, pod, EventType::Normal, "Nominated", &note));
+                    }
                 }
             }
             Err(err) => tracing::error!(nodepool = %plan.node_pool, error = %err, "creating nodeclaim"),
@@ -197,6 +201,19 @@ pub(crate) async fn create_node_claim(
     );
     ctx.metrics.nodeclaims_created.get_or_create(&NodeClaimLabels::new(&pool_name, "provisioning", "")).inc();
     Ok(created)
+}
+
+/// Whether the event gate lets an event about the pod `namespace/name` out (a pod without a uid,
+/// which only a test builds, is keyed by its name).
+fn admitted(
+    ctx: &Context,
+    pods: &HashMap<String, &Arc<Pod>>,
+    key: &str,
+    admit: impl FnOnce(&mut super::event_gate::EventGate, &str) -> bool,
+) -> bool {
+    let uid = pods.get(key).and_then(|p| p.metadata.uid.as_deref()).unwrap_or(key);
+    let mut gate = ctx.event_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    admit(&mut gate, uid)
 }
 
 /// An event about the pod `namespace/name`, if it is still known (the action is "Provisioning").

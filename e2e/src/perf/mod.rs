@@ -27,7 +27,7 @@ pub use interrupt::{Interruption, MassInterruption};
 pub use render::render;
 use render::write_section;
 pub use resources::Usage;
-pub use scale::{ScaleUp, Workload};
+pub use scale::{Progress, ScaleUp, Workload};
 
 /// What to measure.
 #[derive(Clone, Debug)]

@@ -78,6 +78,9 @@ pub fn render(r: &PerfResults) -> String {
             "\n*All pods created* is the control plane's pace, not the autoscaler's: kube-controller-manager creates a Deployment's pods at its client's rate limit (500 requests/s here, set in e2e/k8s/cluster.sh; the default 20/s made 1,000 pods take 50 s); the autoscaler batches them as they come (1 s idle, 10 s at most). *÷ floor* is all Running in world seconds over one node's boot and registration.\n\n",
         );
     }
+    if let Some(largest) = r.scale_up.iter().filter(|u| !u.progress.is_empty()).max_by_key(|u| u.pods) {
+        s.push_str(&stage_table(largest, r.cpus));
+    }
     if let Some(i) = &r.interruption {
         s.push_str(&format!(
             "Spot interruption (one node running 3 pods; NodePool `spot`; the warning gives {:.0} world s):\n\n| | real | world | margin before the reclaim (world) |\n|---|---:|---:|---:|\n| notice → replacement node Ready | {:.1} s | {:.0} s | {:.0} s |\n| notice → every pod Running on the replacement | {:.1} s | {:.0} s | {:.0} s |\n\n",
@@ -141,6 +144,49 @@ pub fn render(r: &PerfResults) -> String {
 }
 
 /// Peak RSS and CPU seconds per process and measurement (a column per process seen in any).
+/// Where the pods of a scale-up waited, every 15 real seconds, and whether the machine was the limit.
+fn stage_table(u: &super::ScaleUp, cpus: usize) -> String {
+    let mut s = format!(
+        "Where the pods of the {} {} row waited (sampled every 5 s, shown every 15 s): *no node yet* are pods that exist but are not bound (the autoscaler's NodeClaims are not Ready yet, or kube-scheduler has not placed them); *bound, not Running* are pods kwok has not started yet.\n\n| real s | pods exist | no node yet | bound, not Running | Running | NodeClaims | NodeClaims Ready |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+        u.workload, u.pods
+    );
+    let shown = u.progress.iter().enumerate().filter(|(i, _)| i % 3 == 2).map(|(_, p)| p);
+    for p in shown {
+        s.push_str(&format!(
+            "| {:.0} | {} | {} | {} | {} | {} | {} |\n",
+            p.t_s,
+            p.pods,
+            p.pods.saturating_sub(p.bound),
+            p.bound.saturating_sub(p.running),
+            p.running,
+            p.nodeclaims,
+            p.nodeclaims_ready
+        ));
+    }
+    s.push_str(&format!("| {:.0} | {} | 0 | 0 | {} | {} | |\n\n", u.all_running_s, u.pods, u.pods, u.nodeclaims));
+    let used: f64 = u.usage.values().map(|p| p.cpu_s).sum();
+    if used > 0.0 {
+        #[allow(clippy::cast_precision_loss)]
+        let available = u.all_running_s * cpus as f64;
+        s.push_str(&format!(
+            "Over those {:.0} s the measured processes used {:.0} of the machine's {:.0} CPU seconds ({} CPUs): {}.\n\n",
+            u.all_running_s,
+            used,
+            available,
+            cpus,
+            cpu_ranking(&u.usage)
+        ));
+    }
+    s
+}
+
+/// The processes by CPU seconds, most first.
+fn cpu_ranking(usage: &UsageByProcess) -> String {
+    let mut by_cpu: Vec<(&String, f64)> = usage.iter().map(|(name, u)| (name, u.cpu_s)).collect();
+    by_cpu.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    by_cpu.iter().map(|(name, cpu)| format!("{name} {cpu:.0}")).collect::<Vec<_>>().join(", ")
+}
+
 fn usage_table(rows: &[(String, &UsageByProcess)]) -> String {
     let processes: std::collections::BTreeSet<&String> = rows.iter().flat_map(|(_, u)| u.keys()).collect();
     let mut s = String::from(
@@ -192,7 +238,7 @@ mod tests {
 
     #[test]
     fn render_names_every_measurement() {
-        use super::super::{Interruption, MassInterruption, ScaleUp, ScenarioTime, Usage, Workload};
+        use super::super::{Interruption, MassInterruption, Progress, ScaleUp, ScenarioTime, Usage, Workload};
         let usage: UsageByProcess = [
             ("autoscaler".to_owned(), Usage { peak_rss_mib: 80.4, cpu_s: 12.25 }),
             ("etcd".to_owned(), Usage { peak_rss_mib: 140.0, cpu_s: 3.0 }),
@@ -200,6 +246,7 @@ mod tests {
         .into_iter()
         .collect();
         let r = PerfResults {
+            cpus: 2,
             clock_factor: 10.0,
             node_floor_world_s: 25.0,
             scale_up: vec![ScaleUp {
@@ -214,6 +261,16 @@ mod tests {
                 nodes: 1,
                 fleet_cost_per_hour: 0.1,
                 usage: usage.clone(),
+                progress: (1..=3)
+                    .map(|i| Progress {
+                        t_s: 5.0 * f64::from(i),
+                        pods: 10_000,
+                        bound: 4_000,
+                        running: 3_000,
+                        nodeclaims: 90,
+                        nodeclaims_ready: 80,
+                    })
+                    .collect(),
             }],
             interruption: Some(Interruption {
                 notice_world_s: 120.0,
@@ -255,6 +312,11 @@ mod tests {
         assert!(md.contains("| mix 10000 | 80 MiB, 12.2 s | 140 MiB, 3.0 s |"), "{md}");
         assert!(!md.contains("| mass interruption (500 nodes) |"), "no usage measured, no row: {md}");
         assert!(md.contains("**20 s** wall time"), "{md}");
+        assert!(md.contains("| 15 | 10000 | 6000 | 1000 | 3000 | 90 | 80 |"), "the third sample is shown: {md}");
+        assert!(!md.contains("| 5 | 10000 |"), "only every third sample is shown: {md}");
+        assert!(md.contains("| 6 | 10000 | 0 | 0 | 10000 | 1 | |"), "the end: {md}");
+        assert!(md.contains("used 15 of the machine's 12 CPU seconds (2 CPUs)"), "{md}");
+        assert!(md.contains(": autoscaler 12, etcd 3."), "{md}");
     }
 
     #[test]

@@ -113,7 +113,36 @@ pub struct ScaleUp {
     pub fleet_cost_per_hour: f64,
     /// Peak memory and CPU time of each process from the apply to all Running.
     pub usage: UsageByProcess,
+    /// Where the run stood every 5 real seconds: which stage the pods wait in.
+    pub progress: Vec<Progress>,
 }
+
+/// One sample of a scale-up's progress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Progress {
+    /// Real seconds since the apply.
+    pub t_s: f64,
+    /// Pods that exist.
+    pub pods: usize,
+    /// Pods the scheduler bound to a node.
+    pub bound: usize,
+    pub running: usize,
+    pub nodeclaims: usize,
+    pub nodeclaims_ready: usize,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} s: {} pods exist, {} bound, {} Running; {} NodeClaims, {} Ready",
+            self.t_s, self.pods, self.bound, self.running, self.nodeclaims, self.nodeclaims_ready
+        )
+    }
+}
+
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow::Result<ScaleUp> {
     let env = start(cfg, false, workload.fixtures()).await?;
@@ -125,7 +154,8 @@ pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow
     let t0 = Instant::now();
     env.apply(&manifest).await?;
     let (mut created, mut first_claim, mut ready) = (None, None, None);
-    let mut last_report = Instant::now();
+    let mut progress: Vec<Progress> = Vec::new();
+    let mut last_sample = Instant::now();
     let result = loop {
         let all = pod_watch.all();
         let claims = claim_watch.all();
@@ -157,17 +187,23 @@ pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow
                 nodes: nodes.len(),
                 fleet_cost_per_hour: crate::scenario::observe::fleet_cost_per_hour(&env.fake),
                 usage: UsageByProcess::new(),
+                progress,
             };
         }
-        if last_report.elapsed().as_secs() >= 15 {
-            last_report = Instant::now();
-            println!(
-                "perf:   {:.0} s: {} of {pods} pods exist, {} Running; {} NodeClaims",
-                elapsed,
-                all.len(),
-                running.len(),
-                claims.len()
-            );
+        if last_sample.elapsed() >= PROGRESS_EVERY {
+            last_sample = Instant::now();
+            let sample = Progress {
+                t_s: (elapsed * 10.0).round() / 10.0,
+                pods: all.len(),
+                bound: all.iter().filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some())).count(),
+                running: running.len(),
+                nodeclaims: claims.len(),
+                nodeclaims_ready: claims.iter().filter(|c| claim_ready(c)).count(),
+            };
+            if progress.len() % 3 == 2 {
+                println!("perf:   {sample}");
+            }
+            progress.push(sample);
         }
         if t0.elapsed() > TIMEOUT {
             bail!("{} of {pods} pods Running after {TIMEOUT:?}", running.len());

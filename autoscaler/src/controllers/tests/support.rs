@@ -304,6 +304,7 @@ impl Harness {
             cloud: Arc::new(CloudProvider::new(aws, cluster, clock.clone())),
             metrics: Metrics::new(),
             recorder: Recorder::new(client, Reporter { controller: "karpenter".into(), instance: None }),
+            event_gate: Default::default(),
             options: Options::from_args(["--cluster-name", CLUSTER]).unwrap(),
             sqs: aws.sqs.clone(),
             clock: clock.clone(),
