@@ -97,6 +97,7 @@ fn context(aws: &AwsClients) -> anyhow::Result<Arc<Context>> {
         cloud: Arc::new(CloudProvider::new(aws, cluster, clock.clone())),
         metrics: Metrics::new(),
         recorder: Recorder::new(client, Reporter { controller: "karpenter".into(), instance: None }),
+        event_gate: Default::default(),
         options,
         sqs: aws.sqs.clone(),
         clock,

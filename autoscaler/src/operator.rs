@@ -64,7 +64,11 @@ pub async fn context(client: Client, aws: &AwsClients, options: Options) -> anyh
     let identity = identity();
     let recorder = Recorder::new(client.clone(), Reporter { controller: "karpenter".into(), instance: Some(identity) });
     let sqs = aws.sqs.clone();
-    Ok(Arc::new(Context { client, state, cloud, metrics: Metrics::new(),
+    Ok(Arc::new(Context {
+        client,
+        state,
+        cloud,
+        metrics: Metrics::new(),
         recorder,
         event_gate: Default::default(),
         options,
