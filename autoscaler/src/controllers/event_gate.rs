@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// How long a pod's `Nominated` event suppresses the next one (Karpenter's default dedupe timeout).
-pub const NOMINATED_DEDUPE: Duration = Duration::from_secs(120);
+const NOMINATED_DEDUPE: Duration = Duration::from_secs(120);
 /// How long a pod's `FailedScheduling` event suppresses the next one.
-pub const FAILED_SCHEDULING_DEDUPE: Duration = Duration::from_secs(300);
+const FAILED_SCHEDULING_DEDUPE: Duration = Duration::from_secs(300);
 /// Karpenter's `PodNominationRateLimiter`: 5 events a second, burst 10, across all pods.
 const NOMINATION_RATE_PER_S: f64 = 5.0;
 const NOMINATION_BURST: f64 = 10.0;
@@ -21,7 +21,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// A token bucket (client-go's `NewTokenBucketRateLimiter` with `TryAccept`): full at first.
 #[derive(Debug)]
-pub struct TokenBucket {
+struct TokenBucket {
     per_s: f64,
     burst: f64,
     tokens: f64,
@@ -29,12 +29,12 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn new(per_s: f64, burst: f64) -> Self {
+    fn new(per_s: f64, burst: f64) -> Self {
         Self { per_s, burst, tokens: burst, last: None }
     }
 
     /// Takes a token if one is there.
-    pub fn try_accept(&mut self, now: Instant) -> bool {
+    fn try_accept(&mut self, now: Instant) -> bool {
         if let Some(last) = self.last {
             let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_s;
             self.tokens = (self.tokens + refill).min(self.burst);
@@ -98,15 +98,6 @@ impl EventGate {
         self.last_sweep = Some(now);
         self.until.retain(|_, until| now < *until);
     }
-
-    /// Keys held (for tests: the memory stays bounded by the pods seen within the timeouts).
-    pub fn len(&self) -> usize {
-        self.until.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.until.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -161,8 +152,8 @@ mod tests {
         for i in 0..100 {
             gate.admit_failed_scheduling(&format!("p{i}"), t0);
         }
-        assert_eq!(gate.len(), 100);
+        assert_eq!(gate.until.len(), 100);
         gate.admit_failed_scheduling("other", t0 + FAILED_SCHEDULING_DEDUPE);
-        assert_eq!(gate.len(), 1, "only the new key remains");
+        assert_eq!(gate.until.len(), 1, "only the new key remains");
     }
 }

@@ -11,6 +11,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
+use super::event_gate::EventGate;
 use super::nodepool;
 use super::snapshot::Snapshot;
 use super::writes::{event, publish_in_background};
@@ -89,9 +90,8 @@ pub async fn provision(ctx: &Context) -> Results {
     let now = ctx.clock.now();
     for (pod, reason) in &results.pod_errors {
         tracing::error!(pod = %pod, error = %reason, "could not schedule pod");
-        if admitted(ctx, &by_key, pod, |gate, uid| gate.admit_failed_scheduling(uid, now)) {
-            events.extend(pod_event(&by_key, pod, EventType::Warning, "FailedScheduling", reason));
-        }
+        let admit = |gate: &mut EventGate, uid: &str| gate.admit_failed_scheduling(uid, now);
+        events.extend(pod_event(ctx, &by_key, pod, admit, EventType::Warning, "FailedScheduling", reason));
     }
     if !results.new_node_claims.is_empty() {
         let pods: usize = results.new_node_claims.iter().map(|p| p.pods.len()).sum();
@@ -109,9 +109,8 @@ pub async fn provision(ctx: &Context) -> Results {
                 ctx.state.nominations.nominate(&name, now);
                 let note = format!("Pod should schedule on: nodeclaim/{name}");
                 for pod in &plan.pods {
-                    if admitted(ctx, &by_key, pod, |gate, uid| gate.admit_nominated(uid, now)) {
-                        events.extend(pod_event(&by_key, pod, EventType::Normal, "Nominated", &note));
-                    }
+                    let admit = |gate: &mut EventGate, uid: &str| gate.admit_nominated(uid, now);
+                    events.extend(pod_event(ctx, &by_key, pod, admit, EventType::Normal, "Nominated", &note));
                 }
             }
             Err(err) => tracing::error!(nodepool = %plan.node_pool, error = %err, "creating nodeclaim"),
@@ -203,28 +202,23 @@ pub(crate) async fn create_node_claim(
     Ok(created)
 }
 
-/// Whether the event gate lets an event about the pod `namespace/name` out (a pod without a uid,
-/// which only a test builds, is keyed by its name).
-fn admitted(
+/// An event about the pod `namespace/name`, if it is still known and the event gate lets it out
+/// (Karpenter's dedupe and rate limit; a pod without a uid, which only a test builds, is keyed by
+/// its name). The action is "Provisioning".
+fn pod_event(
     ctx: &Context,
     pods: &HashMap<String, &Arc<Pod>>,
     key: &str,
-    admit: impl FnOnce(&mut super::event_gate::EventGate, &str) -> bool,
-) -> bool {
-    let uid = pods.get(key).and_then(|p| p.metadata.uid.as_deref()).unwrap_or(key);
-    let mut gate = ctx.event_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    admit(&mut gate, uid)
-}
-
-/// An event about the pod `namespace/name`, if it is still known (the action is "Provisioning").
-fn pod_event(
-    pods: &HashMap<String, &Arc<Pod>>,
-    key: &str,
+    admit: impl FnOnce(&mut EventGate, &str) -> bool,
     type_: EventType,
     reason: &str,
     note: &str,
 ) -> Option<(ObjectReference, Event)> {
     let pod = pods.get(key)?;
+    let uid = pod.metadata.uid.as_deref().unwrap_or(key);
+    if !admit(&mut ctx.event_gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner), uid) {
+        return None;
+    }
     let ev = event(type_, reason, "Provisioning", note);
     Some((pod.object_ref(&()), ev))
 }

@@ -143,15 +143,13 @@ pub fn render(r: &PerfResults) -> String {
     s
 }
 
-/// Peak RSS and CPU seconds per process and measurement (a column per process seen in any).
 /// Where the pods of a scale-up waited, every 15 real seconds, and whether the machine was the limit.
 fn stage_table(u: &super::ScaleUp, cpus: usize) -> String {
     let mut s = format!(
         "Where the pods of the {} {} row waited (sampled every 5 s, shown every 15 s): *no node yet* are pods that exist but are not bound (the autoscaler's NodeClaims are not Ready yet, or kube-scheduler has not placed them); *bound, not Running* are pods kwok has not started yet.\n\n| real s | pods exist | no node yet | bound, not Running | Running | NodeClaims | NodeClaims Ready |\n|---:|---:|---:|---:|---:|---:|---:|\n",
         u.workload, u.pods
     );
-    let shown = u.progress.iter().enumerate().filter(|(i, _)| i % 3 == 2).map(|(_, p)| p);
-    for p in shown {
+    for p in u.progress.iter().skip(super::scale::SHOWN_EVERY - 1).step_by(super::scale::SHOWN_EVERY) {
         s.push_str(&format!(
             "| {:.0} | {} | {} | {} | {} | {} | {} |\n",
             p.t_s,
@@ -187,6 +185,7 @@ fn cpu_ranking(usage: &UsageByProcess) -> String {
     by_cpu.iter().map(|(name, cpu)| format!("{name} {cpu:.0}")).collect::<Vec<_>>().join(", ")
 }
 
+/// Peak RSS and CPU seconds per process and measurement (a column per process seen in any).
 fn usage_table(rows: &[(String, &UsageByProcess)]) -> String {
     let processes: std::collections::BTreeSet<&String> = rows.iter().flat_map(|(_, u)| u.keys()).collect();
     let mut s = String::from(

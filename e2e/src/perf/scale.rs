@@ -143,6 +143,8 @@ impl std::fmt::Display for Progress {
 }
 
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Every how many samples one is printed while the run goes, and shown in results.md (15 s).
+pub(super) const SHOWN_EVERY: usize = 3;
 
 pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow::Result<ScaleUp> {
     let env = start(cfg, false, workload.fixtures()).await?;
@@ -200,7 +202,7 @@ pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow
                 nodeclaims: claims.len(),
                 nodeclaims_ready: claims.iter().filter(|c| claim_ready(c)).count(),
             };
-            if progress.len() % 3 == 2 {
+            if progress.len() % SHOWN_EVERY == SHOWN_EVERY - 1 {
                 println!("perf:   {sample}");
             }
             progress.push(sample);
