@@ -10,6 +10,8 @@ WORLD ?= fixtures/worlds/default.yaml
 PYTHON ?= python3
 # The autoscaler under test for `make up`, `make e2e`: spotbench (the project's) or karpenter (upstream, unmodified).
 AUTOSCALER ?= spotbench
+# `make perf` measures each row again with this autoscaler, right after, for the ratios; PEER= skips it.
+PEER ?= karpenter
 
 
 .PHONY: e2e e2e-list compare
@@ -28,7 +30,8 @@ help:
 	@echo "make up     - cluster + fake-ec2 + autoscaler left running for manual play; prints KUBECONFIG, endpoints, commands"
 	@echo "              (AUTOSCALER=karpenter runs upstream Karpenter instead, and prints how to run it by hand)"
 	@echo "make bench  - fake-ec2 vs moto_server -> bench/results.md; scheduling, consolidation, interruption, SQS; then make perf"
-	@echo "make perf   - end-to-end times (pending -> Running for 10/100/1,000 pods, interruption, suite) -> bench/results.md"
+	@echo "make perf   - end-to-end times (pending -> Running for 10 to 10,000 pods, interruptions, suite), each row also with"
+	@echo "              PEER=karpenter (the default; PEER= skips it) for the ratios -> bench/results.md"
 	@echo "make setup  - install what a fresh machine lacks (Python clients, moto)"
 	@echo "make k8s-bins      - build etcd, kube-apiserver/-controller-manager/-scheduler, kubectl, kwok, kwokctl from Go modules (cached)"
 	@echo "make karpenter-bin - build upstream Karpenter (e2e/k8s/karpenter.env) from Go modules, with its CRDs (cached)"
@@ -124,10 +127,11 @@ bench: setup
 # End-to-end performance on local clusters (pending -> Running for 10 to 10,000 pods, interruption
 # notice -> replacement Ready, a FIS experiment against 500 spot nodes, the suite's wall time, peak
 # RSS and CPU of every process) -> the section of bench/results.md, bench/e2e.json. A release build:
-# the autoscaler runs as its own binary, as deployed. AUTOSCALER=karpenter for upstream Karpenter.
-perf: k8s-bins $(if $(filter karpenter,$(AUTOSCALER)),karpenter-bin)
+# the autoscaler runs as its own binary, as deployed. AUTOSCALER=karpenter for upstream Karpenter;
+# each row is measured again with PEER (upstream Karpenter unless PEER=) right after, for the ratios.
+perf: k8s-bins $(if $(filter karpenter,$(AUTOSCALER) $(PEER)),karpenter-bin)
 	cargo build --release -p e2e -p autoscaler --bins
-	$(CARGO_TARGET_DIR)/release/e2e perf --autoscaler $(AUTOSCALER)
+	$(CARGO_TARGET_DIR)/release/e2e perf --autoscaler $(AUTOSCALER) $(if $(PEER),--peer $(PEER))
 
 clean-cache:
 	rm -rf $(CACHE_DIR)

@@ -146,6 +146,10 @@ enum Cmd {
         /// The autoscaler under test: the project's, or upstream Karpenter (built and cached on first use).
         #[arg(long, value_enum, default_value_t = AutoscalerKind::Spotbench)]
         autoscaler: AutoscalerKind,
+        /// Measure each row again with this autoscaler right after, and give the ratios (its
+        /// figures also get their own section and JSON file).
+        #[arg(long, value_enum)]
+        peer: Option<AutoscalerKind>,
     },
     /// The scenarios in fixtures/scenarios: name and description.
     List,
@@ -280,9 +284,11 @@ fn main() -> anyhow::Result<()> {
             no_suite,
             clock_factor,
             autoscaler,
+            peer,
         } => {
-            let autoscaler_binary = match (autoscaler, in_process) {
-                (AutoscalerKind::Spotbench, false) => Some(e2e::perf::sibling_autoscaler_binary().context(
+            let ours_measured = autoscaler == AutoscalerKind::Spotbench || peer == Some(AutoscalerKind::Spotbench);
+            let autoscaler_binary = match (ours_measured, in_process) {
+                (true, false) => Some(e2e::perf::sibling_autoscaler_binary().context(
                     "no autoscaler binary beside this one: build it in the same profile (cargo build [--release] -p autoscaler), or pass --in-process",
                 )?),
                 _ => None,
@@ -296,10 +302,10 @@ fn main() -> anyhow::Result<()> {
                 clock_factor,
                 autoscaler,
                 autoscaler_binary,
+                peer,
             };
             let rt = tokio::runtime::Runtime::new()?;
-            let json = root.join("bench").join(e2e::perf::json_name(autoscaler));
-            rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &json))?;
+            rt.block_on(e2e::perf::run(cfg, &root.join("bench/results.md"), &root.join("bench")))?;
             Ok(())
         }
         Cmd::List => e2e::scenario::cli::list(&root),

@@ -23,6 +23,9 @@ pub struct Interruption {
     /// World seconds from the warning until every pod runs on the replacement.
     pub pods_moved_world_s: f64,
     pub pods_moved_s: f64,
+    /// The same with the peer autoscaler, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Box<super::peer::Peer<Interruption>>>,
 }
 
 /// A FIS experiment (fixtures/fis/spot-interrupt-10-percent.json) against a fleet of `nodes`
@@ -33,6 +36,8 @@ pub struct MassInterruption {
     pub nodes: u32,
     /// Real seconds the fleet took to be all Running before the experiment.
     pub fleet_ready_s: f64,
+    /// Real seconds until, in addition, every Node was Ready (or the wait for it gave up).
+    pub fleet_settled_s: f64,
     /// Nodes Ready when the experiment started, and Nodes still registering then (launched
     /// beyond one per pod).
     pub nodes_ready_at_start: usize,
@@ -55,6 +60,9 @@ pub struct MassInterruption {
     /// during it: kwok falling behind on heartbeats (node leases) shows here.
     pub bystanders_not_ready: usize,
     pub usage: UsageByProcess,
+    /// The same experiment with the peer autoscaler, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Box<super::peer::Peer<MassInterruption>>>,
 }
 
 pub async fn interruption(cfg: &PerfConfig) -> anyhow::Result<Interruption> {
@@ -97,6 +105,7 @@ pub async fn interruption(cfg: &PerfConfig) -> anyhow::Result<Interruption> {
                 replacement_ready_s: ready_s,
                 pods_moved_world_s: world_s,
                 pods_moved_s: real_s,
+                peer: None,
             };
         }
         if t0.elapsed() > TIMEOUT {
@@ -134,6 +143,9 @@ fn interrupted(env: &Env) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How long the mass interruption waits, after every pod runs, for every Node to be Ready.
+const FLEET_SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 pub async fn mass_interruption(cfg: &PerfConfig, nodes: u32) -> anyhow::Result<MassInterruption> {
     let env = start(cfg, true, &["nodepools/default-spot-large.yaml"]).await?;
     let pod_watch = Watched::<Pod>::start(Api::all(env.kube.clone()), Some("app=one-per-node")).await?;
@@ -149,6 +161,16 @@ pub async fn mass_interruption(cfg: &PerfConfig, nodes: u32) -> anyhow::Result<M
     .await?;
     let fleet_ready_s = setup.elapsed().as_secs_f64();
     println!("perf:   {nodes} nodes, one pod each, all Running in {fleet_ready_s:.0} s");
+    // kwok can start a pod before its Node reports Ready; the experiment starts on a settled fleet
+    // so that runs compare. A fleet that does not settle is measured anyway, and says so.
+    let settled = crate::env::wait_for("every Node Ready", FLEET_SETTLE_TIMEOUT, || async {
+        node_watch.all().iter().all(|n| node_ready(n)).then_some(())
+    })
+    .await;
+    if let Err(e) = settled {
+        println!("perf:   measuring anyway: {e:#}");
+    }
+    let fleet_settled_s = setup.elapsed().as_secs_f64();
     // Nodes Ready now (a surplus node still registering is not a bystander that lost its heartbeat).
     let before: BTreeSet<String> = node_watch.all().iter().filter(|n| node_ready(n)).map(|n| n.name_any()).collect();
     let present: BTreeSet<String> = node_watch.all().iter().map(|n| n.name_any()).collect();
@@ -196,6 +218,7 @@ pub async fn mass_interruption(cfg: &PerfConfig, nodes: u32) -> anyhow::Result<M
             break MassInterruption {
                 nodes,
                 fleet_ready_s,
+                fleet_settled_s,
                 nodes_ready_at_start: before.len(),
                 nodes_registering_at_start: registering,
                 interrupted: hit.len(),
@@ -209,6 +232,7 @@ pub async fn mass_interruption(cfg: &PerfConfig, nodes: u32) -> anyhow::Result<M
                 pending_pod_world_s,
                 bystanders_not_ready: bystanders_not_ready.len(),
                 usage: UsageByProcess::new(),
+                peer: None,
             };
         }
         if last_report.elapsed().as_secs() >= 15 {

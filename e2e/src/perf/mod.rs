@@ -11,6 +11,7 @@
 //! `clock factor` times more in world seconds).
 
 mod interrupt;
+mod peer;
 mod render;
 pub mod resources;
 mod scale;
@@ -46,6 +47,9 @@ pub struct PerfConfig {
     /// The project's autoscaler binary, run as its own process so its memory and CPU are its own
     /// (None: in the harness's process).
     pub autoscaler_binary: Option<PathBuf>,
+    /// A second autoscaler measured in the same run, each measurement right after the first's:
+    /// the peer the first's figures are given as ratios against.
+    pub peer: Option<AutoscalerKind>,
 }
 
 /// One scenario of the suite.
@@ -124,70 +128,113 @@ impl PerfResults {
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-/// Measures, prints as it goes, and writes the section of `results_md` and `json_out`.
-pub async fn run(cfg: PerfConfig, results_md: &Path, json_out: &Path) -> anyhow::Result<PerfResults> {
-    let kind = cfg.autoscaler;
-    let mut res = PerfResults {
-        autoscaler: kind.name().to_owned(),
-        measured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        git: git_head(),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned(),
-        clock_factor: cfg.clock_factor,
-        node_floor_world_s: node_floor_world_s()?,
-        ..PerfResults::default()
-    };
+impl PerfConfig {
+    /// This configuration with `kind` as the autoscaler under test.
+    fn for_kind(&self, kind: AutoscalerKind) -> PerfConfig {
+        let autoscaler_binary = if kind == AutoscalerKind::Spotbench { self.autoscaler_binary.clone() } else { None };
+        PerfConfig { autoscaler: kind, autoscaler_binary, peer: None, ..self.clone() }
+    }
+
+    /// The autoscaler under test, then the peer (when there is one and it is another).
+    fn kinds(&self) -> Vec<AutoscalerKind> {
+        std::iter::once(self.autoscaler).chain(self.peer.filter(|p| *p != self.autoscaler)).collect()
+    }
+}
+
+/// Measures, prints as it goes, and writes each autoscaler's section of `results_md` and its JSON
+/// file in `bench_dir`. With a peer, each measurement runs with the autoscaler under test and then
+/// with the peer, so both meet the same machine; the first's rows carry the peer's figures.
+pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow::Result<PerfResults> {
+    let kinds = cfg.kinds();
+    let measured_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let git = git_head();
+    let node_floor_world_s = node_floor_world_s()?;
+    let mut results: Vec<PerfResults> = kinds
+        .iter()
+        .map(|kind| PerfResults {
+            autoscaler: kind.name().to_owned(),
+            measured_at: measured_at.clone(),
+            git: git.clone(),
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned(),
+            clock_factor: cfg.clock_factor,
+            node_floor_world_s,
+            ..PerfResults::default()
+        })
+        .collect();
     let runs =
         cfg.sizes.iter().map(|&n| (Workload::Inflate, n)).chain(cfg.mix_sizes.iter().map(|&n| (Workload::Mix, n)));
     for (workload, n) in runs {
-        println!("perf: {n} pods ({workload}) ...");
-        let s =
-            scale::scale_up(&cfg, workload, n).await.with_context(|| format!("scale-up of {n} pods ({workload})"))?;
-        println!(
-            "perf: {n} pods ({workload}) all Running in {:.1} s ({:.0} world s), {} NodeClaims",
-            s.all_running_s, s.all_running_world_s, s.nodeclaims
-        );
-        res.scale_up.push(s);
+        for (i, &kind) in kinds.iter().enumerate() {
+            println!("perf: {n} pods ({workload}), {kind} ...");
+            let s = scale::scale_up(&cfg.for_kind(kind), workload, n)
+                .await
+                .with_context(|| format!("scale-up of {n} pods ({workload}) with {kind}"))?;
+            println!(
+                "perf: {n} pods ({workload}), {kind}: all Running in {:.1} s ({:.0} world s), {} NodeClaims",
+                s.all_running_s, s.all_running_world_s, s.nodeclaims
+            );
+            results[i].scale_up.push(s);
+        }
     }
     if cfg.interruption {
-        println!("perf: spot interruption ...");
-        let i = interrupt::interruption(&cfg).await.context("interruption")?;
-        println!("perf: replacement Ready {:.0} world s after the notice", i.replacement_ready_world_s);
-        res.interruption = Some(i);
+        for (i, &kind) in kinds.iter().enumerate() {
+            println!("perf: spot interruption, {kind} ...");
+            let m = interrupt::interruption(&cfg.for_kind(kind))
+                .await
+                .with_context(|| format!("interruption with {kind}"))?;
+            println!("perf: {kind}: replacement Ready {:.0} world s after the notice", m.replacement_ready_world_s);
+            results[i].interruption = Some(m);
+        }
     }
     if let Some(nodes) = cfg.mass_interruption_nodes {
-        println!("perf: FIS interrupts 10% of {nodes} spot nodes ...");
-        let m = interrupt::mass_interruption(&cfg, nodes).await.context("mass interruption")?;
-        println!(
-            "perf: {} interrupted, every replacement Ready {:.0} world s after the notice, {:.0} pod·s pending",
-            m.interrupted, m.replacements_ready_world_s, m.pending_pod_s
-        );
-        res.mass_interruption = Some(m);
+        for (i, &kind) in kinds.iter().enumerate() {
+            println!("perf: FIS interrupts 10% of {nodes} spot nodes, {kind} ...");
+            let m = interrupt::mass_interruption(&cfg.for_kind(kind), nodes)
+                .await
+                .with_context(|| format!("mass interruption with {kind}"))?;
+            println!(
+                "perf: {kind}: {} interrupted, every replacement Ready {:.0} world s after the notice, {:.0} pod·s pending",
+                m.interrupted, m.replacements_ready_world_s, m.pending_pod_s
+            );
+            results[i].mass_interruption = Some(m);
+        }
     }
     if cfg.suite {
+        // The suite's wall time is the autoscaler under test's only: the matrix (`make e2e
+        // AUTOSCALER=karpenter`) is where the peer runs every scenario.
         let started = Instant::now();
         let root = crate::cluster::repo_root();
         for (_, scenario) in crate::scenario::load::all(&root)? {
             println!("perf: scenario {} ...", scenario.name);
-            let opts = crate::scenario::runner::RunOptions { autoscaler: kind, ..Default::default() };
+            let opts = crate::scenario::runner::RunOptions { autoscaler: cfg.autoscaler, ..Default::default() };
             let out = crate::scenario::runner::run_with(&scenario, opts).await?;
-            res.suite.push(ScenarioTime {
+            results[0].suite.push(ScenarioTime {
                 name: out.name.clone(),
                 status: format!("{:?}", out.status).to_lowercase(),
                 wall_s: out.wall.as_secs_f64(),
             });
         }
-        res.suite_wall_s = Some(started.elapsed().as_secs_f64());
+        results[0].suite_wall_s = Some(started.elapsed().as_secs_f64());
     }
-    let previous = std::fs::read_to_string(json_out).ok().and_then(|t| serde_json::from_str::<PerfResults>(&t).ok());
-    if let Some(prev) = previous.filter(|p| p.autoscaler == res.autoscaler) {
-        res.carry_from(prev);
+    if let [ours, peer] = &mut results[..] {
+        peer::attach(ours, peer);
     }
-    std::fs::write(json_out, serde_json::to_string_pretty(&res)? + "\n")
-        .with_context(|| format!("writing {}", json_out.display()))?;
-    write_section(results_md, kind, &render(&res))?;
-    println!("perf: wrote {} and {}", results_md.display(), json_out.display());
-    Ok(res)
+    let mut under_test = None;
+    for (kind, mut res) in kinds.iter().zip(results) {
+        let json_out = bench_dir.join(json_name(*kind));
+        let previous =
+            std::fs::read_to_string(&json_out).ok().and_then(|t| serde_json::from_str::<PerfResults>(&t).ok());
+        if let Some(prev) = previous.filter(|p| p.autoscaler == res.autoscaler) {
+            res.carry_from(prev);
+        }
+        std::fs::write(&json_out, serde_json::to_string_pretty(&res)? + "\n")
+            .with_context(|| format!("writing {}", json_out.display()))?;
+        write_section(results_md, *kind, &render(&res))?;
+        println!("perf: wrote {} and {}", results_md.display(), json_out.display());
+        under_test.get_or_insert(res);
+    }
+    under_test.context("no autoscaler measured")
 }
 
 fn git_head() -> String {

@@ -95,10 +95,11 @@ pub fn render(r: &PerfResults) -> String {
     }
     if let Some(m) = &r.mass_interruption {
         s.push_str(&format!(
-            "Mass interruption: a FIS experiment (fixtures/fis/spot-interrupt-10-percent.json) warns {} of {} spot nodes at once, each running one pod (required anti-affinity); the fleet took {:.0} s to be all Running before it, and when the experiment started {} Nodes were Ready and {} more were still registering. The warning gives {:.0} world s.\n\n| | real | world |\n|---|---:|---:|\n| experiment → every replacement node Ready | {:.1} s | {:.0} s |\n| experiment → every pod Running, none on a warned node | {:.1} s | {:.0} s |\n| pods not Running, at most | {} | |\n| pods not Running × time | {:.0} pod·s | {:.0} pod·s |\n| Nodes Ready at the start, not warned, seen not Ready (kwok's heartbeats falling behind) | {} | |\n\n",
+            "Mass interruption: a FIS experiment (fixtures/fis/spot-interrupt-10-percent.json) warns {} of {} spot nodes at once, each running one pod (required anti-affinity); the fleet took {:.0} s to be all Running before it{}, and when the experiment started {} Nodes were Ready and {} more were still registering. The warning gives {:.0} world s.\n\n| | real | world |\n|---|---:|---:|\n| experiment → every replacement node Ready | {:.1} s | {:.0} s |\n| experiment → every pod Running, none on a warned node | {:.1} s | {:.0} s |\n| pods not Running, at most | {} | |\n| pods not Running × time | {:.0} pod·s | {:.0} pod·s |\n| Nodes Ready at the start, not warned, seen not Ready (kwok's heartbeats falling behind) | {} | |\n\n",
             m.interrupted,
             m.nodes,
             m.fleet_ready_s,
+            settled(m),
             m.nodes_ready_at_start,
             m.nodes_registering_at_start,
             m.notice_world_s,
@@ -118,6 +119,7 @@ pub fn render(r: &PerfResults) -> String {
             r.carried.join("; ")
         ));
     }
+    s.push_str(&super::peer::render(r));
     let measured: Vec<(String, &UsageByProcess)> = r
         .scale_up
         .iter()
@@ -211,6 +213,15 @@ fn usage_table(rows: &[(String, &UsageByProcess)]) -> String {
     s
 }
 
+/// When the fleet had every Node Ready too (older results did not wait for it).
+fn settled(m: &super::MassInterruption) -> String {
+    if m.fleet_settled_s > m.fleet_ready_s {
+        format!(" and {:.0} s to have every Node Ready as well", m.fleet_settled_s)
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -270,6 +281,7 @@ mod tests {
                         nodeclaims_ready: 80,
                     })
                     .collect(),
+                peer: None,
             }],
             interruption: Some(Interruption {
                 notice_world_s: 120.0,
@@ -277,10 +289,12 @@ mod tests {
                 replacement_ready_s: 4.0,
                 pods_moved_world_s: 50.0,
                 pods_moved_s: 5.0,
+                peer: None,
             }),
             mass_interruption: Some(MassInterruption {
                 nodes: 500,
                 fleet_ready_s: 90.0,
+                fleet_settled_s: 95.0,
                 nodes_ready_at_start: 500,
                 nodes_registering_at_start: 0,
                 interrupted: 50,
@@ -294,6 +308,7 @@ mod tests {
                 pending_pod_world_s: 40.0,
                 bystanders_not_ready: 0,
                 usage: UsageByProcess::new(),
+                peer: None,
             }),
             suite: vec![ScenarioTime { name: "spot-scale-up".into(), status: "passed".into(), wall_s: 20.0 }],
             suite_wall_s: Some(20.0),
@@ -306,6 +321,8 @@ mod tests {
         );
         assert!(md.contains("| notice → replacement node Ready | 4.0 s | 40 s | 80 s |"), "{md}");
         assert!(md.contains("warns 50 of 500 spot nodes"), "{md}");
+        assert!(md.contains("all Running before it and 95 s to have every Node Ready as well"), "{md}");
+        assert!(!md.contains("Against "), "no peer, no A/B table: {md}");
         assert!(md.contains("| experiment → every replacement node Ready | 7.5 s | 75 s |"), "{md}");
         assert!(md.contains("| measurement | autoscaler | etcd |"), "{md}");
         assert!(md.contains("| mix 10000 | 80 MiB, 12.2 s | 140 MiB, 3.0 s |"), "{md}");

@@ -115,6 +115,9 @@ pub struct ScaleUp {
     pub usage: UsageByProcess,
     /// Where the run stood every 5 real seconds: which stage the pods wait in.
     pub progress: Vec<Progress>,
+    /// The same scale-up with the peer autoscaler, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Box<super::peer::Peer<ScaleUp>>>,
 }
 
 /// One sample of a scale-up's progress.
@@ -190,6 +193,7 @@ pub async fn scale_up(cfg: &PerfConfig, workload: Workload, pods: u32) -> anyhow
                 fleet_cost_per_hour: crate::scenario::observe::fleet_cost_per_hour(&env.fake),
                 usage: UsageByProcess::new(),
                 progress,
+                peer: None,
             };
         }
         if last_sample.elapsed() >= PROGRESS_EVERY {

@@ -1,5 +1,5 @@
 //! The provisioner: a pending pod becomes a NodeClaim written the way Karpenter writes it; a pod
-//! nothing can hold gets a FailedScheduling event and no NodeClaim.
+//! nothing can hold gets a FailedScheduling event and no NodeClaim (once, not on every pass).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use k8s_openapi::api::core::v1::Pod;
@@ -47,6 +47,8 @@ async fn a_pending_pod_gets_a_node_claim_and_is_nominated_to_it() {
     assert_eq!(results.new_node_claims.len(), 1);
     h.api.assert_idle();
     assert!(ctx.state.nominations.last("default-x7k2p").is_some(), "disruption must leave it alone a while");
+    let mut gate = ctx.event_gate.lock().unwrap();
+    assert!(!gate.admit_nominated("web-1-uid", ctx.clock.now()), "the pass went through the event gate");
 }
 
 #[tokio::test]
@@ -63,5 +65,33 @@ async fn a_pod_no_instance_type_can_hold_gets_an_event_and_no_claim() {
     });
     assert_eq!(results.pod_errors.len(), 1);
     assert!(results.new_node_claims.is_empty());
+    h.api.assert_idle();
+}
+
+#[tokio::test]
+async fn a_pod_that_still_cannot_fit_gets_no_second_failed_scheduling_event() {
+    let cloud = FakeCloud::start().await;
+    let mut h = Harness::new(&cloud);
+    h.cache.put(obj::<EC2NodeClass>(node_class()));
+    h.cache.put(obj::<NodePool>(node_pool()));
+    h.cache.put(obj::<Pod>(pod("huge", "5000", None)));
+    let ctx = h.ctx.clone();
+    let ((), ()) = tokio::join!(
+        async {
+            provision(&ctx).await;
+        },
+        async {
+            h.api.expect_event("FailedScheduling", "huge").await;
+        }
+    );
+    let refused = !ctx.event_gate.lock().unwrap().admit_failed_scheduling("huge-uid", ctx.clock.now());
+    assert!(refused, "the pass went through the event gate");
+    // The next pass sees a second pod that cannot fit. Events of a pass are sent in the order of
+    // the pods' names, so had `huge` been let through again, its event would come first.
+    h.cache.put(obj::<Pod>(pod("huge-2", "5000", None)));
+    let (results, ()) = tokio::join!(provision(&ctx), async {
+        h.api.expect_event("FailedScheduling", "huge-2").await;
+    });
+    assert_eq!(results.pod_errors.len(), 2, "both still fail: {:?}", results.pod_errors);
     h.api.assert_idle();
 }
