@@ -549,7 +549,7 @@ where
     }
 }
 
-fn poll_pause(check: Duration) -> Duration {
+pub(crate) fn poll_pause(check: Duration) -> Duration {
     (check * 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
 }
 

@@ -67,6 +67,14 @@ impl Clock {
         *self = Self::new(mode, factor, now);
     }
 
+    /// The wall clock's time now (ms since the epoch) when world time runs at another speed than
+    /// it, None when the two agree (real) or the world must answer the same every run (manual).
+    /// A client ages some things against its own wall clock (Karpenter collects an instance it
+    /// has no NodeClaim for once `LaunchTime` is 30 s behind its clock): those are given on it.
+    pub fn clients_now(&self) -> Option<Millis> {
+        (self.mode == ClockMode::Scaled).then(|| Utc::now().timestamp_millis())
+    }
+
     /// Real milliseconds until world time reaches `at`, or None if time does not move on its own.
     pub fn real_delay_until(&self, at: Millis) -> Option<std::time::Duration> {
         if self.factor == 0.0 {

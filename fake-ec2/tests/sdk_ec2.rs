@@ -519,3 +519,46 @@ async fn strict_auth_checks_sigv4_signatures_from_the_real_sdk() {
     assert_eq!(status, 401);
     assert!(body.text().await.unwrap().contains("<Code>MissingAuthenticationToken</Code>"));
 }
+
+/// On a scaled clock the world's time runs ahead of (or, from a fixed start, far behind) every
+/// client's wall clock. `LaunchTime` is what clients age against their own clock (Karpenter
+/// collects an instance it has no NodeClaim for once it is 30 s old by its clock), so it is given
+/// on the wall clock: a fresh instance is seconds old to a client, as on EC2.
+#[tokio::test]
+async fn a_scaled_world_gives_launch_time_on_the_clients_clock() {
+    use fake_ec2::clock::ClockMode;
+    let s = Server::start(common::world_with(7, |cfg| {
+        (cfg.clock.mode, cfg.clock.factor) = (ClockMode::Scaled, 10.0);
+        cfg.clock.start = Some("2026-01-01T00:00:00Z".into());
+    }))
+    .await;
+    let world_now_s = s.state.cloud().clock.now() / 1000;
+    let c = s.ec2();
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let run = c.run_instances().image_id(AMI).instance_type(InstanceType::C5Large).min_count(1).max_count(1);
+    let id = run.subnet_id(SUBNET_A).send().await.unwrap().instances()[0].instance_id().unwrap().to_owned();
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let described = c.describe_instances().instance_ids(&id).send().await.unwrap();
+    let launched = described.reservations()[0].instances()[0].launch_time().unwrap().secs();
+    assert!((before - 1..=after + 1).contains(&launched), "LaunchTime {launched} not within [{before}, {after}]");
+    assert!(launched - world_now_s > 86_400, "the world's own time stays where it started: {world_now_s}");
+    // The launch-time filter matches what is shown.
+    let shown = aws_smithy_types::DateTime::from_secs(launched)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+        .replace('Z', "*");
+    let filtered = c.describe_instances().filters(Filter::builder().name("launch-time").values(shown).build());
+    assert_eq!(filtered.send().await.unwrap().reservations().len(), 1);
+}
+
+#[tokio::test]
+async fn a_manual_world_gives_launch_time_on_its_own_clock() {
+    let s = Server::start(world(8)).await;
+    let world_now_ms = s.state.cloud().clock.now();
+    let c = s.ec2();
+    let run = c.run_instances().image_id(AMI).instance_type(InstanceType::C5Large).min_count(1).max_count(1);
+    let id = run.subnet_id(SUBNET_A).send().await.unwrap().instances()[0].instance_id().unwrap().to_owned();
+    let described = c.describe_instances().instance_ids(&id).send().await.unwrap();
+    let launched = described.reservations()[0].instances()[0].launch_time().unwrap();
+    assert_eq!(launched.to_millis().unwrap(), world_now_ms, "the same every run");
+}

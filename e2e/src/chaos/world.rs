@@ -39,11 +39,11 @@ impl WorldRecipe {
             // Rounded up to the next second: the world's time never goes back.
             Some(ms) => wc.clock.start = Some(fake_ec2::clock::iso_seconds(ms + 999)),
             // A scaled clock runs ahead of every client's wall clock, so comparisons with it
-            // (launch times, ImpairedSince, Karpenter's 30 s grace before collecting unknown
-            // instances) cannot all be right: a fixed start in the past keeps every world time
-            // behind the clients', as an instance launched seconds ago always looks old enough. On
-            // the real clock the world starts at the wall clock's now. Prices count from the start
-            // either way.
+            // cannot all be right: a fixed start in the past keeps every world time behind the
+            // clients'. `LaunchTime`, which clients age against their own clock (Karpenter's 30 s
+            // grace before collecting an instance it has no NodeClaim for), fake-ec2 gives on the
+            // wall clock on a scaled world (`Clock::clients_now`). On the real clock the world
+            // starts at the wall clock's now. Prices count from the start either way.
             None if self.clock_factor != 1.0 => {
                 wc.clock.start.get_or_insert_with(|| FIXED_START.to_owned());
             }

@@ -187,6 +187,40 @@ async fn min_pending(env: &Env, m: &MaxPending, clock_factor: f64) -> anyhow::Re
     Ok(if worst >= m.seconds { (what, Ok(())) } else { (what, Err(format!("the longest wait was {worst:.0}s"))) })
 }
 
+/// How long an instance without a NodeClaim may live, in real seconds. An autoscaler collects
+/// one only once its `LaunchTime` is 30 s behind the autoscaler's own clock (Karpenter's grace, and
+/// the project's; fake-ec2 gives `LaunchTime` on the clients' clock) and looks every 10 s, every
+/// 2 min after Karpenter's first 20 passes: a leak is only a leak once that has gone by.
+const LEAK_COLLECTED_WITHIN: std::time::Duration = std::time::Duration::from_secs(150);
+
+/// Live instances that no NodeClaim names, until there are none or [`LEAK_COLLECTED_WITHIN`].
+async fn leaked_instances(env: &Env, observer: &Observer) -> anyhow::Result<Check> {
+    let what = format!(
+        "no leaked instance (live instances = launched NodeClaims, within {} s)",
+        LEAK_COLLECTED_WITHIN.as_secs()
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let check = std::time::Instant::now();
+        let live: BTreeSet<String> = observer.instances().into_iter().filter(|i| !i.gone).map(|i| i.id).collect();
+        let claimed: BTreeSet<String> = env
+            .node_claims()
+            .await?
+            .iter()
+            .filter_map(|c| c.status.as_ref()?.provider_id.as_deref()?.rsplit('/').next().map(str::to_owned))
+            .collect();
+        let leaked: Vec<&String> = live.difference(&claimed).collect();
+        if leaked.is_empty() {
+            return Ok((what, Ok(())));
+        }
+        if started.elapsed() > LEAK_COLLECTED_WITHIN {
+            let ids: Vec<&str> = leaked.iter().map(|s| s.as_str()).collect();
+            return Ok((what, Err(format!("{} live instances without a NodeClaim: {}", leaked.len(), ids.join(", ")))));
+        }
+        tokio::time::sleep(crate::env::poll_pause(check.elapsed())).await;
+    }
+}
+
 /// How long an object may be deleting (held by its finalizers) before it counts as stuck, in
 /// world seconds.
 const STUCK_AFTER_WORLD_SECONDS: f64 = 60.0;
@@ -239,22 +273,7 @@ pub async fn check(env: &Env, observer: &Observer, e: &Expect, clock_factor: f64
         out.push(count_check("instances terminated".into(), c, instances.iter().filter(|i| i.gone).count() as u64));
     }
     if e.no_leaked_instances {
-        let live: BTreeSet<String> = instances.iter().filter(|i| !i.gone).map(|i| i.id.clone()).collect();
-        let claimed: BTreeSet<String> = env
-            .node_claims()
-            .await?
-            .iter()
-            .filter_map(|c| c.status.as_ref()?.provider_id.as_deref()?.rsplit('/').next().map(str::to_owned))
-            .collect();
-        let leaked: Vec<&String> = live.difference(&claimed).collect();
-        out.push((
-            "no leaked instance (live instances = launched NodeClaims)".into(),
-            if leaked.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} live instances without a NodeClaim", leaked.len()))
-            },
-        ));
+        out.push(leaked_instances(env, observer).await?);
     }
     if e.no_stuck_finalizers {
         out.push(stuck_finalizers(env, clock_factor).await?);

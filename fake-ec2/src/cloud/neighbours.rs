@@ -11,6 +11,8 @@ use crate::world::{LaunchChecks, ProfileCheck};
 pub struct Neighbours<'a> {
     pub faults: &'a mut Faults,
     pub iam: &'a Iam,
+    /// The clients' wall clock, when the world's runs at another speed.
+    pub clients_now: Option<Millis>,
 }
 
 impl LaunchChecks for Neighbours<'_> {
@@ -26,5 +28,9 @@ impl LaunchChecks for Neighbours<'_> {
 
     fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool {
         self.faults.ice(zone, zone_id, now, rng)
+    }
+
+    fn clients_now(&self) -> Option<Millis> {
+        self.clients_now
     }
 }

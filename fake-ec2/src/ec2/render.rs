@@ -12,7 +12,7 @@ use crate::xml::XmlWriter;
 /// Writes an instance's `<item>` body (an `Instance` shape in botocore's ec2 model).
 pub fn instance(w: &mut XmlWriter, world: &World, i: &Instance) {
     // Formatted once: a 10k-instance listing would otherwise spend much of its time in chrono.
-    let launched = iso(i.launch_time);
+    let launched = iso(i.launch_time_on_wire());
     let ip = i.private_ip.to_string();
     w.elem("instanceId", &i.id).elem("imageId", &i.image_id);
     w.open("instanceState").num("code", i.state.code()).elem("name", i.state.name()).close();
@@ -198,7 +198,7 @@ impl Filterable for InstanceView<'_> {
             "spot-instance-request-id" => many(i.spot_instance_request_id.clone()),
             "instance.group-id" | "group-id" => many(i.security_groups.iter().map(|g| g.0.clone())),
             "instance.group-name" | "group-name" => many(i.security_groups.iter().map(|g| g.1.clone())),
-            "launch-time" => one(iso(i.launch_time)),
+            "launch-time" => one(iso(i.launch_time_on_wire())),
             "key-name" => many(i.key_name.clone()),
             "client-token" => many(i.client_token.clone()),
             "iam-instance-profile.arn" => many(i.iam_instance_profile.clone()),

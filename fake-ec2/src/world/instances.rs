@@ -112,6 +112,11 @@ pub struct Instance {
     pub state_transition_reason: String,
     pub state_reason: Option<(String, String)>,
     pub launch_time: Millis,
+    /// On a scaled clock, the wall-clock time of the launch: what `LaunchTime` says on the wire,
+    /// so that a client's "launched N s ago" is real seconds, as with EC2 (see
+    /// [`crate::clock::Clock::clients_now`]). World time stays the instance's time everywhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_time_on_clients_clock: Option<Millis>,
     pub capacity_type: CapacityType,
     pub spot_instance_request_id: Option<String>,
     /// terminate | stop | hibernate
@@ -144,6 +149,11 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// `LaunchTime` as clients are told it (see [`Instance::launch_time_on_clients_clock`]).
+    pub fn launch_time_on_wire(&self) -> Millis {
+        self.launch_time_on_clients_clock.unwrap_or(self.launch_time)
+    }
+
     /// A placeholder instance, for checking filter names when the world has none.
     pub fn sample() -> Self {
         Self {
@@ -164,6 +174,7 @@ impl Instance {
             state_transition_reason: String::new(),
             state_reason: None,
             launch_time: 0,
+            launch_time_on_clients_clock: None,
             capacity_type: CapacityType::OnDemand,
             spot_instance_request_id: None,
             interruption_behavior: String::new(),

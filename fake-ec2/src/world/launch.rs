@@ -63,6 +63,10 @@ pub trait LaunchChecks {
     /// Whether an injected shortfall refuses a launch into `zone` (name and id) now; asked after
     /// the world's own checks pass. `rng` is the cloud's `faults` stream.
     fn refuses(&mut self, zone: &str, zone_id: &str, now: Millis, rng: &mut ChaCha8Rng) -> bool;
+    /// The clients' wall clock now, when it differs from world time ([`crate::clock::Clock::clients_now`]).
+    fn clients_now(&self) -> Option<Millis> {
+        None
+    }
 }
 
 /// Nothing outside the world: profiles unchecked, no injected shortfalls.
@@ -222,6 +226,7 @@ impl World {
             state_transition_reason: String::new(),
             state_reason: Some(("pending".into(), "pending".into())),
             launch_time: now,
+            launch_time_on_clients_clock: checks.clients_now(),
             capacity_type: ct,
             spot_instance_request_id: spot_request,
             interruption_behavior: spec.interruption_behavior.clone().unwrap_or_else(|| "terminate".into()),
