@@ -169,7 +169,8 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
             println!("perf: {n} pods ({workload}), {kind} ...");
             let s = scale::scale_up(&cfg.for_kind(kind), workload, n)
                 .await
-                .with_context(|| format!("scale-up of {n} pods ({workload}) with {kind}"))?;
+                .with_context(|| format!("scale-up of {n} pods ({workload}) with {kind}"));
+            let Some(s) = kept(i, s)? else { continue };
             println!(
                 "perf: {n} pods ({workload}), {kind}: all Running in {:.1} s ({:.0} world s), {} NodeClaims",
                 s.all_running_s, s.all_running_world_s, s.nodeclaims
@@ -180,9 +181,9 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
     if cfg.interruption {
         for (i, &kind) in kinds.iter().enumerate() {
             println!("perf: spot interruption, {kind} ...");
-            let m = interrupt::interruption(&cfg.for_kind(kind))
-                .await
-                .with_context(|| format!("interruption with {kind}"))?;
+            let m =
+                interrupt::interruption(&cfg.for_kind(kind)).await.with_context(|| format!("interruption with {kind}"));
+            let Some(m) = kept(i, m)? else { continue };
             println!("perf: {kind}: replacement Ready {:.0} world s after the notice", m.replacement_ready_world_s);
             results[i].interruption = Some(m);
         }
@@ -192,7 +193,8 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
             println!("perf: FIS interrupts 10% of {nodes} spot nodes, {kind} ...");
             let m = interrupt::mass_interruption(&cfg.for_kind(kind), nodes)
                 .await
-                .with_context(|| format!("mass interruption with {kind}"))?;
+                .with_context(|| format!("mass interruption with {kind}"));
+            let Some(m) = kept(i, m)? else { continue };
             println!(
                 "perf: {kind}: {} interrupted, every replacement Ready {:.0} world s after the notice, {:.0} pod·s pending",
                 m.interrupted, m.replacements_ready_world_s, m.pending_pod_s
@@ -235,6 +237,19 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
         under_test.get_or_insert(res);
     }
     under_test.context("no autoscaler measured")
+}
+
+/// A measurement of the autoscaler under test (`i` 0) fails the run; the peer's is reported and
+/// left out, so one failing peer row does not lose the others.
+fn kept<T>(i: usize, measured: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+    match measured {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if i > 0 => {
+            println!("perf: left out: {e:#}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn git_head() -> String {
