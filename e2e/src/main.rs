@@ -150,6 +150,9 @@ enum Cmd {
         /// figures also get their own section and JSON file).
         #[arg(long, value_enum)]
         peer: Option<AutoscalerKind>,
+        /// Measure nothing: write the sections of bench/results.md again from the JSON files.
+        #[arg(long)]
+        rewrite: bool,
     },
     /// The scenarios in fixtures/scenarios: name and description.
     List,
@@ -285,7 +288,11 @@ fn main() -> anyhow::Result<()> {
             clock_factor,
             autoscaler,
             peer,
+            rewrite,
         } => {
+            if rewrite {
+                return e2e::perf::rewrite(&root.join("bench/results.md"), &root.join("bench"));
+            }
             let ours_measured = autoscaler == AutoscalerKind::Spotbench || peer == Some(AutoscalerKind::Spotbench);
             let autoscaler_binary = match (ours_measured, in_process) {
                 (true, false) => Some(e2e::perf::sibling_autoscaler_binary().context(

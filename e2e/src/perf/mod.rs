@@ -239,6 +239,19 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
     under_test.context("no autoscaler measured")
 }
 
+/// Writes the end-to-end sections of `results_md` again from the JSON files in `bench_dir`,
+/// measuring nothing (after a change to how they are rendered).
+pub fn rewrite(results_md: &Path, bench_dir: &Path) -> anyhow::Result<()> {
+    for kind in AutoscalerKind::ALL {
+        let json = bench_dir.join(json_name(kind));
+        let Ok(text) = std::fs::read_to_string(&json) else { continue };
+        let res: PerfResults = serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+        write_section(results_md, kind, &render(&res))?;
+        println!("perf: rewrote {kind}'s section of {} from {}", results_md.display(), json.display());
+    }
+    Ok(())
+}
+
 /// A measurement of the autoscaler under test (`i` 0) fails the run; the peer's is reported and
 /// left out, so one failing peer row does not lose the others.
 fn kept<T>(i: usize, measured: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
