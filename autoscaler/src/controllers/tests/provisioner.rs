@@ -13,13 +13,19 @@ fn requirement<'a>(spec: &'a Value, key: &str) -> &'a Value {
     spec["requirements"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap()
 }
 
+/// The default NodeClass and NodePool, and one pending pod `name` requesting `cpu`.
+fn with_pending_pod(cloud: &FakeCloud, name: &str, cpu: &str) -> Harness {
+    let mut h = Harness::new(cloud);
+    h.cache.put(obj::<EC2NodeClass>(node_class()));
+    h.cache.put(obj::<NodePool>(node_pool()));
+    h.cache.put(obj::<Pod>(pod(name, cpu, None)));
+    h
+}
+
 #[tokio::test]
 async fn a_pending_pod_gets_a_node_claim_and_is_nominated_to_it() {
     let cloud = FakeCloud::start().await;
-    let mut h = Harness::new(&cloud);
-    h.cache.put(obj::<EC2NodeClass>(node_class()));
-    h.cache.put(obj::<NodePool>(node_pool()));
-    h.cache.put(obj::<Pod>(pod("web-1", "1500m", None)));
+    let mut h = with_pending_pod(&cloud, "web-1", "1500m");
     let ctx = h.ctx.clone();
     let (results, ()) = tokio::join!(provision(&ctx), async {
         let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
@@ -54,10 +60,7 @@ async fn a_pending_pod_gets_a_node_claim_and_is_nominated_to_it() {
 #[tokio::test]
 async fn a_pod_no_instance_type_can_hold_gets_an_event_and_no_claim() {
     let cloud = FakeCloud::start().await;
-    let mut h = Harness::new(&cloud);
-    h.cache.put(obj::<EC2NodeClass>(node_class()));
-    h.cache.put(obj::<NodePool>(node_pool()));
-    h.cache.put(obj::<Pod>(pod("huge", "5000", None)));
+    let mut h = with_pending_pod(&cloud, "huge", "5000");
     let ctx = h.ctx.clone();
     let (results, ()) = tokio::join!(provision(&ctx), async {
         let ev = h.api.expect_event("FailedScheduling", "huge").await;
@@ -71,10 +74,7 @@ async fn a_pod_no_instance_type_can_hold_gets_an_event_and_no_claim() {
 #[tokio::test]
 async fn a_pod_that_still_cannot_fit_gets_no_second_failed_scheduling_event() {
     let cloud = FakeCloud::start().await;
-    let mut h = Harness::new(&cloud);
-    h.cache.put(obj::<EC2NodeClass>(node_class()));
-    h.cache.put(obj::<NodePool>(node_pool()));
-    h.cache.put(obj::<Pod>(pod("huge", "5000", None)));
+    let mut h = with_pending_pod(&cloud, "huge", "5000");
     let ctx = h.ctx.clone();
     let ((), ()) = tokio::join!(
         async {
