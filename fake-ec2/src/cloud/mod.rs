@@ -161,8 +161,7 @@ impl Cloud {
     fn on_world<T>(&mut self, op: impl FnOnce(&mut World, Millis, &mut Streams, &mut Neighbours<'_>) -> T) -> T {
         self.settle();
         let now = self.now();
-        let clients_now = self.clock.clients_now();
-        let mut neighbours = Neighbours { faults: &mut self.faults, iam: &self.iam, clients_now };
+        let mut neighbours = Neighbours { faults: &mut self.faults, iam: &self.iam, clock: &self.clock };
         let out = op(&mut self.ec2, now, &mut self.rng, &mut neighbours);
         self.settle();
         out

@@ -2,17 +2,18 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::clock::Millis;
+use crate::clock::{Clock, Millis};
 use crate::faults::Faults;
 use crate::iam::Iam;
 use crate::world::{LaunchChecks, ProfileCheck};
 
-/// IAM (instance profiles) and the fault injector (capacity shortfalls), as a launch sees them.
+/// IAM (instance profiles), the fault injector (capacity shortfalls) and the clock, as a launch
+/// sees them.
 pub struct Neighbours<'a> {
     pub faults: &'a mut Faults,
     pub iam: &'a Iam,
-    /// The clients' wall clock, when the world's runs at another speed.
-    pub clients_now: Option<Millis>,
+    /// The world's clock: a launch asks it for the clients' wall clock.
+    pub clock: &'a Clock,
 }
 
 impl LaunchChecks for Neighbours<'_> {
@@ -31,6 +32,6 @@ impl LaunchChecks for Neighbours<'_> {
     }
 
     fn clients_now(&self) -> Option<Millis> {
-        self.clients_now
+        self.clock.clients_now()
     }
 }

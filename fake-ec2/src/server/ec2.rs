@@ -108,8 +108,7 @@ fn dispatch(
         return Err(Ec2Error::unauthorized());
     }
     let call = Call { action, params, request_id: request_id.to_owned() };
-    let clients_now = c.clock.clients_now();
-    let mut neighbours = Neighbours { faults: &mut c.faults, iam: &c.iam, clients_now };
+    let mut neighbours = Neighbours { faults: &mut c.faults, iam: &c.iam, clock: &c.clock };
     let mut cx = Ec2Ctx { world: &mut c.ec2, now, rng: &mut c.rng, checks: &mut neighbours };
     let out = (entry.handler)(&mut cx, &call);
     c.settle();
