@@ -165,40 +165,36 @@ pub async fn run(cfg: PerfConfig, results_md: &Path, bench_dir: &Path) -> anyhow
     let runs =
         cfg.sizes.iter().map(|&n| (Workload::Inflate, n)).chain(cfg.mix_sizes.iter().map(|&n| (Workload::Mix, n)));
     for (workload, n) in runs {
-        for (i, &kind) in kinds.iter().enumerate() {
-            println!("perf: {n} pods ({workload}), {kind} ...");
-            let s = scale::scale_up(&cfg.for_kind(kind), workload, n)
-                .await
-                .with_context(|| format!("scale-up of {n} pods ({workload}) with {kind}"));
-            let Some(s) = kept(i, s)? else { continue };
-            println!(
-                "perf: {n} pods ({workload}), {kind}: all Running in {:.1} s ({:.0} world s), {} NodeClaims",
+        let what = format!("{n} pods ({workload})");
+        let measure = async |c: PerfConfig| scale::scale_up(&c, workload, n).await;
+        let report = |s: &ScaleUp| {
+            format!(
+                "all Running in {:.1} s ({:.0} world s), {} NodeClaims",
                 s.all_running_s, s.all_running_world_s, s.nodeclaims
-            );
+            )
+        };
+        for (i, s) in with_each_kind(&cfg, &kinds, &what, measure, report).await? {
             results[i].scale_up.push(s);
         }
     }
     if cfg.interruption {
-        for (i, &kind) in kinds.iter().enumerate() {
-            println!("perf: spot interruption, {kind} ...");
-            let m =
-                interrupt::interruption(&cfg.for_kind(kind)).await.with_context(|| format!("interruption with {kind}"));
-            let Some(m) = kept(i, m)? else { continue };
-            println!("perf: {kind}: replacement Ready {:.0} world s after the notice", m.replacement_ready_world_s);
+        let measure = async |c: PerfConfig| interrupt::interruption(&c).await;
+        let report =
+            |m: &Interruption| format!("replacement Ready {:.0} world s after the notice", m.replacement_ready_world_s);
+        for (i, m) in with_each_kind(&cfg, &kinds, "spot interruption", measure, report).await? {
             results[i].interruption = Some(m);
         }
     }
     if let Some(nodes) = cfg.mass_interruption_nodes {
-        for (i, &kind) in kinds.iter().enumerate() {
-            println!("perf: FIS interrupts 10% of {nodes} spot nodes, {kind} ...");
-            let m = interrupt::mass_interruption(&cfg.for_kind(kind), nodes)
-                .await
-                .with_context(|| format!("mass interruption with {kind}"));
-            let Some(m) = kept(i, m)? else { continue };
-            println!(
-                "perf: {kind}: {} interrupted, every replacement Ready {:.0} world s after the notice, {:.0} pod·s pending",
+        let what = format!("FIS interrupts 10% of {nodes} spot nodes");
+        let measure = async |c: PerfConfig| interrupt::mass_interruption(&c, nodes).await;
+        let report = |m: &MassInterruption| {
+            format!(
+                "{} interrupted, every replacement Ready {:.0} world s after the notice, {:.0} pod·s pending",
                 m.interrupted, m.replacements_ready_world_s, m.pending_pod_s
-            );
+            )
+        };
+        for (i, m) in with_each_kind(&cfg, &kinds, &what, measure, report).await? {
             results[i].mass_interruption = Some(m);
         }
     }
@@ -252,17 +248,30 @@ pub fn rewrite(results_md: &Path, bench_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A measurement of the autoscaler under test (`i` 0) fails the run; the peer's is reported and
-/// left out, so one failing peer row does not lose the others.
-fn kept<T>(i: usize, measured: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
-    match measured {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if i > 0 => {
-            println!("perf: left out: {e:#}");
-            Ok(None)
+/// Runs `measure` with each of `kinds` in turn (announced as `what`, each result printed with
+/// `report`), each with its own configuration, and gives back what each measured with its index
+/// in `kinds`. A failure of the autoscaler under test (the first) fails the run; the peer's is
+/// reported and left out, so one failing peer row does not lose the others.
+async fn with_each_kind<T>(
+    cfg: &PerfConfig,
+    kinds: &[AutoscalerKind],
+    what: &str,
+    measure: impl AsyncFn(PerfConfig) -> anyhow::Result<T>,
+    report: impl Fn(&T) -> String,
+) -> anyhow::Result<Vec<(usize, T)>> {
+    let mut measured = Vec::new();
+    for (i, &kind) in kinds.iter().enumerate() {
+        println!("perf: {what}, {kind} ...");
+        match measure(cfg.for_kind(kind)).await.with_context(|| format!("{what} with {kind}")) {
+            Ok(m) => {
+                println!("perf: {what}, {kind}: {}", report(&m));
+                measured.push((i, m));
+            }
+            Err(e) if i > 0 => println!("perf: left out: {e:#}"),
+            Err(e) => return Err(e),
         }
-        Err(e) => Err(e),
     }
+    Ok(measured)
 }
 
 fn git_head() -> String {
