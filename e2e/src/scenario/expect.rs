@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::model::{Count, Expect, MaxPending, NodeCount, PodsRunning, Wait};
 use super::observe::{Observer, fleet_cost_per_hour};
 use crate::env::{Env, label};
+use autoscaler::cloud::instance::instance_id_from_provider_id;
 
 /// One check: what it says, and `Err(seen)` when it does not hold.
 pub type Check = (String, Result<(), String>);
@@ -207,7 +208,7 @@ async fn leaked_instances(env: &Env, observer: &Observer) -> anyhow::Result<Chec
             .node_claims()
             .await?
             .iter()
-            .filter_map(|c| c.status.as_ref()?.provider_id.as_deref()?.rsplit('/').next().map(str::to_owned))
+            .filter_map(|c| instance_id_from_provider_id(c.status.as_ref()?.provider_id.as_deref()?).map(str::to_owned))
             .collect();
         let leaked: Vec<&String> = live.difference(&claimed).collect();
         if leaked.is_empty() {

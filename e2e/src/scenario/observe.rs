@@ -21,6 +21,7 @@ use crate::report::timeline::{ClaimSeen, InstanceSeen};
 use crate::report::view::{CapacityType, Lane, Marker, MarkerKind, Sample, Samples};
 use crate::under_test::Restarts;
 use crate::watched::Watched;
+use autoscaler::cloud::instance::instance_id_from_provider_id;
 
 /// How often a settling observation lists the NodeClaims again.
 const SETTLE_POLL: Duration = Duration::from_millis(50);
@@ -306,7 +307,7 @@ impl Observer {
         let Some(uid) = claim.metadata.uid.clone() else { return };
         let status = claim.status.as_ref();
         let instance_id =
-            status.and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next()).map(str::to_owned);
+            status.and_then(|s| s.provider_id.as_deref()).and_then(instance_id_from_provider_id).map(str::to_owned);
         let (now, facts) = {
             let w = self.fake.cloud();
             let facts = instance_id.as_deref().and_then(|id| w.ec2.instance(id)).map(|i| InstanceFacts {
@@ -454,7 +455,7 @@ impl Observer {
                 .and_then(|s| s.taints.as_ref())
                 .is_some_and(|t| t.iter().any(|t| t.key == l::DISRUPTED_TAINT))
                 && let Some(id) =
-                    n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(|p| p.rsplit('/').next())
+                    n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(instance_id_from_provider_id)
             {
                 tainted.push(id.to_owned());
             }

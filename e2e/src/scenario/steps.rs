@@ -17,6 +17,7 @@ use super::observe::Observer;
 use crate::env::{Env, wait_for};
 use crate::report::timeline::StepRecord;
 use crate::report::view::MarkerKind;
+use autoscaler::cloud::instance::instance_id_from_provider_id;
 
 pub async fn run_step(
     env: &mut Env,
@@ -207,7 +208,7 @@ pub async fn running_pods_by_app(env: &Env) -> anyhow::Result<Vec<(String, Strin
         .await?
         .into_iter()
         .filter_map(|n| {
-            let id = n.spec.as_ref()?.provider_id.as_deref()?.rsplit('/').next()?.to_owned();
+            let id = instance_id_from_provider_id(n.spec.as_ref()?.provider_id.as_deref()?)?.to_owned();
             Some((n.metadata.name?, id))
         })
         .collect();
