@@ -15,14 +15,28 @@ use crate::scheduling::{
     TaintEffect,
 };
 
-/// Taints a node carries only while it starts up or while Karpenter registers it: the scheduler
-/// ignores them on nodes that are not initialized yet, as Karpenter does.
-const EPHEMERAL_TAINTS: [&str; 4] = [
-    "node.kubernetes.io/not-ready",
-    "node.kubernetes.io/unreachable",
-    "node.cloudprovider.kubernetes.io/uninitialized",
-    l::UNREGISTERED_TAINT,
+/// Taints a node carries only while it starts up or while Karpenter registers it (Karpenter's
+/// `KnownEphemeralTaints`, matched on key and effect as `MatchTaint` does, and the Node Readiness
+/// Controller's `readiness.k8s.io/` family): the simulation ignores them on nodes that are not
+/// initialized yet, and a NodeClaim is not initialized while its Node still has one.
+const EPHEMERAL_TAINTS: [(&str, &str); 5] = [
+    ("node.kubernetes.io/not-ready", "NoSchedule"),
+    ("node.kubernetes.io/not-ready", "NoExecute"),
+    ("node.kubernetes.io/unreachable", "NoSchedule"),
+    ("node.cloudprovider.kubernetes.io/uninitialized", "NoSchedule"),
+    (l::UNREGISTERED_TAINT, "NoExecute"),
 ];
+const EPHEMERAL_TAINT_PREFIXES: [&str; 1] = ["readiness.k8s.io/"];
+
+/// Whether a taint `key:effect` is one of Karpenter's known ephemeral taints.
+pub fn is_known_ephemeral_taint(key: &str, effect: &str) -> bool {
+    EPHEMERAL_TAINTS.iter().any(|(k, e)| *k == key && *e == effect)
+        || EPHEMERAL_TAINT_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+fn ephemeral(t: &Taint) -> bool {
+    is_known_ephemeral_taint(&t.key, t.effect.as_str())
+}
 
 /// Requirements from the CRD's list. Invalid operators are reported, not dropped silently.
 pub fn requirements(list: &[NodeSelectorRequirementWithMinValues]) -> Result<Requirements, String> {
@@ -147,7 +161,7 @@ pub fn existing_node(node: &Node, used: Option<&Resources>, initialized: bool, m
     }
     let mut node_taints = taints(node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]));
     if !initialized {
-        node_taints.retain(|t| !EPHEMERAL_TAINTS.contains(&t.key.as_str()));
+        node_taints.retain(|t| !ephemeral(t));
     }
     ExistingNode {
         name,
@@ -193,7 +207,7 @@ pub fn in_flight_node_claim(
     };
     available.sub(daemon_overhead);
     let mut claim_taints = taints(&claim.spec.taints);
-    claim_taints.retain(|t| !EPHEMERAL_TAINTS.contains(&t.key.as_str()));
+    claim_taints.retain(|t| !ephemeral(t));
     Some(ExistingNode {
         name,
         requirements: reqs,
@@ -237,6 +251,25 @@ mod tests {
 
     fn pod(v: serde_json::Value) -> Pod {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_node_not_initialized_offers_itself_without_its_known_ephemeral_taints() {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"}, "spec": {"taints": [
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
+            {"key": "readiness.k8s.io/network", "effect": "NoSchedule"},
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}}))
+        .unwrap();
+        let keys = |n: &ExistingNode| n.taints.iter().map(ToString::to_string).collect::<Vec<_>>();
+        // Karpenter matches key and effect: unreachable:NoExecute is not among its ephemeral taints.
+        assert_eq!(
+            keys(&existing_node(&node, None, false, false)),
+            ["node.kubernetes.io/unreachable:NoExecute", "dedicated=gpu:NoSchedule"]
+        );
+        assert_eq!(existing_node(&node, None, true, false).taints.len(), 4, "initialized: every taint counts");
+        assert!(is_known_ephemeral_taint("karpenter.sh/unregistered", "NoExecute"));
+        assert!(!is_known_ephemeral_taint("karpenter.sh/unregistered", "NoSchedule"));
     }
 
     #[test]

@@ -37,11 +37,12 @@ pub fn hash(pool: &NodePool) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Resources of the pool's nodes: launched claims' capacity, plus `nodes`.
+/// Resources of the pool's nodes: launched claims' capacity, plus `nodes` (claims just created
+/// count too, so two passes in a row cannot both spend the same headroom).
 pub fn usage(ctx: &Context, pool: &str) -> Resources {
     let mut total = Resources::new();
     let mut nodes = 0i64;
-    for claim in ctx.state.node_claims.state() {
+    for claim in ctx.state.node_claims_now(ctx.clock.now()) {
         if claim.labels().get(l::NODEPOOL).map(String::as_str) != Some(pool) {
             continue;
         }

@@ -189,6 +189,7 @@ pub(crate) async fn create_node_claim(
     };
     let api: Api<NodeClaim> = Api::all(ctx.client.clone());
     let created = api.create(&PostParams::default(), &claim).await?;
+    ctx.state.created.record(&created, &ctx.state.node_claims, ctx.clock.now());
     let types: Vec<&str> = plan.instance_types.iter().map(|t| t.name.as_str()).collect();
     tracing::info!(
         NodePool = %pool_name,

@@ -156,7 +156,7 @@ fn nodes(
     let used = convert::requests_by_node(pods);
     let mut out = Vec::new();
     let mut claimed_nodes = BTreeSet::new();
-    for claim in ctx.state.node_claims.state() {
+    for claim in ctx.state.node_claims_now(ctx.clock.now()) {
         let name = claim.name_any();
         let provider_id = claim.status.as_ref().and_then(|s| s.provider_id.clone());
         let node = provider_id.as_deref().and_then(|id| ctx.state.node_by_provider_id(id));
@@ -175,7 +175,14 @@ fn nodes(
                     c::INITIALIZED,
                 );
                 let marked = marked || leaving.contains(&node_name) || node.metadata.deletion_timestamp.is_some();
-                let existing = convert::existing_node(&node, used.get(&node_name), initialized, marked);
+                let mut existing = convert::existing_node(&node, used.get(&node_name), initialized, marked);
+                if !initialized {
+                    // Karpenter counts on a managed node's startup taints going, as on its ephemeral ones.
+                    let startup = &claim.spec.startup_taints;
+                    existing
+                        .taints
+                        .retain(|t| !startup.iter().any(|s| s.key == t.key && s.effect == t.effect.as_str()));
+                }
                 out.push(SnapshotNode { node: existing, claim: Some(name) });
             }
             None => {

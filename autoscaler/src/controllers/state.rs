@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -39,6 +39,58 @@ pub struct ClusterState {
     /// NodeClaims deleted for a two-minute interruption warning, and when (the same record of
     /// name and time): termination holds their drain until the replacement is Ready.
     pub interrupted: Nominations,
+    /// NodeClaims this process created that the watch has not delivered yet.
+    pub created: CreatedClaims,
+}
+
+/// How long a created NodeClaim the watch never delivers is counted anyway (a watch that was
+/// down meanwhile relists, and a claim deleted by then is not in the list to clear it).
+const CREATED_UNSEEN_FOR_AT_MOST: Duration = Duration::from_secs(30);
+
+/// NodeClaims this process created that the NodeClaim watch has not delivered yet, by name.
+/// Karpenter puts a claim it creates into its cluster state at once (`UpdateNodeClaim` right
+/// after the create) for the same reason: a provisioning pass that runs before the watch event
+/// arrives must count the claim, or it makes another one for the same pods.
+#[derive(Clone, Default)]
+pub struct CreatedClaims(Arc<std::sync::Mutex<ByName>>);
+
+/// Claim name -> the claim as created, and when.
+type ByName = BTreeMap<String, (Arc<NodeClaim>, Instant)>;
+
+impl CreatedClaims {
+    /// Counts `claim` (as the create returned it) until `cache` has it.
+    pub fn record(&self, claim: &NodeClaim, cache: &Store<NodeClaim>, now: Instant) {
+        // Under the lock, so a watch event that lands meanwhile either is seen here or clears it.
+        let mut created = self.lock();
+        if !cached(cache, claim) {
+            created.insert(claim.name_any(), (Arc::new(claim.clone()), now));
+        }
+    }
+
+    /// The watch delivered (or deleted) the claim, or this process deleted it: the cache speaks
+    /// for it from now on.
+    pub fn seen(&self, claim: &NodeClaim) {
+        let mut created = self.lock();
+        if created.get(&claim.name_any()).is_some_and(|(c, _)| c.metadata.uid == claim.metadata.uid) {
+            created.remove(&claim.name_any());
+        }
+    }
+
+    /// Those `cache` does not have yet, forgetting the rest.
+    fn unseen(&self, cache: &Store<NodeClaim>, now: Instant) -> Vec<Arc<NodeClaim>> {
+        let mut created = self.lock();
+        created
+            .retain(|_, (c, at)| now.saturating_duration_since(*at) < CREATED_UNSEEN_FOR_AT_MOST && !cached(cache, c));
+        created.values().map(|(c, _)| c.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ByName> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn cached(cache: &Store<NodeClaim>, claim: &NodeClaim) -> bool {
+    cache.get(&ObjectRef::from_obj(claim)).is_some_and(|c| c.metadata.uid == claim.metadata.uid)
 }
 
 /// Nodes and NodeClaims the provisioner counted on for pending pods, and when (Karpenter's
@@ -87,12 +139,17 @@ impl ClusterState {
             Api::<Node>::all(client.clone()),
             vec![(capacity.clone(), always), (trigger.clone(), node_leaving)],
         );
-        let node_claims = spawn_reflector(
+        let created = CreatedClaims::default();
+        let node_claims = spawn_reflector_seeing(
             Api::<NodeClaim>::all(client.clone()),
             vec![
                 (capacity.clone(), always),
                 (trigger.clone(), |c: &NodeClaim| c.metadata.deletion_timestamp.is_some()),
             ],
+            {
+                let created = created.clone();
+                move |c: &NodeClaim| created.seen(c)
+            },
         );
         // A NodePool or EC2NodeClass that changes (becomes ready, say) can change what pending pods get.
         let node_pools = spawn_reflector(
@@ -115,6 +172,7 @@ impl ClusterState {
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
+            created,
         };
         state.wait_synced().await;
         state
@@ -135,6 +193,7 @@ impl ClusterState {
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
+            created: CreatedClaims::default(),
         }
     }
 
@@ -173,6 +232,14 @@ impl ClusterState {
                 .and_then(crate::cloud::instance_id_from_provider_id)
                 == Some(instance_id)
         })
+    }
+
+    /// Every NodeClaim: the cache's, and those this process created that the watch has not
+    /// delivered yet (what capacity decisions must count).
+    pub fn node_claims_now(&self, now: Instant) -> Vec<Arc<NodeClaim>> {
+        let mut claims = self.node_claims.state();
+        claims.extend(self.created.unseen(&self.node_claims, now));
+        claims
     }
 
     pub fn node_pool(&self, name: &str) -> Option<Arc<NodePool>> {
@@ -249,13 +316,22 @@ where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    spawn_reflector_seeing(api, notify, |_: &K| {})
+}
+
+/// [`spawn_reflector`], also telling `seen` of every object the watch touches, once the cache has it.
+fn spawn_reflector_seeing<K>(api: Api<K>, notify: Notify<K>, seen: impl Fn(&K) + Send + 'static) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer).touched_objects();
-    tokio::spawn(drive(stream, notify));
+    tokio::spawn(drive(stream, notify, seen));
     reader
 }
 
-async fn drive<K, S>(stream: S, notify: Notify<K>)
+async fn drive<K, S>(stream: S, notify: Notify<K>, seen: impl Fn(&K))
 where
     S: Stream<Item = Result<K, watcher::Error>>,
 {
@@ -263,6 +339,7 @@ where
     while let Some(item) = stream.next().await {
         match item {
             Ok(obj) => {
+                seen(&obj);
                 for (sender, wanted) in &notify {
                     if wanted(&obj) {
                         sender.send_modify(|generation| *generation += 1);
@@ -271,5 +348,51 @@ where
             }
             Err(err) => tracing::debug!(error = %err, "watch error (retrying with backoff)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn claim(name: &str, uid: &str) -> NodeClaim {
+        serde_json::from_value(serde_json::json!({"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
+            "metadata": {"name": name, "uid": uid},
+            "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                "requirements": []}}))
+        .unwrap()
+    }
+
+    fn names(claims: &[Arc<NodeClaim>]) -> Vec<String> {
+        claims.iter().map(|c| c.name_any()).collect()
+    }
+
+    #[test]
+    fn a_created_claim_counts_until_the_watch_or_a_delete_speaks_for_it() {
+        let (cache, mut writer) = reflector::store::<NodeClaim>();
+        let created = CreatedClaims::default();
+        let t0 = Instant::now();
+        let (a, b) = (claim("a", "uid-a"), claim("b", "uid-b"));
+        created.record(&a, &cache, t0);
+        created.record(&b, &cache, t0);
+        assert_eq!(names(&created.unseen(&cache, t0)), ["a", "b"]);
+
+        // The watch delivers `a`: the cache has it (and it is counted once, from there).
+        writer.apply_watcher_event(&watcher::Event::Apply(a.clone()));
+        created.seen(&a);
+        assert_eq!(names(&created.unseen(&cache, t0)), ["b"]);
+        // `b` is deleted by this process before the watch had it: it counts no more.
+        created.seen(&b);
+        assert!(created.unseen(&cache, t0).is_empty());
+
+        // A claim the cache already had when the create returned is not recorded twice.
+        created.record(&a, &cache, t0);
+        assert!(created.unseen(&cache, t0).is_empty());
+        // One the watch never delivers is counted for a while only.
+        let c = claim("c", "uid-c");
+        created.record(&c, &cache, t0);
+        assert_eq!(names(&created.unseen(&cache, t0 + Duration::from_secs(29))), ["c"]);
+        assert!(created.unseen(&cache, t0 + CREATED_UNSEEN_FOR_AT_MOST).is_empty());
     }
 }

@@ -23,7 +23,17 @@ pub async fn patch_claim_status(ctx: &Context, name: &str, status: &NodeClaimSta
 /// Already gone is fine.
 pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str) -> Result<(), kube::Error> {
     let api: Api<NodeClaim> = Api::all(ctx.client.clone());
-    match api.delete(&claim.name_any(), &DeleteParams::default()).await {
+    let deleted = api.delete(&claim.name_any(), &DeleteParams::default()).await;
+    let gone = match &deleted {
+        Ok(_) => true,
+        Err(kube::Error::Api(e)) => e.code == 404,
+        Err(_) => false,
+    };
+    if gone {
+        // Deleting: no longer capacity the simulation may count on, whatever the watch says yet.
+        ctx.state.created.seen(claim);
+    }
+    match deleted {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
         Err(e) => return Err(e),

@@ -72,7 +72,7 @@ pub async fn next_decision(ctx: &Context, events: &mut PodEvents) -> Result<Opti
 pub async fn gather(ctx: &Context, events: &mut PodEvents) -> Result<Inputs, Error> {
     let candidates = candidates(ctx, events).await?;
     let leaving = ctx.state.marked_for_deletion();
-    let budgets = Budgets::new(&ctx.state.node_pools.state(), &ctx.state.node_claims.state(), &leaving);
+    let budgets = Budgets::new(&ctx.state.node_pools.state(), &ctx.state.node_claims_now(ctx.clock.now()), &leaving);
     let snapshot = Snapshot::take(ctx, &leaving).await;
     let settings = Settings { spot_to_spot: ctx.options.feature_gate("SpotToSpotConsolidation") };
     Ok(Inputs { snapshot, candidates, budgets, settings })

@@ -1,5 +1,6 @@
 //! Initialization (Karpenter's `lifecycle/initialization.go`): the claim is initialized once its
-//! Node is Ready and its startup taints are gone; the Node gets `karpenter.sh/initialized`.
+//! Node is Ready and its startup and known ephemeral taints are gone; the Node gets
+//! `karpenter.sh/initialized`.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::apis::{NodeClaim, NodeClaimStatus};
 use crate::controllers::context::Context;
 use crate::controllers::error::Error;
 use crate::controllers::writes::patch_claim_status;
+use crate::convert;
 use crate::metrics::NodePoolLabels;
 
 /// While the Node comes up, look every 2 s.
@@ -39,7 +41,11 @@ pub(super) async fn initialize(ctx: &Context, claim: &NodeClaim) -> Result<Actio
     let node_taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
     let startup_left =
         claim.spec.startup_taints.iter().any(|t| node_taints.iter().any(|n| n.key == t.key && n.effect == t.effect));
-    if !ready || startup_left {
+    // Karpenter's `KnownEphemeralTaintsExist`: a Ready node whose `not-ready` taint the node
+    // lifecycle controller has not lifted yet cannot take the pods. Initialized, the simulation
+    // would count that taint and make another NodeClaim for the pods waiting on it.
+    let ephemeral_left = node_taints.iter().any(|t| convert::is_known_ephemeral_taint(&t.key, &t.effect));
+    if !ready || startup_left || ephemeral_left {
         // A label or taint may have been lost while the node registered: keep it in sync.
         if !node.labels().contains_key(l::REGISTERED) || node_taints.iter().any(|t| t.key == l::UNREGISTERED_TAINT) {
             sync_node(ctx, claim, &node).await?;

@@ -152,7 +152,7 @@ async fn registration_syncs_the_node_and_names_the_instance() {
 }
 
 #[tokio::test]
-async fn initialization_waits_for_ready_then_marks_the_node_and_claim() {
+async fn initialization_waits_for_ready_and_no_ephemeral_taint_then_marks_the_node_and_claim() {
     let mut h = Harness::without_cloud().await;
     let pid = "aws:///us-west-2a/i-0000000000000000a";
     let claim: NodeClaim = obj(launched_claim("default-a", pid, Some("ip-10-0-0-1"), &["Registered"]));
@@ -166,9 +166,29 @@ async fn initialization_waits_for_ready_then_marks_the_node_and_claim() {
     assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)));
     h.api.assert_idle();
 
+    // Ready and registered, but the node lifecycle controller has not lifted `not-ready` yet:
+    // the scheduler cannot bind to it, so the claim is not initialized (nothing written).
+    let registered = |taints: Value| {
+        let mut n = node("ip-10-0-0-1", pid, true);
+        n["metadata"]["labels"]["karpenter.sh/registered"] = json!("true");
+        n["spec"]["taints"] = taints;
+        n
+    };
+    let further_request = async {
+        let not_ready = json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]);
+        h.api.expect("GET", "/api/v1/nodes/ip-10-0-0-1").await.ok(registered(not_ready));
+        h.api.next().await
+    };
+    let result = tokio::select! {
+        result = reconcile(Arc::new(claim.clone()), h.ctx.clone()) => result,
+        call = further_request => panic!("initialized despite the not-ready taint: {} {}", call.method, call.path),
+    };
+    assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)), "a known ephemeral taint is left");
+    h.api.assert_idle();
+
     h.clock.advance(Duration::from_secs(30));
     let (result, ()) = tokio::join!(reconcile(Arc::new(claim.clone()), h.ctx.clone()), async {
-        h.api.expect("GET", "/api/v1/nodes/ip-10-0-0-1").await.ok(node("ip-10-0-0-1", pid, true));
+        h.api.expect("GET", "/api/v1/nodes/ip-10-0-0-1").await.ok(registered(json!([])));
         let label = h.api.expect("PATCH", "/api/v1/nodes/ip-10-0-0-1").await;
         assert_eq!(label.body, json!({"metadata": {"labels": {"karpenter.sh/initialized": "true"}}}));
         label.ok(node("ip-10-0-0-1", pid, true));

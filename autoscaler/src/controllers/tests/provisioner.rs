@@ -95,3 +95,35 @@ async fn a_pod_that_still_cannot_fit_gets_no_second_failed_scheduling_event() {
     assert_eq!(results.pod_errors.len(), 2, "both still fail: {:?}", results.pod_errors);
     h.api.assert_idle();
 }
+
+/// Karpenter's `UpdateNodeClaim` right after the create: a pass that runs before the NodeClaim
+/// watch delivers the claim the previous pass made counts it, instead of making another one for
+/// the same pods. The cache here never gets the claim, as when the watch lags.
+#[tokio::test]
+async fn the_next_pass_counts_the_claim_the_last_one_made_before_the_watch_has_it() {
+    let cloud = FakeCloud::start().await;
+    let mut h = with_pending_pod(&cloud, "web-1", "1500m");
+    let ctx = h.ctx.clone();
+    let (first, ()) = tokio::join!(provision(&ctx), async {
+        let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
+        let mut created = create.body.clone();
+        created["metadata"]["name"] = json!("default-x7k2p");
+        created["metadata"]["uid"] = json!("x7k2p-uid");
+        create.reply(201, created);
+        h.api.expect_event("Nominated", "web-1").await;
+    });
+    assert_eq!(first.new_node_claims.len(), 1);
+
+    let second = tokio::select! {
+        results = provision(&ctx) => results,
+        call = h.api.next() => panic!("the second pass made a request: {} {}: {}", call.method, call.path, call.body),
+    };
+    assert!(second.new_node_claims.is_empty(), "a second claim for the same pod: {:?}", second.new_node_claims);
+    assert!(second.pod_errors.is_empty(), "{:?}", second.pod_errors);
+    assert!(
+        second.existing.contains_key("default-x7k2p"),
+        "placed on the claim in flight: {:?}",
+        second.existing.keys()
+    );
+    h.api.assert_idle();
+}

@@ -27,7 +27,7 @@ use crate::apis::{EC2NodeClass, NodeClaim, NodePool};
 use crate::clock::ManualClock;
 use crate::cloud::{AwsClients, ClusterInfo};
 use crate::controllers::context::Context;
-use crate::controllers::state::{ClusterState, Nominations};
+use crate::controllers::state::{ClusterState, CreatedClaims, Nominations};
 use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::provider::CloudProvider;
@@ -198,6 +198,7 @@ impl Cache {
             capacity_changed,
             nominations: Nominations::default(),
             interrupted: Nominations::default(),
+            created: CreatedClaims::default(),
         }
     }
 }
