@@ -125,7 +125,13 @@ fn inputs(n: usize, rng: &mut ChaCha8Rng) -> (Snapshot, Vec<Candidate>, Budgets)
         })
         .collect();
     let sched_pool = convert::node_pool(&pool, types(), &Resources::new()).unwrap();
-    let snapshot = Snapshot { pools: vec![sched_pool], nodes, scheduled: bound_pods(&all_pods), daemonsets: vec![] };
+    let snapshot = Snapshot {
+        pools: vec![sched_pool],
+        nodes,
+        scheduled: bound_pods(&all_pods),
+        daemonsets: vec![],
+        skipped_pools: vec![],
+    };
     let now = SystemClock.timestamp();
     let mut candidates: Vec<Candidate> = members
         .iter()

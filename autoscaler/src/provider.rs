@@ -202,7 +202,11 @@ impl CloudProvider {
         out
     }
 
-    async fn ensure_pricing(&self) {
+    /// Refreshes the prices when due (until both tables have loaded, on every call). A failure
+    /// keeps the last prices, and spot prices default to on-demand ones until the history is
+    /// read; but with no on-demand price at all no offering exists, and pools built now would
+    /// look empty: that is an error (the provisioner skips the pool and tries again soon).
+    async fn ensure_pricing(&self) -> Result<(), CloudError> {
         let due = {
             let at = self.pricing_refreshed.lock().unwrap_or_else(PoisonError::into_inner);
             at.is_none_or(|t| self.clock.now().duration_since(t) > PRICING_TTL)
@@ -212,9 +216,13 @@ impl CloudProvider {
                 Ok(()) => {
                     *self.pricing_refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Some(self.clock.now())
                 }
-                Err(err) => tracing::warn!(error = %err, "refreshing prices"),
+                Err(err) if self.pricing.knows_on_demand() => {
+                    tracing::warn!(error = %err, "refreshing prices; keeping the last ones");
+                }
+                Err(err) => return Err(err),
             }
         }
+        Ok(())
     }
 
     /// The instance types this class can launch: those some AMI of the class serves (architecture,
@@ -233,7 +241,7 @@ impl CloudProvider {
                 message: resolved.problems(),
             });
         }
-        self.ensure_pricing().await;
+        self.ensure_pricing().await?;
         let zones: BTreeSet<String> = resolved.raw_subnets.iter().map(|s| s.zone.clone()).collect();
         let max_pods = class.spec.kubelet.as_ref().or(pool_kubelet).and_then(|k| k.max_pods);
         let infos = self.instance_types.list().await?;

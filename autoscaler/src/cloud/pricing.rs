@@ -15,6 +15,9 @@ struct Tables {
     on_demand: BTreeMap<String, f64>,
     /// (instance type, zone) → the newest price and its time.
     spot: BTreeMap<(String, String), (f64, i64)>,
+    /// Whether the spot price history was read once: until then every pool's spot price is its
+    /// type's on-demand price, as Karpenter defaults it (`populateInitialSpotPricing`).
+    spot_updated: bool,
 }
 
 #[derive(Debug)]
@@ -40,15 +43,26 @@ impl Pricing {
     }
 
     /// None when EC2 published no spot price for the pool: that offering is not available.
+    /// Before the history was read once, the type's on-demand price (Karpenter's default): a spot
+    /// launch need not wait for DescribeSpotPriceHistory to answer.
     pub fn spot(&self, instance_type: &str, zone: &str) -> Option<f64> {
-        self.read().spot.get(&(instance_type.to_owned(), zone.to_owned())).map(|(p, _)| *p)
+        let tables = self.read();
+        if !tables.spot_updated {
+            return tables.on_demand.get(instance_type).copied();
+        }
+        tables.spot.get(&(instance_type.to_owned(), zone.to_owned())).map(|(p, _)| *p)
     }
 
-    /// Both tables; a failure leaves the previous prices in place.
+    /// Whether any on-demand price is known (without them no offering is).
+    pub fn knows_on_demand(&self) -> bool {
+        !self.read().on_demand.is_empty()
+    }
+
+    /// Both tables, each on its own; a failure leaves that table's previous prices in place.
     pub async fn refresh(&self) -> Result<(), CloudError> {
-        self.refresh_on_demand().await?;
-        self.refresh_spot().await?;
-        Ok(())
+        let on_demand = self.refresh_on_demand().await;
+        let spot = self.refresh_spot().await;
+        on_demand.and(spot).map(|_| ())
     }
 
     /// Karpenter's two GetProducts queries: shared tenancy, and dedicated for bare metal.
@@ -137,7 +151,10 @@ impl Pricing {
             });
         }
         let n = spot.len();
-        self.tables.write().unwrap_or_else(PoisonError::into_inner).spot = spot;
+        let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
+        tables.spot = spot;
+        tables.spot_updated = true;
+        drop(tables);
         debug!(count = n, "updated spot pricing");
         Ok(n)
     }

@@ -24,17 +24,36 @@ use crate::scheduling::{NodeClaimPlan, Results, SchedPod};
 
 /// How often the provisioner looks even when nothing changed (Karpenter requeues every 10 s).
 const RESYNC: Duration = Duration::from_secs(10);
+/// How soon a pass that had to skip a NodePool (its instance types could not be read: an outage,
+/// throttling) is tried again, doubling while it goes on, up to [`RESYNC`]: the cloud recovering
+/// changes nothing in the cluster that would trigger a pass, and the pods would wait the resync.
+const RETRY_SKIPPED: Duration = Duration::from_secs(1);
 
 pub async fn run(ctx: Arc<Context>) {
     let mut triggered = ctx.state.provisioning_triggered.clone();
+    let mut skipped_in_a_row = 0;
     loop {
-        // Wait for a trigger (or the periodic resync), then for the batch to close.
-        let _ = tokio::time::timeout(RESYNC, triggered.changed()).await;
+        // Wait for a trigger, then for the batch to close; or for the resync or the retry, which
+        // have no batch to wait for.
+        let prompted = tokio::time::timeout(unprompted_pass_after(skipped_in_a_row), triggered.changed()).await.is_ok();
         if needing_a_place(&ctx.state.pods.state(), &ctx.state.marked_for_deletion()).next().is_none() {
+            skipped_in_a_row = 0;
             continue;
         }
-        batch(&ctx, &mut triggered).await;
-        provision(&ctx).await;
+        if prompted {
+            batch(&ctx, &mut triggered).await;
+        }
+        let pass = pass(&ctx).await;
+        skipped_in_a_row = if pass.skipped_pools.is_empty() { 0 } else { skipped_in_a_row + 1 };
+    }
+}
+
+/// The wait for the next pass when nothing triggers one, after `skipped_in_a_row` passes in a row
+/// that skipped a NodePool: 1, 2, 4, 8 s, then the resync.
+fn unprompted_pass_after(skipped_in_a_row: u32) -> Duration {
+    match skipped_in_a_row {
+        0 => RESYNC,
+        n => RETRY_SKIPPED.saturating_mul(1 << (n - 1).min(4)).min(RESYNC),
     }
 }
 
@@ -66,16 +85,27 @@ async fn batch(ctx: &Context, triggered: &mut tokio::sync::watch::Receiver<u64>)
 
 /// One provisioning pass. Public so tests and the disruption loop can run it directly.
 pub async fn provision(ctx: &Context) -> Results {
+    pass(ctx).await.results
+}
+
+/// What a pass decided, and which NodePools it could not consider.
+pub(crate) struct Pass {
+    pub results: Results,
+    pub skipped_pools: Vec<String>,
+}
+
+pub(crate) async fn pass(ctx: &Context) -> Pass {
     let all_pods = ctx.state.pods.state();
     let leaving = ctx.state.marked_for_deletion();
     let mut pending: Vec<SchedPod> = needing_a_place(&all_pods, &leaving).map(|p| SchedPod::from_pod(p)).collect();
     if pending.is_empty() {
-        return Results::default();
+        return Pass { results: Results::default(), skipped_pools: Vec::new() };
     }
     pending.sort_by(|a, b| a.key.cmp(&b.key));
     tracing::info!(pods = %summarize_pods(&pending), count = pending.len(), "found provisionable pod(s)");
 
     let snapshot = Snapshot::take(ctx, &leaving).await;
+    let skipped_pools = snapshot.skipped_pools.clone();
     let started = ctx.clock.now();
     let mut scheduler = snapshot.scheduler();
     let results = scheduler.solve(pending.clone());
@@ -119,7 +149,7 @@ pub async fn provision(ctx: &Context) -> Results {
     publish_in_background(ctx, events);
     let placed = pending.len().saturating_sub(results.pod_errors.len());
     ctx.metrics.pods_scheduled.inc_by(placed as u64);
-    results
+    Pass { results, skipped_pools }
 }
 
 fn is_daemon(pod: &Pod) -> bool {
@@ -222,4 +252,15 @@ fn pod_event(
     }
     let ev = event(type_, reason, "Provisioning", note);
     Some((pod.object_ref(&()), ev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_that_skipped_a_node_pool_is_retried_soon_then_less_often() {
+        let waits: Vec<u64> = (0..7).map(|n| unprompted_pass_after(n).as_secs()).collect();
+        assert_eq!(waits, [10, 1, 2, 4, 8, 10, 10]);
+    }
 }

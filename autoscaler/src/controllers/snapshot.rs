@@ -41,6 +41,9 @@ pub struct Snapshot {
     pub nodes: Vec<SnapshotNode>,
     pub scheduled: Vec<ScheduledPodInfo>,
     pub daemonsets: Vec<SchedPod>,
+    /// NodePools left out because their instance types could not be read (the cloud failed, or
+    /// the NodeClass cannot resolve yet): nothing in the cluster changes when that clears.
+    pub skipped_pools: Vec<String>,
 }
 
 impl Snapshot {
@@ -75,9 +78,9 @@ impl Snapshot {
     pub async fn take(ctx: &Context, leaving: &BTreeSet<String>) -> Snapshot {
         let pods = ctx.state.pods.state();
         let daemonsets = daemonset_pods(ctx);
-        let (pools, all_types) = pools(ctx).await;
+        let (pools, all_types, skipped_pools) = pools(ctx).await;
         let nodes = nodes(ctx, &pods, &daemonsets, &all_types, leaving);
-        Snapshot { pools, nodes, scheduled: bound_pods(&pods), daemonsets }
+        Snapshot { pools, nodes, scheduled: bound_pods(&pods), daemonsets, skipped_pools }
     }
 }
 
@@ -112,11 +115,13 @@ fn daemonset_pods(ctx: &Context) -> Vec<SchedPod> {
         .collect()
 }
 
-/// Pools in name order, each with its node class's instance types; and every type by name.
-async fn pools(ctx: &Context) -> (Vec<SchedNodePool>, BTreeMap<String, Arc<InstanceType>>) {
+/// Pools in name order, each with its node class's instance types; every type by name; and the
+/// pools skipped because their instance types could not be read.
+async fn pools(ctx: &Context) -> (Vec<SchedNodePool>, BTreeMap<String, Arc<InstanceType>>, Vec<String>) {
     let mut pool_objs: Vec<Arc<NodePool>> = ctx.state.node_pools.state();
     pool_objs.sort_by_key(|p| p.name_any());
     let mut pools = Vec::new();
+    let mut skipped = Vec::new();
     let mut all_types: BTreeMap<String, Arc<InstanceType>> = BTreeMap::new();
     for pool in pool_objs {
         if pool.metadata.deletion_timestamp.is_some() {
@@ -130,6 +135,7 @@ async fn pools(ctx: &Context) -> (Vec<SchedNodePool>, BTreeMap<String, Arc<Insta
             Ok(t) => t,
             Err(err) => {
                 tracing::warn!(nodepool = %pool.name_any(), error = %err, "nodeclass not ready, skipping nodepool");
+                skipped.push(pool.name_any());
                 continue;
             }
         };
@@ -142,7 +148,7 @@ async fn pools(ctx: &Context) -> (Vec<SchedNodePool>, BTreeMap<String, Arc<Insta
             Err(err) => tracing::error!(error = %err, "invalid nodepool"),
         }
     }
-    (pools, all_types)
+    (pools, all_types, skipped)
 }
 
 /// Karpenter's NodeClaims (registered or in flight), then the Nodes it does not manage.

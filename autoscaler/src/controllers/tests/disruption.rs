@@ -53,7 +53,13 @@ fn inputs(pool: &Arc<NodePool>, members: &[Member]) -> (Snapshot, Vec<Candidate>
         })
         .collect();
     let sched_pool = convert::node_pool(pool, vec![], &crate::scheduling::Resources::new()).unwrap();
-    let snapshot = Snapshot { pools: vec![sched_pool], nodes, scheduled: bound_pods(&all), daemonsets: vec![] };
+    let snapshot = Snapshot {
+        pools: vec![sched_pool],
+        nodes,
+        scheduled: bound_pods(&all),
+        daemonsets: vec![],
+        skipped_pools: vec![],
+    };
     let now = T0.parse().unwrap();
     let candidates = members
         .iter()

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::support::{FakeCloud, Harness, node_class, node_pool, obj, pod};
 use crate::apis::{EC2NodeClass, NodePool};
-use crate::controllers::provisioner::provision;
+use crate::controllers::provisioner::{pass, provision};
+use crate::scheduling::CapacityType;
 
 fn requirement<'a>(spec: &'a Value, key: &str) -> &'a Value {
     spec["requirements"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap()
@@ -126,4 +127,64 @@ async fn the_next_pass_counts_the_claim_the_last_one_made_before_the_watch_has_i
         second.existing.keys()
     );
     h.api.assert_idle();
+}
+
+/// A pass that cannot read a NodePool's instance types says so, which is what makes the loop try
+/// again within a second instead of at the 10 s resync (nothing in the cluster changes when the
+/// cloud recovers); the pod gets no claim meanwhile, and one as soon as the cloud answers.
+#[tokio::test]
+async fn a_pass_reports_the_node_pools_it_had_to_skip_while_the_cloud_fails() {
+    let cloud = FakeCloud::start().await;
+    let mut h = with_pending_pod(&cloud, "web-1", "1500m");
+    let ctx = h.ctx.clone();
+    let outage = json!({"operations": ["*"], "code": "UnauthorizedOperation", "status": 403});
+    let fault = cloud.admin(reqwest::Method::POST, "/faults", Some(outage)).await;
+    let (during, ()) = tokio::join!(pass(&ctx), async {
+        h.api.expect_event("FailedScheduling", "web-1").await;
+    });
+    assert_eq!(during.skipped_pools, ["default"]);
+    assert!(during.results.new_node_claims.is_empty());
+    h.api.assert_idle();
+
+    cloud.admin(reqwest::Method::DELETE, &format!("/faults/{}", fault["id"].as_str().unwrap()), None).await;
+    let (after, ()) = tokio::join!(pass(&ctx), async {
+        let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
+        let mut created = create.body.clone();
+        created["metadata"]["name"] = json!("default-x7k2p");
+        create.reply(201, created);
+        h.api.expect_event("Nominated", "web-1").await;
+    });
+    assert!(after.skipped_pools.is_empty());
+    assert_eq!(after.results.new_node_claims.len(), 1);
+}
+
+/// Until the spot price history answers once, spot offerings are priced at on-demand (Karpenter's
+/// default) instead of missing, so a spot-only NodePool can launch during an outage of
+/// DescribeSpotPriceHistory; EC2's spot prices replace them as soon as it answers.
+#[tokio::test]
+async fn spot_is_priced_at_on_demand_until_the_spot_price_history_answers() {
+    let cloud = FakeCloud::start().await;
+    let h = Harness::new(&cloud);
+    let class: EC2NodeClass = obj(node_class());
+    let m5_prices = || async {
+        let types = h.ctx.cloud.instance_types(&class, None).await.unwrap();
+        let m5 = types.iter().find(|t| t.name == "m5.large").unwrap().clone();
+        let on_demand = m5.offerings.iter().find(|o| o.capacity_type == CapacityType::OnDemand).unwrap().price;
+        let spot: Vec<(f64, bool)> = m5
+            .offerings
+            .iter()
+            .filter(|o| o.capacity_type == CapacityType::Spot)
+            .map(|o| (o.price, o.available))
+            .collect();
+        assert!(!spot.is_empty(), "no spot offering: {:?}", m5.offerings);
+        (on_demand, spot)
+    };
+    let outage = json!({"operations": ["DescribeSpotPriceHistory"], "code": "UnauthorizedOperation", "status": 403});
+    let fault = cloud.admin(reqwest::Method::POST, "/faults", Some(outage)).await;
+    let (on_demand, spot) = m5_prices().await;
+    assert!(spot.iter().all(|&(price, available)| price == on_demand && available), "{spot:?} vs {on_demand}");
+
+    cloud.admin(reqwest::Method::DELETE, &format!("/faults/{}", fault["id"].as_str().unwrap()), None).await;
+    let (on_demand, spot) = m5_prices().await;
+    assert!(spot.iter().all(|&(price, _)| price < on_demand), "EC2's spot prices: {spot:?} vs {on_demand}");
 }
