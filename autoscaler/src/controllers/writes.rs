@@ -23,19 +23,13 @@ pub async fn patch_claim_status(ctx: &Context, name: &str, status: &NodeClaimSta
 /// Already gone is fine.
 pub async fn delete_claim(ctx: &Context, claim: &NodeClaim, reason: &str) -> Result<(), kube::Error> {
     let api: Api<NodeClaim> = Api::all(ctx.client.clone());
-    let deleted = api.delete(&claim.name_any(), &DeleteParams::default()).await;
-    let gone = match &deleted {
-        Ok(_) => true,
-        Err(kube::Error::Api(e)) => e.code == 404,
-        Err(_) => false,
-    };
-    if gone {
-        // Deleting: no longer capacity the simulation may count on, whatever the watch says yet.
-        ctx.state.created.seen(claim);
-    }
-    match deleted {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+    // Deleting or gone: no longer capacity the simulation may count on, whatever the watch says yet.
+    match api.delete(&claim.name_any(), &DeleteParams::default()).await {
+        Ok(_) => ctx.state.created.seen(claim),
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            ctx.state.created.seen(claim);
+            return Ok(());
+        }
         Err(e) => return Err(e),
     }
     let ct = claim.labels().get(l::CAPACITY_TYPE).cloned().unwrap_or_default();

@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use super::support::{FakeCloud, Harness, node_class, node_pool, obj, pod};
+use super::support::{ApiServer, FakeCloud, Harness, node_class, node_pool, obj, pod};
 use crate::apis::{EC2NodeClass, NodePool};
 use crate::controllers::provisioner::{pass, provision};
 use crate::scheduling::CapacityType;
@@ -97,6 +97,17 @@ async fn a_pod_that_still_cannot_fit_gets_no_second_failed_scheduling_event() {
     h.api.assert_idle();
 }
 
+/// The API server's side of a pass placing pod `web-1` on a new claim: the create is answered
+/// as `default-x7k2p`, and the pod's Nominated event arrives.
+async fn create_claim_for_web_1(api: &mut ApiServer) {
+    let create = api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
+    let mut created = create.body.clone();
+    created["metadata"]["name"] = json!("default-x7k2p");
+    created["metadata"]["uid"] = json!("x7k2p-uid");
+    create.reply(201, created);
+    api.expect_event("Nominated", "web-1").await;
+}
+
 /// Karpenter's `UpdateNodeClaim` right after the create: a pass that runs before the NodeClaim
 /// watch delivers the claim the previous pass made counts it, instead of making another one for
 /// the same pods. The cache here never gets the claim, as when the watch lags.
@@ -105,14 +116,7 @@ async fn the_next_pass_counts_the_claim_the_last_one_made_before_the_watch_has_i
     let cloud = FakeCloud::start().await;
     let mut h = with_pending_pod(&cloud, "web-1", "1500m");
     let ctx = h.ctx.clone();
-    let (first, ()) = tokio::join!(provision(&ctx), async {
-        let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
-        let mut created = create.body.clone();
-        created["metadata"]["name"] = json!("default-x7k2p");
-        created["metadata"]["uid"] = json!("x7k2p-uid");
-        create.reply(201, created);
-        h.api.expect_event("Nominated", "web-1").await;
-    });
+    let (first, ()) = tokio::join!(provision(&ctx), create_claim_for_web_1(&mut h.api));
     assert_eq!(first.new_node_claims.len(), 1);
 
     let second = tokio::select! {
@@ -147,13 +151,7 @@ async fn a_pass_reports_the_node_pools_it_had_to_skip_while_the_cloud_fails() {
     h.api.assert_idle();
 
     cloud.admin(reqwest::Method::DELETE, &format!("/faults/{}", fault["id"].as_str().unwrap()), None).await;
-    let (after, ()) = tokio::join!(pass(&ctx), async {
-        let create = h.api.expect("POST", "/apis/karpenter.sh/v1/nodeclaims").await;
-        let mut created = create.body.clone();
-        created["metadata"]["name"] = json!("default-x7k2p");
-        create.reply(201, created);
-        h.api.expect_event("Nominated", "web-1").await;
-    });
+    let (after, ()) = tokio::join!(pass(&ctx), create_claim_for_web_1(&mut h.api));
     assert!(after.skipped_pools.is_empty());
     assert_eq!(after.results.new_node_claims.len(), 1);
 }
